@@ -1,0 +1,44 @@
+"""The ``dynamodb-replicator`` command group and the stand-alone command names.
+
+Each stand-alone name (``diff-tables``, ``backup-table``, ...) is the very same click command as
+the matching subcommand, so both behave identically.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .backup_cmd import backup_table, restore_table, verify_backup
+from .demo_cmd import demo
+from .diff_cmd import diff_record, diff_tables, replicate_record
+from .exit_codes import EXIT_CODES_HELP
+from .local_cmd import local
+
+__all__ = ["cli"]
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXIT_CODES_HELP,
+)
+@click.version_option(__version__, prog_name="dynamodb-replicator")
+def cli() -> None:
+    """Replicate, compare, repair, back up and restore DynamoDB tables, losslessly.
+
+    Items stay in DynamoDB's wire format end to end: 38-digit numbers, binary, sets and empty
+    strings come back byte for byte.
+    """
+
+
+for command in (
+    diff_tables,
+    diff_record,
+    replicate_record,
+    backup_table,
+    restore_table,
+    verify_backup,
+    local,
+    demo,
+):
+    cli.add_command(command)

@@ -1,0 +1,49 @@
+"""The exit-code scheme every command shares, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from ..errors import (
+    BackupIntegrityError,
+    ConfigError,
+    JobInterrupted,
+    ReplicatorError,
+    SegmentFailedError,
+    UsageError,
+)
+
+__all__ = ["EXIT_CODES_HELP", "ExitCode", "exit_code_for"]
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FOUND = 1
+    USAGE = 2
+    FAILED = 3
+    INTERRUPTED = 130
+
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success (the job finished; the tables agree); "
+    "1 finished, but differences or damaged data remain; "
+    "2 usage or configuration error, found before any work; "
+    "3 failed while running (the message names the keys or segments); "
+    "130 interrupted."
+)
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """Map an error to the shared scheme."""
+    if isinstance(exc, JobInterrupted | KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    if isinstance(exc, SegmentFailedError) and exc.cause is not None:
+        inner = exit_code_for(exc.cause)
+        return inner if inner in (ExitCode.USAGE, ExitCode.INTERRUPTED) else ExitCode.FAILED
+    if isinstance(exc, BackupIntegrityError):
+        return ExitCode.USAGE if exc.before_write else ExitCode.FAILED
+    if isinstance(exc, UsageError | ConfigError):
+        return ExitCode.USAGE
+    if isinstance(exc, ReplicatorError):
+        return ExitCode.FAILED
+    return ExitCode.FAILED

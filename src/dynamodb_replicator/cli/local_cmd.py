@@ -1,0 +1,38 @@
+"""``dynamodb-replicator local``: the embedded server in the foreground."""
+
+from __future__ import annotations
+
+import threading
+
+import click
+
+from ..local import LocalServer
+from .exit_codes import EXIT_CODES_HELP
+from .options import common_options
+from .runner import run_job
+
+__all__ = ["local"]
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@click.option("--port", type=int, default=0, show_default=True, help="Port (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@common_options
+def local(port: int, host: str, debug: bool, quiet: bool) -> None:
+    """Run the embedded DynamoDB, DynamoDB Streams and S3 server (moto) until Ctrl-C.
+
+    One port serves all three services. Point the other commands (and any AWS SDK) at it with
+    the environment variables it prints.
+    """
+
+    def body() -> int:
+        with LocalServer(host=host, port=port) as server:
+            click.echo(f"embedded server listening on {server.endpoint_url}")
+            click.echo("point clients at it with:")
+            for name, value in server.environment().items():
+                click.echo(f"  export {name}={value}")
+            click.echo("Ctrl-C stops it (all data is in memory and goes with it).")
+            threading.Event().wait()
+        return 0
+
+    run_job(body, debug=debug, quiet=quiet)

@@ -1,0 +1,71 @@
+"""Running a command body: logging set-up, errors to one or two stderr lines, exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ..errors import ReplicatorError, RetriesExhaustedError
+from ..items import encode_key_for_report
+from .exit_codes import ExitCode, exit_code_for
+
+__all__ = ["fail", "run_job"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MAX_KEYS_SHOWN = 20
+
+
+def _configure_logging(debug: bool, quiet: bool) -> None:
+    level = logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def _describe_keys(exc: RetriesExhaustedError) -> str:
+    shown = [encode_key_for_report(k, list(k)) for k in exc.keys[:_MAX_KEYS_SHOWN]]
+    more = len(exc.keys) - len(shown)
+    return "keys not done: " + " ".join(shown) + (f" (+{more} more)" if more > 0 else "")
+
+
+def fail(exc: BaseException, *, debug: bool) -> ExitCode:
+    """Print ``exc`` as one or two lines on stderr (a traceback with --debug); its exit code."""
+    code = exit_code_for(exc)
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, KeyboardInterrupt):
+        click.echo("error: interrupted", err=True)
+        return code
+    message = exc.message if isinstance(exc, ReplicatorError) else f"{type(exc).__name__}: {exc}"
+    click.echo(f"error: {message}", err=True)
+    inner = exc.cause if isinstance(exc, ReplicatorError) else None
+    keyed = exc if isinstance(exc, RetriesExhaustedError) else inner
+    if isinstance(keyed, RetriesExhaustedError) and keyed.keys:
+        click.echo(f"  {_describe_keys(keyed)}", err=True)
+    elif isinstance(exc, ReplicatorError) and exc.hint:
+        click.echo(f"  hint: {exc.hint}", err=True)
+    elif not isinstance(exc, ReplicatorError) and not debug:
+        click.echo("  hint: this is a bug; run again with --debug and report it", err=True)
+    return code
+
+
+def run_job(body: Callable[[], int], *, debug: bool = False, quiet: bool = False) -> None:
+    """Run a command body and exit with its code; errors become stderr lines, never tracebacks."""
+    _configure_logging(debug, quiet)
+    try:
+        code = body()
+    except click.exceptions.Exit:
+        raise
+    except click.ClickException:
+        raise
+    except (ReplicatorError, KeyboardInterrupt) as exc:
+        code = fail(exc, debug=debug)
+    except Exception as exc:  # an unexpected bug: still no bare traceback unless --debug
+        code = fail(exc, debug=debug)
+    raise click.exceptions.Exit(int(code))

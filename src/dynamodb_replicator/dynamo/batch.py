@@ -1,0 +1,244 @@
+"""Batch get and batch write with bounded retries of leftovers.
+
+``BatchGetItem`` and ``BatchWriteItem`` succeed with leftovers (``UnprocessedKeys`` /
+``UnprocessedItems``) when throttled, and botocore does not retry those. Here they are retried
+with exponential backoff and full jitter, bounded by attempts and by an optional deadline. When
+the budget runs out, :class:`RetriesExhaustedError` carries exactly the keys that were not read or
+written: nothing is dropped silently.
+
+Leftovers of a get whose response reached the 16 MB limit are not throttling: they are asked
+for again at once, without spending the retry budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import AwsError, RetriesExhaustedError
+from ..items import Item, Key, KeySchema, extract_key, item_size, key_identity
+from .aws import consumed_units, translate
+from .backoff import Backoff
+from .clients import Client
+from .ratelimit import RateLimiter
+from .scan import projection_args
+
+__all__ = [
+    "MAX_GET_KEYS",
+    "MAX_REQUEST_BYTES",
+    "MAX_WRITE_REQUESTS",
+    "BatchResult",
+    "Delete",
+    "Put",
+    "WriteRequest",
+    "batch_get",
+    "batch_write",
+    "collapse_writes",
+]
+
+MAX_GET_KEYS = 100
+MAX_WRITE_REQUESTS = 25
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+#: A get response this large was cut by the 16 MB response limit, not by throttling.
+_SIZE_CUT = 15 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Put:
+    """Write ``item`` (replacing any item with its key)."""
+
+    item: Item
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete the item with ``key``."""
+
+    key: Key
+
+
+WriteRequest = Put | Delete
+
+
+@dataclass
+class BatchResult:
+    """What a batch call did: items read (gets), requests written (writes), cost and retries."""
+
+    items: list[Item] = field(default_factory=list)
+    written: int = 0
+    consumed: float = 0.0
+    retries: int = 0
+
+
+def _request_key(request: WriteRequest, schema: KeySchema) -> Key:
+    return extract_key(request.item, schema) if isinstance(request, Put) else request.key
+
+
+def _wire(request: WriteRequest) -> dict[str, Any]:
+    if isinstance(request, Put):
+        return {"PutRequest": {"Item": request.item}}
+    return {"DeleteRequest": {"Key": request.key}}
+
+
+def _request_size(request: WriteRequest) -> int:
+    return item_size(request.item if isinstance(request, Put) else request.key) + 64
+
+
+def collapse_writes(requests: Iterable[WriteRequest], schema: KeySchema) -> list[WriteRequest]:
+    """Keep the last request per key, at the position of that key's first request.
+
+    DynamoDB rejects a batch that names one key twice, and only the last change matters.
+    """
+    latest: dict[Any, WriteRequest] = {}
+    for request in requests:
+        latest[key_identity(_request_key(request, schema), schema)] = request
+    return list(latest.values())
+
+
+def _write_chunks(requests: Sequence[WriteRequest]) -> Iterator[list[WriteRequest]]:
+    chunk: list[WriteRequest] = []
+    size = 0
+    for request in requests:
+        cost = _request_size(request)
+        if chunk and (len(chunk) >= MAX_WRITE_REQUESTS or size + cost > MAX_REQUEST_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(request)
+        size += cost
+    if chunk:
+        yield chunk
+
+
+def _exhausted(
+    what: str, left: Sequence[Key], *, cause: BaseException | None = None
+) -> RetriesExhaustedError:
+    return RetriesExhaustedError(
+        f"{what}: {len(left)} key(s) left after bounded retries",
+        keys=left,
+        hint="the table is throttling or failing; lower --rate-*, raise capacity, then run again",
+        cause=cause,
+    )
+
+
+def batch_write(
+    client: Client,
+    table: str,
+    requests: Iterable[WriteRequest],
+    schema: KeySchema,
+    *,
+    backoff: Backoff = Backoff(),
+    limiter: RateLimiter | None = None,
+) -> BatchResult:
+    """Write every request, 25 per call, retrying ``UnprocessedItems`` with backoff.
+
+    Requests for the same key collapse to the last. Chunks are sent in order, each finished
+    before the next, so the order of changes to one key is kept. Raises
+    :class:`RetriesExhaustedError` naming every key not written (the failing chunk's leftovers
+    and all later requests).
+    """
+    pending = collapse_writes(requests, schema)
+    result = BatchResult()
+    chunks = list(_write_chunks(pending))
+    for index, chunk in enumerate(chunks):
+        left = [_wire(r) for r in chunk]
+        budget = backoff.budget()
+        while left:
+            if limiter is not None:
+                limiter.acquire()
+            try:
+                response = client.batch_write_item(
+                    RequestItems={table: left}, ReturnConsumedCapacity="TOTAL"
+                )
+            except (ClientError, BotoCoreError) as exc:
+                error = translate(exc, f"BatchWriteItem on {table}", table=table)
+                if not isinstance(error, AwsError):
+                    raise error from exc
+                unwritten = [_key_of(w, schema) for w in left] + [
+                    _request_key(r, schema) for c in chunks[index + 1 :] for r in c
+                ]
+                raise _exhausted(error.message, unwritten, cause=exc) from exc
+            units = consumed_units(response)
+            result.consumed += units
+            if limiter is not None:
+                limiter.consume(units)
+            unprocessed = response.get("UnprocessedItems", {}).get(table, [])
+            result.written += len(left) - len(unprocessed)
+            left = unprocessed
+            if left and not budget.wait():
+                unwritten = [_key_of(w, schema) for w in left] + [
+                    _request_key(r, schema) for c in chunks[index + 1 :] for r in c
+                ]
+                raise _exhausted(f"BatchWriteItem on {table}", unwritten)
+            if left:
+                result.retries += 1
+    return result
+
+
+def _key_of(wire_request: Mapping[str, Any], schema: KeySchema) -> Key:
+    if "DeleteRequest" in wire_request:
+        return dict(wire_request["DeleteRequest"]["Key"])
+    return extract_key(wire_request["PutRequest"]["Item"], schema)
+
+
+def batch_get(
+    client: Client,
+    table: str,
+    keys: Iterable[Key],
+    schema: KeySchema,
+    *,
+    consistent: bool = False,
+    projection: Sequence[str] | None = None,
+    backoff: Backoff = Backoff(),
+    limiter: RateLimiter | None = None,
+) -> BatchResult:
+    """Read the items with ``keys`` (missing ones are simply absent from the result).
+
+    Duplicate keys are asked for once; 100 keys per call; ``UnprocessedKeys`` retried with
+    backoff. Raises :class:`RetriesExhaustedError` naming every key not read.
+    """
+    unique: dict[Any, Key] = {}
+    for key in keys:
+        unique.setdefault(key_identity(key, schema), key)
+    todo = list(unique.values())
+    result = BatchResult()
+    extra: dict[str, Any] = {}
+    if projection:
+        extra = projection_args(list(dict.fromkeys([*schema.names, *projection])))
+    for start in range(0, len(todo), MAX_GET_KEYS):
+        left: list[Key] = todo[start : start + MAX_GET_KEYS]
+        budget = backoff.budget()
+        while left:
+            request: dict[str, Any] = {"Keys": left, **extra}
+            if consistent:
+                request["ConsistentRead"] = True
+            if limiter is not None:
+                limiter.acquire()
+            try:
+                response = client.batch_get_item(
+                    RequestItems={table: request}, ReturnConsumedCapacity="TOTAL"
+                )
+            except (ClientError, BotoCoreError) as exc:
+                error = translate(exc, f"BatchGetItem on {table}", table=table)
+                if not isinstance(error, AwsError):
+                    raise error from exc
+                raise _exhausted(
+                    error.message, left + todo[start + MAX_GET_KEYS :], cause=exc
+                ) from exc
+            units = consumed_units(response)
+            result.consumed += units
+            if limiter is not None:
+                limiter.consume(units)
+            got = response.get("Responses", {}).get(table, [])
+            result.items.extend(got)
+            left = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+            if not left:
+                break
+            if sum(item_size(i) for i in got) >= _SIZE_CUT:
+                continue  # cut by the response size limit: ask again at once
+            if not budget.wait():
+                raise _exhausted(f"BatchGetItem on {table}", left + todo[start + MAX_GET_KEYS :])
+            result.retries += 1
+    return result

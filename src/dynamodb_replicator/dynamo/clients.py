@@ -1,0 +1,198 @@
+"""Client factory: sessions per side, role assumption, endpoints, retries and pools.
+
+Everything here is described by small frozen dataclasses (:class:`Auth`, :class:`ClientOptions`,
+:class:`TableSpec`) so a job can hand them to worker processes, which build their own clients.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import boto3
+import botocore.exceptions
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import DeferredRefreshableCredentials
+
+from ..errors import ConfigError
+from .address import TableAddress
+
+__all__ = [
+    "DUMMY_ACCESS_KEY",
+    "Auth",
+    "Client",
+    "ClientOptions",
+    "TableSpec",
+    "make_client",
+    "make_session",
+    "s3_client",
+]
+
+#: Used against non-AWS endpoints when no credentials are configured. DynamoDB Local keeps data
+#: apart per access key, so it is the same fixed value everywhere; it is alphanumeric because
+#: recent DynamoDB Local versions reject anything else.
+DUMMY_ACCESS_KEY = "dummy"
+
+Client = Any  # botocore clients are generated at run time and carry no static types.
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Credentials of one side of a job: a profile, a role to assume, or the default chain."""
+
+    profile: str | None = None
+    role_arn: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """Transport settings: botocore's retry mode, pool size and timeouts."""
+
+    retry_mode: str = "adaptive"
+    max_attempts: int = 8
+    max_pool_connections: int = 10
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+    def config(self, **extra: Any) -> Config:
+        return Config(
+            retries={"mode": self.retry_mode, "max_attempts": self.max_attempts},
+            max_pool_connections=self.max_pool_connections,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            **extra,
+        )
+
+
+def _assume_role(base: boto3.Session, role_arn: str) -> boto3.Session:
+    """A session whose credentials come from ``sts:AssumeRole`` and refresh before they expire."""
+    sts = base.client("sts")
+    session_name = f"dynamodb-replicator-{uuid.uuid4().hex[:12]}"
+
+    def refresh() -> dict[str, str]:
+        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+    core = botocore.session.Session()
+    core._credentials = DeferredRefreshableCredentials(
+        refresh_using=refresh, method="sts-assume-role"
+    )
+    return boto3.Session(botocore_session=core, region_name=base.region_name)
+
+
+def make_session(auth: Auth, region: str, *, local_endpoint: bool) -> boto3.Session:
+    """A boto3 session for one side; dummy credentials for a non-AWS endpoint that has none."""
+    try:
+        session = boto3.Session(
+            profile_name=auth.profile,
+            region_name=region,
+            aws_access_key_id=auth.access_key_id,
+            aws_secret_access_key=auth.secret_access_key,
+            aws_session_token=auth.session_token,
+        )
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise ConfigError(
+            f"AWS profile {auth.profile!r} not found",
+            hint="check ~/.aws/config or drop the --*-profile option",
+            cause=exc,
+        ) from exc
+    if auth.role_arn:
+        return _assume_role(session, auth.role_arn)
+    if local_endpoint and session.get_credentials() is None:
+        session = boto3.Session(
+            region_name=region,
+            aws_access_key_id=DUMMY_ACCESS_KEY,
+            aws_secret_access_key=DUMMY_ACCESS_KEY,
+        )
+    return session
+
+
+def make_client(
+    service: str,
+    *,
+    region: str,
+    endpoint_url: str | None,
+    auth: Auth = Auth(),
+    options: ClientOptions = ClientOptions(),
+) -> Client:
+    """A low-level botocore client for ``service`` (dynamodb, dynamodbstreams, s3, ...)."""
+    session = make_session(auth, region, local_endpoint=endpoint_url is not None)
+    extra: dict[str, Any] = {}
+    if service == "s3" and endpoint_url is not None:
+        # S3-compatible servers often reject the checksums recent botocore sends by default.
+        extra = {
+            "request_checksum_calculation": "when_required",
+            "response_checksum_validation": "when_required",
+            "s3": {"addressing_style": "path"},
+        }
+    return session.client(service, endpoint_url=endpoint_url, config=options.config(**extra))
+
+
+def s3_client(
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    auth: Auth = Auth(),
+    options: ClientOptions = ClientOptions(),
+    environ: Mapping[str, str] | None = None,
+) -> Client:
+    """An S3 client; ``endpoint_url`` or ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL`` aim it elsewhere."""
+    env = os.environ if environ is None else environ
+    endpoint = endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return make_client("s3", region=region, endpoint_url=endpoint, auth=auth, options=options)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table plus how to reach it: picklable, so worker processes build their own clients."""
+
+    address: TableAddress
+    auth: Auth = field(default_factory=Auth)
+    options: ClientOptions = field(default_factory=ClientOptions)
+
+    @property
+    def name(self) -> str:
+        return self.address.table
+
+    def client(self) -> Client:
+        """A DynamoDB client for this table's endpoint and credentials."""
+        return make_client(
+            "dynamodb",
+            region=self.address.region,
+            endpoint_url=self.address.endpoint_url,
+            auth=self.auth,
+            options=self.options,
+        )
+
+    def streams_client(self, environ: Mapping[str, str] | None = None) -> Client:
+        """A DynamoDB Streams client that follows the table's endpoint.
+
+        botocore does not apply ``AWS_ENDPOINT_URL_DYNAMODB`` to the Streams client, so the
+        table's endpoint is used unless ``AWS_ENDPOINT_URL_DYNAMODB_STREAMS`` says otherwise.
+        """
+        env = os.environ if environ is None else environ
+        endpoint = env.get("AWS_ENDPOINT_URL_DYNAMODB_STREAMS") or self.address.endpoint_url
+        return make_client(
+            "dynamodbstreams",
+            region=self.address.region,
+            endpoint_url=endpoint,
+            auth=self.auth,
+            options=self.options,
+        )
+
+    def with_pool(self, size: int) -> TableSpec:
+        """The same table with a connection pool sized for ``size`` concurrent workers."""
+        return replace(self, options=replace(self.options, max_pool_connections=max(size, 1)))

@@ -1,0 +1,110 @@
+"""Single-item conditional writes, for repairs that must not overwrite a newer change.
+
+Batch writes cannot carry conditions, so race-safe repairs go one item at a time. Every write
+asks for the old item back, on success (``ReturnValues``) and on a failed condition
+(``ReturnValuesOnConditionCheckFailure``), because a condition only tests the attributes it
+names: the caller compares the old item with what it expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import aws_error_code
+from ..items import Item, Key
+from .aws import consumed_units, translate
+from .clients import Client
+from .ratelimit import RateLimiter
+
+__all__ = ["Condition", "ConditionalResult", "conditional_delete", "conditional_put"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A ``ConditionExpression`` with its placeholder names and values (wire format)."""
+
+    expression: str
+    names: Mapping[str, str]
+    values: Mapping[str, Any]
+
+    def args(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ConditionExpression": self.expression}
+        if self.names:
+            out["ExpressionAttributeNames"] = dict(self.names)
+        if self.values:
+            out["ExpressionAttributeValues"] = dict(self.values)
+        return out
+
+
+@dataclass(frozen=True)
+class ConditionalResult:
+    """``applied`` false means the condition failed; ``old_item`` is what the table held."""
+
+    applied: bool
+    old_item: Item | None
+    consumed: float
+
+
+def _write(
+    what: str,
+    fn: Any,
+    table: str,
+    condition: Condition | None,
+    limiter: RateLimiter | None,
+    **kwargs: Any,
+) -> ConditionalResult:
+    args: dict[str, Any] = {
+        "TableName": table,
+        "ReturnValues": "ALL_OLD",
+        "ReturnConsumedCapacity": "TOTAL",
+        **kwargs,
+    }
+    if condition is not None:
+        args.update(condition.args())
+        args["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    if limiter is not None:
+        limiter.acquire()
+    try:
+        response = fn(**args)
+    except ClientError as exc:
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
+            old = exc.response.get("Item")
+            units = consumed_units(exc.response)
+            if limiter is not None:
+                limiter.consume(units or 1.0)
+            return ConditionalResult(applied=False, old_item=old, consumed=units)
+        raise translate(exc, what, table=table) from exc
+    except BotoCoreError as exc:
+        raise translate(exc, what, table=table) from exc
+    units = consumed_units(response)
+    if limiter is not None:
+        limiter.consume(units)
+    return ConditionalResult(applied=True, old_item=response.get("Attributes"), consumed=units)
+
+
+def conditional_put(
+    client: Client,
+    table: str,
+    item: Item,
+    condition: Condition | None,
+    *,
+    limiter: RateLimiter | None = None,
+) -> ConditionalResult:
+    """``PutItem`` under ``condition`` (``None``: unconditional, still returning the old item)."""
+    return _write(f"PutItem on {table}", client.put_item, table, condition, limiter, Item=item)
+
+
+def conditional_delete(
+    client: Client,
+    table: str,
+    key: Key,
+    condition: Condition | None,
+    *,
+    limiter: RateLimiter | None = None,
+) -> ConditionalResult:
+    """``DeleteItem`` under ``condition``, returning the old item either way."""
+    return _write(f"DeleteItem on {table}", client.delete_item, table, condition, limiter, Key=key)

@@ -1,0 +1,75 @@
+"""Describing tables: key schema, size, stream, and the checks jobs make before any work."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError, UsageError
+from ..items import KeySchema
+from .address import TableAddress
+from .aws import call
+from .clients import Client
+
+__all__ = ["TableInfo", "check_compatible", "describe_table"]
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What a job needs to know about a table, from one ``DescribeTable``."""
+
+    name: str
+    key_schema: KeySchema
+    item_count: int
+    size_bytes: int
+    stream_arn: str | None
+    stream_view_type: str | None
+    is_global_replica: bool
+    description: Mapping[str, Any]
+
+
+def describe_table(client: Client, table: str, where: str | None = None) -> TableInfo:
+    """Describe ``table``; a missing table is a :class:`TableNotFoundError` (exit 2)."""
+    desc = call(
+        f"DescribeTable at {where or table}",
+        client.describe_table,
+        table=table,
+        TableName=table,
+    )["Table"]
+    stream = desc.get("StreamSpecification") or {}
+    enabled = bool(stream.get("StreamEnabled"))
+    return TableInfo(
+        name=desc["TableName"],
+        key_schema=KeySchema.from_description(desc),
+        item_count=int(desc.get("ItemCount", 0)),
+        size_bytes=int(desc.get("TableSizeBytes", 0)),
+        stream_arn=desc.get("LatestStreamArn") if enabled else None,
+        stream_view_type=stream.get("StreamViewType") if enabled else None,
+        is_global_replica=bool(desc.get("Replicas") or desc.get("GlobalTableVersion")),
+        description=desc,
+    )
+
+
+def _describe(schema: KeySchema) -> str:
+    parts = [f"HASH {schema.hash_key} ({schema.hash_type})"]
+    if schema.range_key:
+        parts.append(f"RANGE {schema.range_key} ({schema.range_type})")
+    return ", ".join(parts)
+
+
+def check_compatible(
+    primary: TableAddress, replica: TableAddress, p: TableInfo, r: TableInfo
+) -> None:
+    """Refuse the same table twice and key schemas that differ (both are exit-2 errors)."""
+    if primary == replica:
+        raise UsageError(
+            f"the same table was given twice: {primary}",
+            hint="name two different tables (or the same name in another region or endpoint)",
+        )
+    if p.key_schema != r.key_schema:
+        raise ConfigError(
+            f"key schemas differ: {primary} has {_describe(p.key_schema)}, "
+            f"{replica} has {_describe(r.key_schema)}",
+            hint="a replica must have the primary's key attributes and types",
+        )

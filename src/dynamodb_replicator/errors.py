@@ -1,0 +1,165 @@
+"""One error hierarchy for the whole project.
+
+Every failure the library raises is a :class:`ReplicatorError`. Each failure domain has its own
+subclass so callers can catch what they can handle; the CLI alone maps them to exit codes.
+Errors that wrap a botocore failure keep it as ``cause`` (and as ``__cause__``) and expose its
+AWS error code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "AwsError",
+    "BackupError",
+    "BackupIntegrityError",
+    "ConfigError",
+    "ItemFormatError",
+    "JobInterrupted",
+    "ReplicatorError",
+    "RetriesExhaustedError",
+    "SegmentFailedError",
+    "TableNotFoundError",
+    "UsageError",
+    "aws_error_code",
+]
+
+
+def aws_error_code(exc: BaseException | None) -> str | None:
+    """The AWS error code of a botocore ``ClientError`` (``None`` for anything else)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        error = response.get("Error")
+        if isinstance(error, Mapping):
+            code = error.get("Code")
+            return str(code) if code is not None else None
+    return None
+
+
+class ReplicatorError(Exception):
+    """Base of every error this project raises on purpose.
+
+    ``hint`` is the one-line advice printed after the message (what to do about it).
+    """
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, cause: BaseException | None = None
+    ):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.cause = cause
+        if cause is not None:
+            self.__cause__ = cause
+
+    @property
+    def code(self) -> str | None:
+        """The AWS error code of the underlying botocore error, if any."""
+        return aws_error_code(self.cause)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- found before any work: usage and configuration -------------------------------------------
+
+
+class UsageError(ReplicatorError):
+    """Bad arguments: a malformed address, a conflicting option, an out-of-range segment."""
+
+
+class ConfigError(ReplicatorError):
+    """The environment or the tables do not allow the job: key schemas differ, bucket missing."""
+
+
+class TableNotFoundError(ConfigError):
+    """A table named by the user does not exist at the address given."""
+
+    def __init__(self, table: str, where: str, *, cause: BaseException | None = None):
+        super().__init__(
+            f"table {table!r} not found at {where}",
+            hint="check the table name, the region and the endpoint (--endpoint-url)",
+            cause=cause,
+        )
+        self.table = table
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+class ItemFormatError(ReplicatorError):
+    """A value is not valid DynamoDB wire format (bad type tag, bad base64, bad number)."""
+
+
+# --- while running ----------------------------------------------------------------------------
+
+
+class AwsError(ReplicatorError):
+    """An AWS call failed after botocore's own bounded retries."""
+
+
+class RetriesExhaustedError(AwsError):
+    """Bounded retries of unprocessed keys or items ran out.
+
+    ``keys`` holds exactly the keys (wire format) that were not read or written, so nothing is
+    dropped silently.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        keys: Sequence[Mapping[str, Any]],
+        hint: str | None = None,
+        cause: BaseException | None = None,
+    ):
+        super().__init__(message, hint=hint, cause=cause)
+        self.keys: tuple[Mapping[str, Any], ...] = tuple(keys)
+
+
+class SegmentFailedError(ReplicatorError):
+    """One or more segments of a parallel job failed; ``segments`` names them."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        segments: Sequence[int],
+        hint: str | None = None,
+        cause: BaseException | None = None,
+    ):
+        super().__init__(message, hint=hint, cause=cause)
+        self.segments: tuple[int, ...] = tuple(segments)
+
+
+class BackupError(ReplicatorError):
+    """A backup could not be written or read."""
+
+
+class BackupIntegrityError(BackupError):
+    """A backup is damaged or incomplete (count, size or checksum mismatch, undecodable line).
+
+    ``before_write`` is true when the damage was found before anything was written to a table:
+    such a refusal is a configuration error (exit 2), not a failure mid-job (exit 3).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        before_write: bool,
+        hint: str | None = None,
+        cause: BaseException | None = None,
+    ):
+        super().__init__(message, hint=hint, cause=cause)
+        self.before_write = before_write
+
+
+class JobInterrupted(ReplicatorError):
+    """The user interrupted the job (Ctrl-C); ``done`` says what had finished by then."""
+
+    def __init__(self, message: str, *, done: Sequence[int] = ()):
+        super().__init__(message)
+        self.done: tuple[int, ...] = tuple(done)

@@ -1,0 +1,214 @@
+"""Items in DynamoDB's low-level wire format, and their text form.
+
+In memory an item is exactly what botocore's low-level client returns: ``{"name": {"S": "x"}}``,
+numbers as strings (``{"N": "123"}``), binary as ``bytes``. At text boundaries (Lambda event
+JSON, JSON Lines backups) binary values are base64 strings. :func:`item_from_text` and
+:func:`item_to_text` convert between the two, exactly once, at those boundaries; the text side
+is validated strictly, with the attribute path in every error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Any, Final
+
+from dynamodb_replicator.errors import ItemFormatError
+from dynamodb_replicator.items.numbers import is_number
+
+__all__ = [
+    "TYPE_TAGS",
+    "AttributeValue",
+    "Item",
+    "Key",
+    "is_number",
+    "item_from_text",
+    "item_to_text",
+    "split_value",
+    "value_from_text",
+    "value_to_text",
+]
+
+AttributeValue = dict[str, Any]
+"""One value in wire format: a single-entry dict from type tag to payload."""
+Item = dict[str, AttributeValue]
+"""An item: attribute name to value."""
+Key = Item
+"""An item holding only the key attributes."""
+
+TYPE_TAGS: Final = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
+"""Every DynamoDB type tag."""
+
+_HINT = 'values must be DynamoDB wire format, e.g. {"S": "x"}, {"N": "1"}, {"B": "<base64>"}'
+
+
+def _fail(path: str, problem: str) -> ItemFormatError:
+    return ItemFormatError(f"attribute {path!r}: {problem}", hint=_HINT)
+
+
+def split_value(value: object, path: str = "value") -> tuple[str, Any]:
+    """The (type tag, payload) of one wire-format value; an error naming ``path`` if malformed."""
+    if type(value) is dict and len(value) == 1:  # the common case, without the ABC check
+        for tag, payload in value.items():
+            if tag in TYPE_TAGS:
+                return tag, payload
+    if not isinstance(value, Mapping):
+        raise _fail(path, f'expected an object like {{"S": ...}}, got {type(value).__name__}')
+    if len(value) != 1:
+        tags = ", ".join(repr(t) for t in value) or "none"
+        raise _fail(path, f"expected exactly one type tag, got {tags}")
+    ((tag, payload),) = value.items()
+    if tag not in TYPE_TAGS:
+        raise _fail(path, f"unknown type tag {tag!r}")
+    return tag, payload
+
+
+def _decode_base64(text: object, path: str) -> bytes:
+    if not isinstance(text, str):
+        raise _fail(path, f"binary must be a base64 string, got {type(text).__name__}")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _fail(path, f"invalid base64 ({exc})") from exc
+
+
+def _check_set(payload: object, tag: str, path: str) -> list[Any]:
+    if not isinstance(payload, list | tuple):
+        raise _fail(path, f"{tag} must be a list, got {type(payload).__name__}")
+    if not payload:
+        raise _fail(path, f"{tag} must not be empty")
+    return list(payload)
+
+
+def _check_unique(members: list[Any], tag: str, path: str) -> None:
+    if len(set(members)) != len(members):
+        raise _fail(path, f"{tag} holds duplicate members")
+
+
+def _str_set(payload: object, tag: str, path: str) -> list[str]:
+    members = _check_set(payload, tag, path)
+    for i, member in enumerate(members):
+        if not isinstance(member, str):
+            raise _fail(f"{path}[{i}]", f"{tag} member must be a string")
+        if tag == "NS" and not is_number(member):
+            raise _fail(f"{path}[{i}]", f"{member!r} is not a number")
+    _check_unique(members, tag, path)
+    return members
+
+
+def value_from_text(value: object, path: str = "value") -> AttributeValue:
+    """One value from its text form (binary as base64) to memory (binary as ``bytes``).
+
+    ``path`` names the value in error messages. Numbers are checked for syntax only (see
+    :func:`is_number`); set members must be unique as written.
+    """
+    tag, payload = split_value(value, path)
+    if tag == "S":
+        if not isinstance(payload, str):
+            raise _fail(path, f"S must be a string, got {type(payload).__name__}")
+        return {"S": payload}
+    if tag == "N":
+        if not isinstance(payload, str):
+            raise _fail(path, f"N must be a string, got {type(payload).__name__}")
+        if not is_number(payload):
+            raise _fail(path, f"N value {payload!r} is not a number")
+        return {"N": payload}
+    if tag == "B":
+        return {"B": _decode_base64(payload, path)}
+    if tag == "BOOL":
+        if not isinstance(payload, bool):
+            raise _fail(path, f"BOOL must be true or false, got {payload!r}")
+        return {"BOOL": payload}
+    if tag == "NULL":
+        if payload is not True:
+            raise _fail(path, f"NULL must be true, got {payload!r}")
+        return {"NULL": True}
+    if tag == "M":
+        if not isinstance(payload, Mapping):
+            raise _fail(path, f"M must be an object, got {type(payload).__name__}")
+        return {"M": _map_from_text(payload, path)}
+    if tag == "L":
+        if not isinstance(payload, list):
+            raise _fail(path, f"L must be a list, got {type(payload).__name__}")
+        return {"L": [value_from_text(v, f"{path}[{i}]") for i, v in enumerate(payload)]}
+    if tag == "BS":
+        members = _check_set(payload, tag, path)
+        decoded = [_decode_base64(m, f"{path}[{i}]") for i, m in enumerate(members)]
+        _check_unique(decoded, tag, path)
+        return {"BS": decoded}
+    return {tag: _str_set(payload, tag, path)}  # SS, NS
+
+
+def _map_from_text(obj: Mapping[Any, Any], prefix: str | None) -> Item:
+    result: Item = {}
+    for name, value in obj.items():
+        if not isinstance(name, str):
+            raise _fail(prefix or "<item>", f"attribute name {name!r} is not a string")
+        path = name if prefix is None else f"{prefix}.{name}"
+        result[name] = value_from_text(value, path)
+    return result
+
+
+def item_from_text(obj: Mapping[str, Any]) -> Item:
+    """An item from its text form (binary as base64) to memory (binary as ``bytes``).
+
+    Validates strictly: exactly one known type tag per value, numbers as valid number strings,
+    non-empty sets of the right member type without duplicates, strict base64, ``BOOL`` a
+    boolean, ``NULL`` true. Errors name the attribute path, e.g. ``attribute 'a.b[2]': ...``.
+    """
+    if not isinstance(obj, Mapping):
+        raise ItemFormatError(
+            f"an item must be a JSON object, got {type(obj).__name__}", hint=_HINT
+        )
+    return _map_from_text(obj, None)
+
+
+def _encode_base64(data: object, path: str) -> str:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise _fail(path, f"binary must be bytes in memory, got {type(data).__name__}")
+    return base64.b64encode(data).decode("ascii")
+
+
+def value_to_text(value: object, path: str = "value") -> dict[str, Any]:
+    """One value from memory (binary as ``bytes``) to its text form (binary as base64).
+
+    Checks the structure (one known tag, payload types) but not number syntax: the input is
+    expected to come from DynamoDB or from :func:`value_from_text`.
+    """
+    tag, payload = split_value(value, path)
+    if tag == "B":
+        return {"B": _encode_base64(payload, path)}
+    if tag == "M":
+        if not isinstance(payload, Mapping):
+            raise _fail(path, f"M must be a mapping, got {type(payload).__name__}")
+        return {"M": {n: value_to_text(v, f"{path}.{n}") for n, v in payload.items()}}
+    if tag == "L":
+        if not isinstance(payload, list | tuple):
+            raise _fail(path, f"L must be a list, got {type(payload).__name__}")
+        return {"L": [value_to_text(v, f"{path}[{i}]") for i, v in enumerate(payload)]}
+    if tag == "BS":
+        members = _check_set(payload, tag, path)
+        return {"BS": [_encode_base64(m, f"{path}[{i}]") for i, m in enumerate(members)]}
+    if tag in ("S", "N") and not isinstance(payload, str):
+        raise _fail(path, f"{tag} must be a string, got {type(payload).__name__}")
+    if tag in ("SS", "NS"):
+        members = _check_set(payload, tag, path)
+        if not all(isinstance(m, str) for m in members):
+            raise _fail(path, f"{tag} members must be strings")
+        return {tag: members}
+    if tag == "BOOL" and not isinstance(payload, bool):
+        raise _fail(path, f"BOOL must be a bool, got {payload!r}")
+    if tag == "NULL" and payload is not True:
+        raise _fail(path, f"NULL must be True, got {payload!r}")
+    return {tag: payload}
+
+
+def item_to_text(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An item from memory (binary as ``bytes``) to its text form (binary as base64).
+
+    Returns new dicts and lists; the input is not changed. Attribute order is kept.
+    """
+    if not isinstance(item, Mapping):
+        raise ItemFormatError(f"an item must be a mapping, got {type(item).__name__}", hint=_HINT)
+    return {name: value_to_text(value, name) for name, value in item.items()}

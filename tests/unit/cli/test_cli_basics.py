@@ -1,0 +1,106 @@
+"""The command group, the stand-alone names, and the shared exit-code scheme."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from dynamodb_replicator.cli import app
+from dynamodb_replicator.cli.exit_codes import ExitCode, exit_code_for
+from dynamodb_replicator.cli.runner import fail
+from dynamodb_replicator.errors import (
+    AwsError,
+    BackupIntegrityError,
+    ConfigError,
+    JobInterrupted,
+    RetriesExhaustedError,
+    SegmentFailedError,
+    TableNotFoundError,
+    UsageError,
+)
+
+COMMANDS = [
+    "diff-tables",
+    "diff-record",
+    "replicate-record",
+    "backup-table",
+    "restore-table",
+    "verify-backup",
+    "local",
+    "demo",
+]
+
+
+def test_group_help_lists_commands_and_exit_codes() -> None:
+    result = CliRunner().invoke(app.cli, ["--help"])
+    assert result.exit_code == 0
+    for name in COMMANDS:
+        assert name in result.output
+    assert "Exit codes" in result.output
+    assert "130 interrupted" in result.output
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_help_with_exit_codes(name: str) -> None:
+    result = CliRunner().invoke(app.cli, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Exit codes" in result.output
+
+
+@pytest.mark.parametrize(
+    "script", ["diff-tables", "backup-table", "restore-table", "diff-record", "replicate-record"]
+)
+def test_stand_alone_names_are_installed(script: str) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; sys.argv=['{script}','--help'];"
+            f"from dynamodb_replicator.cli import {script.replace('-', '_')}_main as m; m()",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"Usage: {script}" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (UsageError("bad"), ExitCode.USAGE),
+        (ConfigError("bad"), ExitCode.USAGE),
+        (TableNotFoundError("t", "us-east-1/t"), ExitCode.USAGE),
+        (AwsError("boom"), ExitCode.FAILED),
+        (RetriesExhaustedError("left", keys=[{"pk": {"S": "a"}}]), ExitCode.FAILED),
+        (BackupIntegrityError("damaged", before_write=True), ExitCode.USAGE),
+        (BackupIntegrityError("damaged", before_write=False), ExitCode.FAILED),
+        (SegmentFailedError("seg", segments=[3], cause=AwsError("x")), ExitCode.FAILED),
+        (SegmentFailedError("seg", segments=[3], cause=UsageError("x")), ExitCode.USAGE),
+        (JobInterrupted("stop", done=[1]), ExitCode.INTERRUPTED),
+        (KeyboardInterrupt(), ExitCode.INTERRUPTED),
+        (RuntimeError("bug"), ExitCode.FAILED),
+    ],
+)
+def test_exit_code_scheme(error: BaseException, code: ExitCode) -> None:
+    assert exit_code_for(error) == code
+
+
+def test_errors_print_one_or_two_lines_and_name_the_keys(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    error = RetriesExhaustedError(
+        "BatchWriteItem on t: 2 key(s) left", keys=[{"pk": {"S": "a"}}, {"pk": {"B": b"\x00"}}]
+    )
+    assert fail(SegmentFailedError("segment 2 failed", segments=[2], cause=error), debug=False) == 3
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "error: segment 2 failed",
+        '  keys not done: {"pk":{"S":"a"}} {"pk":{"B":"AA=="}}',
+    ]
+    assert fail(UsageError("bad --segment", hint="use 0 to 9"), debug=False) == 2
+    assert capsys.readouterr().err.splitlines() == ["error: bad --segment", "  hint: use 0 to 9"]
