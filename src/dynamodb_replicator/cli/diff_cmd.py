@@ -1,59 +1,309 @@
-"""``diff-tables``, ``diff-record`` and ``replicate-record`` (engine: the diff-tables issue)."""
+"""``diff-tables``, ``diff-record`` and ``replicate-record``.
+
+The seed's command lines keep working as written::
+
+    diff-tables us-east-1/primary eu-west-2/replica
+    diff-tables us-east-1/primary eu-west-2/replica --repair
+    diff-tables us-east-1/primary eu-west-2/new-replica --backfill --repair
+    diff-tables us-east-1/primary eu-west-2/replica --repair --segment 0 --segments 10
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Hashable
+from typing import Any
+
 import click
 
-from ..errors import UsageError
-from .exit_codes import EXIT_CODES_HELP
-from .options import ADDRESS_HELP, common_options, endpoint_options, segment_options
+from ..diff import (
+    FORMATS,
+    DiffOptions,
+    DiffResult,
+    Discrepancy,
+    RepairLimitError,
+    check_sides,
+    format_discrepancy,
+    run_diff,
+    summary_lines,
+)
+from ..dynamo import (
+    TableInfo,
+    TableSpec,
+    batch_get,
+    check_compatible,
+    conditional_delete,
+    conditional_put,
+    describe_table,
+)
+from ..errors import ItemFormatError, RetriesExhaustedError, UsageError
+from ..items import (
+    Item,
+    Key,
+    KeySchema,
+    diff_items,
+    encode_item,
+    encode_key_for_report,
+    key_identity,
+    parse_plain_key,
+)
+from .exit_codes import EXIT_CODES_HELP, ExitCode
+from .options import (
+    ADDRESS_HELP,
+    common_options,
+    endpoint_options,
+    parse_segment_options,
+    segment_options,
+    side_auth_options,
+    table_spec,
+)
+from .progress_ui import progress_display
 from .runner import run_job
 
 __all__ = ["diff_record", "diff_tables", "replicate_record"]
+
+
+def _specs(
+    primary: str, replica: str, opts: dict[str, Any], pool: int = 10
+) -> tuple[TableSpec, TableSpec]:
+    def spec(text: str, side: str) -> TableSpec:
+        return table_spec(
+            text,
+            region=opts.get("region"),
+            endpoint_url=opts.get("endpoint_url"),
+            profile=opts.get(f"{side}_profile"),
+            role_arn=opts.get(f"{side}_role_arn"),
+            pool=pool,
+        )
+
+    return spec(primary, "primary"), spec(replica, "replica")
+
+
+def _ignore_list(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _echo_summary(result: DiffResult, options: DiffOptions, quiet: bool) -> None:
+    if quiet:
+        return
+    for line in summary_lines(result, backfill=options.backfill, dry_run=options.dry_run):
+        click.echo(line, err=True)
+
+
+def _exit_code(result: DiffResult) -> int:
+    failed = result.failed_keys
+    if failed:
+        raise RetriesExhaustedError(
+            f"{len(failed)} repair(s) could not be written after bounded retries",
+            keys=failed,
+            hint="the replica is throttling or failing; lower --rate-write and run again",
+        )
+    return int(ExitCode.OK if result.agree else ExitCode.FOUND)
 
 
 @click.command("diff-tables", epilog=f"{ADDRESS_HELP}\n\n{EXIT_CODES_HELP}")
 @click.argument("primary")
 @click.argument("replica")
 @click.option("--repair", is_flag=True, help="Fix discrepancies in the replica table.")
-@click.option("--backfill", is_flag=True, help="Only scan the primary and write to the replica.")
+@click.option(
+    "--backfill",
+    is_flag=True,
+    help="Only scan the primary and write every item to the replica (put-if-absent).",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="With --backfill: plain batch writes (only when nothing else writes the replica).",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would be written; write nothing.")
+@click.option(
+    "--recheck-delay",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="Seconds to wait before re-checking candidates with consistent reads.",
+)
+@click.option(
+    "--ignore-attributes",
+    metavar="A,B",
+    help="Attributes (globs allowed, e.g. 'aws:rep:*') left out of comparison and repair.",
+)
+@click.option("--max-writes", type=int, help="Refuse a repair needing more puts than this.")
+@click.option("--max-deletes", type=int, help="Refuse a repair needing more deletes than this.")
+@click.option("--rate-read", type=float, help="Read capacity units per second per table (job).")
+@click.option("--rate-write", type=float, help="Write capacity units per second (job).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="human",
+    show_default=True,
+    help="Discrepancy lines on stdout.",
+)
 @segment_options
+@side_auth_options("primary", "replica")
 @endpoint_options
 @common_options
-def diff_tables(primary: str, replica: str, **opts: object) -> None:
-    """Compare PRIMARY with REPLICA and report missing, different and extraneous items."""
+def diff_tables(primary: str, replica: str, **opts: Any) -> None:
+    """Compare PRIMARY with REPLICA and report missing, different and extraneous items.
+
+    One line per discrepancy on stdout; a summary on stderr.
+    """
 
     def body() -> int:
-        raise UsageError("diff-tables is not available yet in this build")
+        run, total, workers = parse_segment_options(
+            opts["segment"], opts["segments"], opts["workers"]
+        )
+        options = DiffOptions(
+            repair=bool(opts["repair"]),
+            backfill=bool(opts["backfill"]),
+            overwrite=bool(opts["overwrite"]),
+            dry_run=bool(opts["dry_run"]),
+            ignore_attributes=_ignore_list(opts["ignore_attributes"]),
+            recheck_delay=float(opts["recheck_delay"]),
+            max_writes=opts["max_writes"],
+            max_deletes=opts["max_deletes"],
+            rate_read=opts["rate_read"],
+            rate_write=opts["rate_write"],
+        )
+        p_spec, r_spec = _specs(primary, replica, opts)
+        fmt = str(opts["fmt"])
+
+        def show(d: Discrepancy) -> None:
+            click.echo(format_discrepancy(d, list(d.key), fmt))
+
+        try:
+            with progress_display(bool(opts["quiet"])) as listener:
+                result = run_diff(
+                    p_spec,
+                    r_spec,
+                    options,
+                    segments=run,
+                    total_segments=total,
+                    workers=workers,
+                    progress=listener,
+                    on_discrepancy=show,
+                )
+        except RepairLimitError as exc:
+            if exc.result is not None:
+                _echo_summary(exc.result, options, bool(opts["quiet"]))
+            raise
+        _echo_summary(result, options, bool(opts["quiet"]))
+        return _exit_code(result)
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
 
 
-@click.command("diff-record", epilog=EXIT_CODES_HELP)
+# --- single records ----------------------------------------------------------------------------
+
+
+def _pair(
+    primary: str, replica: str, opts: dict[str, Any]
+) -> tuple[TableSpec, TableSpec, TableInfo]:
+    p_spec, r_spec = _specs(primary, replica, opts)
+    check_sides(p_spec, r_spec)
+    p_info = describe_table(p_spec.client(), p_spec.name, str(p_spec.address))
+    r_info = describe_table(r_spec.client(), r_spec.name, str(r_spec.address))
+    check_compatible(p_spec.address, r_spec.address, p_info, r_info)
+    return p_spec, r_spec, p_info
+
+
+def parse_key_argument(text: str, schema: KeySchema) -> Key:
+    """KEY as wire JSON (``{"pk": {"S": "a"}}``) or plain JSON typed by the key schema."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"KEY is not valid JSON ({exc})",
+            hint='give the key as JSON, e.g. \'{"pk": "a"}\' or \'{"pk": {"S": "a"}}\'',
+        ) from exc
+    try:
+        return parse_plain_key(obj, schema)
+    except ItemFormatError as exc:
+        raise UsageError(f"bad KEY: {exc.message}", hint=exc.hint) from exc
+
+
+def _read(spec: TableSpec, key: Key, schema: KeySchema) -> Item | None:
+    """A consistent read of one key (``None`` when absent)."""
+    got = batch_get(spec.client(), spec.name, [key], schema, consistent=True).items
+    wanted: Hashable = key_identity(key, schema)
+    return next((item for item in got if key_identity(item, schema) == wanted), None)
+
+
+@click.command("diff-record", epilog=f"{ADDRESS_HELP}\n\n{EXIT_CODES_HELP}")
 @click.argument("primary")
 @click.argument("replica")
 @click.argument("key")
+@click.option("--ignore-attributes", metavar="A,B", help="Attributes left out of the comparison.")
+@side_auth_options("primary", "replica")
 @endpoint_options
 @common_options
-def diff_record(primary: str, replica: str, key: str, **opts: object) -> None:
-    """Show one item on both sides and how they differ."""
+def diff_record(primary: str, replica: str, key: str, **opts: Any) -> None:
+    """Show one item on both sides and how they differ (exit 0 equal, 1 different).
+
+    KEY is JSON: wire format ('{"pk": {"S": "a"}}') or plain values typed by the table's key
+    schema ('{"pk": "a", "sk": 5}').
+    """
 
     def body() -> int:
-        raise UsageError("diff-record is not available yet in this build")
+        p_spec, r_spec, info = _pair(primary, replica, opts)
+        schema = info.key_schema
+        wire_key = parse_key_argument(key, schema)
+        p_item = _read(p_spec, wire_key, schema)
+        r_item = _read(r_spec, wire_key, schema)
+        click.echo(f"key:     {encode_key_for_report(wire_key, schema.names)}")
+        click.echo(f"primary: {encode_item(p_item) if p_item is not None else '(absent)'}")
+        click.echo(f"replica: {encode_item(r_item) if r_item is not None else '(absent)'}")
+        if p_item is None or r_item is None:
+            same = p_item is None and r_item is None
+            click.echo(
+                "equal (absent on both sides)" if same else "different: present on one side only"
+            )
+            return int(ExitCode.OK if same else ExitCode.FOUND)
+        diff = diff_items(p_item, r_item, _ignore_list(opts["ignore_attributes"]))
+        if not diff:
+            click.echo("equal")
+            return int(ExitCode.OK)
+        for label, names in (
+            ("changed", diff.changed),
+            ("only in primary", diff.removed),
+            ("only in replica", diff.added),
+        ):
+            if names:
+                click.echo(f"{label}: {', '.join(names)}")
+        return int(ExitCode.FOUND)
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
 
 
-@click.command("replicate-record", epilog=EXIT_CODES_HELP)
+@click.command("replicate-record", epilog=f"{ADDRESS_HELP}\n\n{EXIT_CODES_HELP}")
 @click.argument("primary")
 @click.argument("replica")
 @click.argument("key")
+@side_auth_options("primary", "replica")
 @endpoint_options
 @common_options
-def replicate_record(primary: str, replica: str, key: str, **opts: object) -> None:
-    """Copy one item from PRIMARY to REPLICA (or delete it there if the primary lacks it)."""
+def replicate_record(primary: str, replica: str, key: str, **opts: Any) -> None:
+    """Copy one item from PRIMARY to REPLICA (or delete it there if the primary lacks it).
+
+    Reads the primary consistently, then puts (or deletes) the item on the replica.
+    """
 
     def body() -> int:
-        raise UsageError("replicate-record is not available yet in this build")
+        p_spec, r_spec, info = _pair(primary, replica, opts)
+        schema = info.key_schema
+        wire_key = parse_key_argument(key, schema)
+        shown = encode_key_for_report(wire_key, schema.names)
+        item = _read(p_spec, wire_key, schema)
+        client = r_spec.client()
+        if item is not None:
+            conditional_put(client, r_spec.name, item, None)
+            click.echo(f"put {shown}")
+        else:
+            old = conditional_delete(client, r_spec.name, wire_key, None).old_item
+            click.echo(f"deleted {shown}" if old is not None else f"absent on both sides {shown}")
+        return int(ExitCode.OK)
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))

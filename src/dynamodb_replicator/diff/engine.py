@@ -1,0 +1,393 @@
+"""The two passes over one segment, the consistent re-check, and the reference comparison.
+
+Pass 1 scans the primary and batch-gets each page's keys from the replica: ``missing`` and
+``different`` candidates. Pass 2 scans the replica and checks only that each key exists in the
+primary: ``extraneous`` candidates. Candidates are re-checked together, after a delay longer
+than normal replication lag, with consistent reads of both sides; those that went away are
+counted as *cleared*, never reported. Each key is reported at most once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..dynamo import Backoff, RateLimiter, SegmentContext, TableSpec, batch_get, scan_segment
+from ..dynamo.backoff import Clock, Sleep
+from ..dynamo.clients import Client
+from ..errors import JobInterrupted
+from ..items import Item, Key, KeySchema, diff_items, extract_key, items_equal, key_identity
+from .model import DiffOptions, DiffStats, Discrepancy, Kind, Tally
+from .repair import RepairSides, repair_batch
+
+__all__ = [
+    "TASK_FOUND",
+    "TASK_PRIMARY",
+    "TASK_REPLICA",
+    "Finder",
+    "SegmentJob",
+    "SegmentOutcome",
+    "classify",
+    "diff_segment",
+    "make_sides",
+]
+
+log = logging.getLogger(__name__)
+
+TASK_PRIMARY = "scan primary"
+TASK_REPLICA = "scan replica"
+TASK_FOUND = "discrepancies"
+
+
+def classify(
+    key: Key, primary: Item | None, replica: Item | None, ignore: Collection[str] = ()
+) -> Discrepancy | None:
+    """The discrepancy between the two sides' items of ``key`` (``None`` when they agree)."""
+    if primary is None and replica is None:
+        return None
+    if replica is None:
+        return Discrepancy(Kind.MISSING, key, primary_item=primary)
+    if primary is None:
+        return Discrepancy(Kind.EXTRANEOUS, key, replica_item=replica)
+    diff = diff_items(primary, replica, ignore)
+    if not diff:
+        return None
+    return Discrepancy(Kind.DIFFERENT, key, diff.names, primary_item=primary, replica_item=replica)
+
+
+@dataclass(frozen=True)
+class SegmentJob:
+    """Everything a worker process needs to diff (or backfill) one segment; picklable.
+
+    ``rate_share`` is this worker's fraction of the job's rate budgets; ``repair_here`` is
+    false when repairs wait for the whole job (a ``--max-*`` cap is set).
+    """
+
+    primary: TableSpec
+    replica: TableSpec
+    schema: KeySchema
+    options: DiffOptions
+    rate_share: float = 1.0
+    repair_here: bool = True
+
+
+@dataclass(frozen=True)
+class SegmentOutcome:
+    """What one segment found and did."""
+
+    discrepancies: tuple[Discrepancy, ...]
+    stats: DiffStats
+
+
+def make_sides(
+    job: SegmentJob,
+    primary: Client | None = None,
+    replica: Client | None = None,
+    *,
+    tally: Tally | None = None,
+) -> RepairSides:
+    """Clients, this worker's rate limiters and the retry policy for one job."""
+    opts = job.options
+    share = job.rate_share
+
+    def limiter(rate: float | None) -> RateLimiter:
+        return RateLimiter(None if rate is None else rate * share)
+
+    return RepairSides(
+        primary=primary if primary is not None else job.primary.client(),
+        primary_table=job.primary.name,
+        replica=replica if replica is not None else job.replica.client(),
+        replica_table=job.replica.name,
+        schema=job.schema,
+        options=opts,
+        primary_limiter=limiter(opts.rate_read),
+        replica_limiter=limiter(opts.rate_read),
+        write_limiter=limiter(opts.rate_write),
+        backoff=Backoff(max_attempts=opts.max_retries),
+        tally=tally if tally is not None else Tally(),
+    )
+
+
+class _Progress:
+    """Where a segment reports progress: the pool's context, or nowhere."""
+
+    def __init__(self, ctx: SegmentContext | None):
+        self.ctx = ctx
+
+    def advance(self, task: str, amount: int) -> None:
+        if self.ctx is not None and amount:
+            self.ctx.advance(task, amount)
+
+    def check(self) -> None:
+        if self.ctx is not None and self.ctx.cancelled():
+            raise JobInterrupted(f"segment {self.ctx.segment} stopped: the job is stopping")
+
+
+class Finder:
+    """Runs both passes over one segment, re-checks candidates in batches and (optionally)
+    repairs each confirmed batch at once."""
+
+    def __init__(
+        self,
+        sides: RepairSides,
+        *,
+        segment: int | None = None,
+        total_segments: int | None = None,
+        repair_here: bool = True,
+        progress: SegmentContext | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ):
+        self.sides = sides
+        self.schema = sides.schema
+        self.opts = sides.options
+        self.segment = segment
+        self.total = total_segments
+        self.repair_here = repair_here
+        self.progress = _Progress(progress)
+        self.clock = clock
+        self.sleep = sleep
+        self.seen: set[Hashable] = set()
+        self.pending: list[Key] = []
+        self.pending_since = 0.0
+        self.found: list[Discrepancy] = []
+
+    # --- passes ---------------------------------------------------------------------------
+
+    def _scan(self, client: Client, table: str, limiter: RateLimiter) -> Iterable[list[Item]]:
+        for page in scan_segment(
+            client,
+            table,
+            segment=self.segment,
+            total_segments=self.total,
+            limiter=limiter,
+            page_size=self.opts.page_size,
+        ):
+            self.progress.check()
+            yield page.items
+
+    def pass_primary(self) -> None:
+        """Pass 1: primary items whose key is absent from, or different in, the replica."""
+        s = self.sides
+        for items in self._scan(s.primary, s.primary_table, s.primary_limiter):
+            keys = [extract_key(item, self.schema) for item in items]
+            got = self._get(s.replica, s.replica_table, keys, s.replica_limiter, keys_only=False)
+            for key, item in zip(keys, items, strict=True):
+                other = got.get(key_identity(key, self.schema))
+                if other is None or not items_equal(item, other, self.opts.ignore_attributes):
+                    self._candidate(key)
+            s.tally.add("scanned_primary", len(items))
+            self.progress.advance(TASK_PRIMARY, len(items))
+
+    def pass_replica(self) -> None:
+        """Pass 2: replica keys the primary lacks (existence only, so nothing counts twice)."""
+        s = self.sides
+        for items in self._scan(s.replica, s.replica_table, s.replica_limiter):
+            keys = [extract_key(item, self.schema) for item in items]
+            got = self._get(s.primary, s.primary_table, keys, s.primary_limiter, keys_only=True)
+            for key in keys:
+                if key_identity(key, self.schema) not in got:
+                    self._candidate(key)
+            s.tally.add("scanned_replica", len(items))
+            self.progress.advance(TASK_REPLICA, len(items))
+
+    def _get(
+        self,
+        client: Client,
+        table: str,
+        keys: Sequence[Key],
+        limiter: RateLimiter,
+        *,
+        keys_only: bool,
+        consistent: bool = False,
+    ) -> dict[Hashable, Item]:
+        if not keys:
+            return {}
+        result = batch_get(
+            client,
+            table,
+            keys,
+            self.schema,
+            consistent=consistent,
+            projection=self.schema.names if keys_only else None,
+            backoff=self.sides.backoff,
+            limiter=limiter,
+        )
+        return {key_identity(item, self.schema): item for item in result.items}
+
+    # --- re-check -------------------------------------------------------------------------
+
+    def _candidate(self, key: Key) -> None:
+        ident = key_identity(key, self.schema)
+        if ident in self.seen:
+            return
+        self.seen.add(ident)
+        if not self.pending:
+            self.pending_since = self.clock()
+        self.pending.append(key)
+        if len(self.pending) >= self.opts.recheck_batch:
+            self.flush()
+
+    def flush(self) -> None:
+        """Re-check pending candidates together: one wait, then consistent reads of both."""
+        if not self.pending:
+            return
+        keys, self.pending = self.pending, []
+        wait = self.pending_since + self.opts.recheck_delay - self.clock()
+        if wait > 0:
+            self.sleep(wait)
+        s = self.sides
+        primary = self._get(
+            s.primary, s.primary_table, keys, s.primary_limiter, keys_only=False, consistent=True
+        )
+        replica = self._get(
+            s.replica, s.replica_table, keys, s.replica_limiter, keys_only=False, consistent=True
+        )
+        confirmed: list[Discrepancy] = []
+        for key in keys:
+            ident = key_identity(key, self.schema)
+            found = classify(
+                key, primary.get(ident), replica.get(ident), self.opts.ignore_attributes
+            )
+            if found is None:
+                s.tally.add("cleared")
+            else:
+                s.tally.add(found.kind.value)
+                confirmed.append(found)
+        s.tally.add("rechecked", len(keys))
+        self.progress.advance(TASK_FOUND, len(confirmed))
+        if self.repair_here and self.opts.repair:
+            confirmed = repair_batch(s, confirmed)
+        self.found.extend(confirmed)
+
+    def run(self) -> list[Discrepancy]:
+        """Both passes and every re-check; the confirmed discrepancies."""
+        self.pass_primary()
+        self.pass_replica()
+        self.flush()
+        return self.found
+
+
+def _strip(d: Discrepancy) -> Discrepancy:
+    """Drop the items a repair worked from, so results cross processes cheaply."""
+    return replace(d, primary_item=None, replica_item=None)
+
+
+def diff_segment(job: SegmentJob, ctx: SegmentContext) -> SegmentOutcome:
+    """Diff (or backfill) one segment; module-level so worker processes can run it."""
+    total = ctx.total_segments if ctx.total_segments > 1 else None
+    segment = ctx.segment if total is not None else None
+    if job.options.backfill:
+        from .backfill import backfill_segment  # a separate concern, kept in its own module
+
+        return backfill_segment(job, ctx, segment=segment, total_segments=total)
+    sides = make_sides(job)
+    finder = Finder(
+        sides,
+        segment=segment,
+        total_segments=total,
+        repair_here=job.repair_here,
+        progress=ctx,
+    )
+    found = finder.run()
+    if job.repair_here:
+        found = [_strip(d) for d in found]
+    return SegmentOutcome(tuple(found), stats_of(sides))
+
+
+def stats_of(sides: RepairSides) -> DiffStats:
+    """The segment's counts plus the capacity its limiters metered."""
+    return sides.tally.freeze(
+        read_units=sides.primary_limiter.consumed + sides.replica_limiter.consumed,
+        write_units=sides.write_limiter.consumed,
+    )
+
+
+# --- a reference set against a live table (verify-backup --against) -----------------------------
+
+
+def compare_reference(
+    reference_pages: Iterable[Sequence[Mapping[str, Any]]],
+    live: TableSpec,
+    *,
+    ignore_attributes: Collection[str] = (),
+    segment: int | None = None,
+    total_segments: int | None = None,
+    consistent: bool = False,
+    check_extraneous: bool = True,
+    rate_read: float | None = None,
+    progress: Any = None,
+    on_discrepancy: Callable[[Discrepancy], None] | None = None,
+    backoff: Backoff = Backoff(),
+    client: Client | None = None,
+) -> tuple[list[Discrepancy], DiffStats, KeySchema]:
+    """Compare pages of reference items (e.g. read from a backup) with a live table.
+
+    See :func:`dynamodb_replicator.diff.verify_against` for the public form.
+    """
+    from ..dynamo import describe_table
+
+    client = client if client is not None else live.client()
+    schema = describe_table(client, live.name, str(live.address)).key_schema
+    limiter = RateLimiter(rate_read)
+    tally = Tally()
+    found: list[Discrepancy] = []
+    known: set[Hashable] = set()
+
+    def emit(d: Discrepancy) -> None:
+        d = _strip(d)
+        tally.add(d.kind.value)
+        found.append(d)
+        if on_discrepancy is not None:
+            on_discrepancy(d)
+
+    for page in reference_pages:
+        items = [dict(item) for item in page]
+        keys = [extract_key(item, schema) for item in items]
+        got = (
+            {
+                key_identity(item, schema): item
+                for item in batch_get(
+                    client,
+                    live.name,
+                    keys,
+                    schema,
+                    consistent=consistent,
+                    backoff=backoff,
+                    limiter=limiter,
+                ).items
+            }
+            if keys
+            else {}
+        )
+        for key, item in zip(keys, items, strict=True):
+            ident = key_identity(key, schema)
+            known.add(ident)
+            d = classify(key, item, got.get(ident), ignore_attributes)
+            if d is not None:
+                emit(d)
+        tally.add("scanned_primary", len(items))
+        if progress is not None:
+            progress.advance("reference", len(items))
+    if check_extraneous:
+        for scanned in scan_segment(
+            client,
+            live.name,
+            segment=segment,
+            total_segments=total_segments,
+            consistent=consistent,
+            limiter=limiter,
+            projection=schema.names,
+        ):
+            for item in scanned.items:
+                if key_identity(item, schema) not in known:
+                    key = extract_key(item, schema)
+                    emit(Discrepancy(Kind.EXTRANEOUS, key))
+            tally.add("scanned_replica", len(scanned.items))
+            if progress is not None:
+                progress.advance("scan live", len(scanned.items))
+    tally.add("unresolved", len(found))
+    return found, tally.freeze(read_units=limiter.consumed), schema

@@ -1,0 +1,271 @@
+"""A whole diff-tables run: checks before any work, segments over a pool, caps, the result.
+
+Without a ``--max-*`` cap each segment repairs what it finds as it goes. With a cap, the
+segments only find; the job then adds up the writes and deletes a repair would need and refuses
+(writing nothing) when they exceed a cap, or repairs in this process when they do not.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..dynamo import (
+    Backoff,
+    TableInfo,
+    TableSpec,
+    check_compatible,
+    describe_table,
+    run_segments,
+    share_for,
+)
+from ..errors import UsageError
+from ..progress import NullProgress, ProgressListener
+from .engine import (
+    TASK_FOUND,
+    TASK_PRIMARY,
+    TASK_REPLICA,
+    SegmentJob,
+    SegmentOutcome,
+    compare_reference,
+    diff_segment,
+    make_sides,
+    stats_of,
+)
+from .model import DiffOptions, DiffResult, DiffStats, Discrepancy, Kind, RepairLimitError
+from .repair import repair_batch
+
+__all__ = ["check_options", "check_sides", "run_diff", "verify_against"]
+
+log = logging.getLogger(__name__)
+
+
+def check_options(options: DiffOptions) -> None:
+    """Refuse option values that make no sense (usage errors, before any work)."""
+    if options.recheck_delay < 0:
+        raise UsageError("--recheck-delay must be 0 or more seconds")
+    for name, value in (
+        ("--max-writes", options.max_writes),
+        ("--max-deletes", options.max_deletes),
+    ):
+        if value is not None and value < 0:
+            raise UsageError(f"{name} must be 0 or more")
+    for name, rate in (("--rate-read", options.rate_read), ("--rate-write", options.rate_write)):
+        if rate is not None and rate <= 0:
+            raise UsageError(f"{name} must be a positive number of capacity units per second")
+    if options.overwrite and not options.backfill:
+        raise UsageError("--overwrite only applies to --backfill", hint="add --backfill")
+    if options.recheck_batch < 1:
+        raise UsageError("the re-check batch must hold at least one key")
+
+
+def check_sides(primary: TableSpec, replica: TableSpec) -> None:
+    """Refuse the same table as both sides before anything is read (a usage error)."""
+    if primary.address == replica.address:
+        raise UsageError(
+            f"the same table was given twice: {primary.address}",
+            hint="name two different tables (or the same name in another region or endpoint)",
+        )
+
+
+def _describe(spec: TableSpec, side: str) -> TableInfo:
+    info = describe_table(spec.client(), spec.name, str(spec.address))
+    if info.is_global_replica:
+        log.warning(
+            "the %s table %s is a Global Table replica: writes to it replicate onward", side, spec
+        )
+    return info
+
+
+def _emit(found: Iterable[Discrepancy], sink: Callable[[Discrepancy], None] | None) -> None:
+    if sink is not None:
+        for d in found:
+            sink(d)
+
+
+def run_diff(
+    primary: TableSpec,
+    replica: TableSpec,
+    options: DiffOptions | None = None,
+    *,
+    segments: Sequence[int] | None = None,
+    total_segments: int = 1,
+    workers: int = 1,
+    progress: ProgressListener | None = None,
+    on_discrepancy: Callable[[Discrepancy], None] | None = None,
+) -> DiffResult:
+    """Compare (and with ``options.repair`` repair, or with ``options.backfill`` fill) the
+    replica from the primary over ``segments`` of ``total_segments`` (default: all).
+
+    More than one worker runs segments in worker processes. ``on_discrepancy`` receives each
+    discrepancy once its segment is done. Raises :class:`UsageError`/:class:`ConfigError`
+    before any work (same table, key schemas differ, table not found),
+    :class:`RepairLimitError` when a cap would be exceeded, and
+    :class:`SegmentFailedError` when a segment fails.
+    """
+    started = time.monotonic()
+    options = options or DiffOptions()
+    check_options(options)
+    check_sides(primary, replica)
+    run = list(range(total_segments)) if segments is None else list(segments)
+    p_info = _describe(primary, "primary")
+    r_info = _describe(replica, "replica")
+    check_compatible(primary.address, replica.address, p_info, r_info)
+    processes = workers > 1 and len(run) > 1
+    used = min(workers, len(run)) if processes else 1
+    two_phase = options.capped and options.repair and not options.backfill and not options.dry_run
+    job = SegmentJob(
+        primary=primary,
+        replica=replica,
+        schema=p_info.key_schema,
+        options=options,
+        rate_share=share_for(len(run), total_segments, used),
+        repair_here=not two_phase,
+    )
+    listener = progress or NullProgress()
+    fraction = len(run) / max(total_segments, 1)
+    tasks = [TASK_PRIMARY] if options.backfill else [TASK_PRIMARY, TASK_REPLICA, TASK_FOUND]
+    totals = {TASK_PRIMARY: p_info.item_count, TASK_REPLICA: r_info.item_count}
+    for task in tasks:
+        total = totals.get(task)
+        listener.start(task, round(total * fraction) if total else None)
+    outcomes: dict[int, SegmentOutcome] = {}
+
+    def collect(segment: int, outcome: SegmentOutcome) -> None:
+        outcomes[segment] = outcome
+        if not two_phase:
+            _emit(outcome.discrepancies, on_discrepancy)
+
+    try:
+        if options.backfill and options.max_writes is not None and options.writes:
+            _backfill_capped(job, run, total_segments, listener, collect)
+        else:
+            run_segments(
+                functools.partial(diff_segment, job),
+                run,
+                total_segments,
+                workers=used,
+                processes=processes,
+                progress=listener,
+                on_result=collect,
+            )
+    finally:
+        for task in tasks:
+            listener.finish(task)
+    found = [d for s in run if s in outcomes for d in outcomes[s].discrepancies]
+    stats = sum((outcomes[s].stats for s in run if s in outcomes), DiffStats())
+    names = p_info.key_schema.names
+    if two_phase:
+        share = share_for(len(run), total_segments, 1)
+        found, stats = _repair_capped(job, found, stats, names, started, on_discrepancy, share)
+    return _result(found, stats, names, started)
+
+
+def _result(
+    found: Sequence[Discrepancy], stats: DiffStats, names: tuple[str, ...], started: float
+) -> DiffResult:
+    unresolved = sum(1 for d in found if not d.resolved)
+    return DiffResult(
+        tuple(found), replace(stats, unresolved=unresolved), time.monotonic() - started, names
+    )
+
+
+def _backfill_capped(
+    job: SegmentJob,
+    run: Sequence[int],
+    total_segments: int,
+    listener: ProgressListener,
+    collect: Callable[[int, SegmentOutcome], None],
+) -> None:
+    """Backfill one segment after another in this process, so the write cap is exact."""
+    left = job.options.max_writes
+    assert left is not None
+    for segment in run:
+        options = replace(job.options, max_writes=left)
+        results = run_segments(
+            functools.partial(diff_segment, replace(job, options=options)),
+            [segment],
+            total_segments,
+            progress=listener,
+        )
+        outcome = results[segment]
+        collect(segment, outcome)
+        left -= outcome.stats.written + outcome.stats.failed
+
+
+def _repair_capped(
+    job: SegmentJob,
+    found: list[Discrepancy],
+    stats: DiffStats,
+    names: tuple[str, ...],
+    started: float,
+    sink: Callable[[Discrepancy], None] | None,
+    share: float,
+) -> tuple[list[Discrepancy], DiffStats]:
+    """Check the whole repair against the caps, then repair here (or refuse, writing nothing)."""
+    opts = job.options
+    puts = sum(1 for d in found if d.kind is not Kind.EXTRANEOUS)
+    deletes = len(found) - puts
+    over = []
+    if opts.max_writes is not None and puts > opts.max_writes:
+        over.append(f"{puts} writes (--max-writes {opts.max_writes})")
+    if opts.max_deletes is not None and deletes > opts.max_deletes:
+        over.append(f"{deletes} deletes (--max-deletes {opts.max_deletes})")
+    if over:
+        plain = [replace(d, primary_item=None, replica_item=None) for d in found]
+        _emit(plain, sink)
+        raise RepairLimitError(
+            f"repair refused, nothing written: it would need {' and '.join(over)}",
+            hint="check that these are the right tables; raise the cap to repair them",
+            result=_result(plain, stats, names, started),
+        )
+    sides = make_sides(replace(job, rate_share=share))
+    done = [replace(d, primary_item=None, replica_item=None) for d in repair_batch(sides, found)]
+    _emit(done, sink)
+    return done, stats + stats_of(sides)
+
+
+def verify_against(
+    reference_pages: Iterable[Sequence[Mapping[str, Any]]],
+    live: TableSpec,
+    *,
+    ignore_attributes: Collection[str] = (),
+    segment: int | None = None,
+    total_segments: int | None = None,
+    consistent: bool = False,
+    check_extraneous: bool = True,
+    rate_read: float | None = None,
+    progress: ProgressListener | None = None,
+    on_discrepancy: Callable[[Discrepancy], None] | None = None,
+    backoff: Backoff = Backoff(),
+) -> DiffResult:
+    """Compare reference items (pages of in-memory wire-format items, e.g. read from a backup)
+    with the live table ``live``; read-only.
+
+    ``missing``: a reference key the table lacks; ``different``: in both, not canonically
+    equal (``attributes`` names them; ``ignore_attributes`` globs are left out);
+    ``extraneous``: a table key not among the reference keys (found by scanning the table, or
+    only ``segment`` of ``total_segments`` of it; skipped with ``check_extraneous=False``).
+    Reference keys are kept in memory for that membership check. The result's
+    ``stats.scanned_primary`` counts reference items, ``stats.scanned_replica`` table items;
+    ``result.agree`` is true when nothing was found.
+    """
+    started = time.monotonic()
+    found, stats, schema = compare_reference(
+        reference_pages,
+        live,
+        ignore_attributes=ignore_attributes,
+        segment=segment,
+        total_segments=total_segments,
+        consistent=consistent,
+        check_extraneous=check_extraneous,
+        rate_read=rate_read,
+        progress=progress,
+        on_discrepancy=on_discrepancy,
+        backoff=backoff,
+    )
+    return DiffResult(tuple(found), stats, time.monotonic() - started, schema.names)

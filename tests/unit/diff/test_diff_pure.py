@@ -1,0 +1,132 @@
+"""Pure parts of the diff job: classification, conditions, repair items, reports, options."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dynamodb_replicator.diff import (
+    Action,
+    DiffOptions,
+    DiffResult,
+    DiffStats,
+    Discrepancy,
+    Kind,
+    check_options,
+    format_human,
+    format_jsonl,
+    summary_lines,
+)
+from dynamodb_replicator.diff.engine import classify
+from dynamodb_replicator.diff.repair import (
+    MAX_OPERATORS,
+    absent_condition,
+    unchanged_condition,
+    write_item,
+)
+from dynamodb_replicator.errors import UsageError
+from dynamodb_replicator.items import KeySchema
+
+KEY = {"pk": {"S": "a"}}
+
+
+def test_classify_each_kind() -> None:
+    p = {**KEY, "n": {"N": "1.0"}, "s": {"SS": ["a", "b"]}}
+    assert classify(KEY, None, None) is None
+    assert classify(KEY, p, None) == Discrepancy(Kind.MISSING, KEY)
+    assert classify(KEY, None, p) == Discrepancy(Kind.EXTRANEOUS, KEY)
+    assert classify(KEY, p, {**KEY, "n": {"N": "1"}, "s": {"SS": ["b", "a"]}}) is None
+    found = classify(KEY, p, {**KEY, "n": {"N": "2"}, "x": {"S": ""}})
+    assert found is not None
+    assert found.attributes == ("n", "s", "x")
+    assert classify(KEY, p, {**KEY, "n": {"N": "2"}, "s": p["s"]}, ignore=("n",)) is None
+
+
+def test_unchanged_condition_names_every_attribute_by_placeholder() -> None:
+    item = {**KEY, "a weird:name": {"B": b"\x00"}}
+    cond = unchanged_condition(item)
+    assert cond is not None
+    assert cond.expression == "#a0 = :v0 AND #a1 = :v1"
+    assert dict(cond.names) == {"#a0": "pk", "#a1": "a weird:name"}
+    assert dict(cond.values) == {":v0": {"S": "a"}, ":v1": {"B": b"\x00"}}
+    assert absent_condition(KeySchema("pk", "S")).args()["ConditionExpression"] == (
+        "attribute_not_exists(#k)"
+    )
+
+
+def test_unchanged_condition_gives_up_past_expression_limits() -> None:
+    wide = {f"a{i}": {"N": str(i)} for i in range(MAX_OPERATORS // 2 + 1)}
+    assert unchanged_condition(wide) is None
+    big = {**KEY, "blob": {"B": b"x" * 310_000}}
+    assert unchanged_condition(big) is None
+
+
+def test_write_item_keeps_replica_values_of_ignored_attributes() -> None:
+    primary = {**KEY, "v": {"N": "1"}, "aws:rep:updatetime": {"N": "5"}}
+    replica = {**KEY, "v": {"N": "0"}, "aws:rep:updatetime": {"N": "9"}, "seen": {"S": "r"}}
+    out = write_item(primary, replica, ("aws:rep:*", "seen"))
+    assert out == {**KEY, "v": {"N": "1"}, "aws:rep:updatetime": {"N": "9"}, "seen": {"S": "r"}}
+    assert write_item(primary, None, ()) == primary
+
+
+def test_report_lines() -> None:
+    key = {"pk": {"S": "a"}, "sk": {"B": b"\xff"}}
+    d = Discrepancy(Kind.DIFFERENT, key, ("a", "b"))
+    assert (
+        format_human(d, ["pk", "sk"])
+        == '[different] {"pk":{"S":"a"},"sk":{"B":"/w=="}} attributes: a, b'
+    )
+    assert format_human(
+        Discrepancy(Kind.MISSING, key, action=Action.REPAIRED), ["pk", "sk"]
+    ).endswith("(repaired)")
+    line = json.loads(format_jsonl(Discrepancy(Kind.EXTRANEOUS, key), ["pk", "sk"]))
+    assert line == {
+        "kind": "extraneous",
+        "key": {"pk": {"S": "a"}, "sk": {"B": "/w=="}},
+        "attributes": [],
+        "action": "none",
+    }
+
+
+def test_summary_and_agreement() -> None:
+    stats = DiffStats(scanned_primary=3, scanned_replica=2, missing=1, repaired=1, read_units=1.5)
+    result = DiffResult(
+        (Discrepancy(Kind.MISSING, KEY, action=Action.REPAIRED, resolved=True),), stats, 1.25
+    )
+    text = "\n".join(summary_lines(result))
+    assert "scanned: primary 3, replica 2" in text
+    assert "repaired 1, skipped 0, failed 0" in text
+    assert "read 1.5, write 0 units" in text
+    assert result.agree
+    failed = DiffResult((Discrepancy(Kind.MISSING, KEY, action=Action.FAILED),), stats)
+    assert failed.failed_keys == (KEY,)
+    assert not failed.agree
+
+
+@given(
+    st.lists(st.integers(0, 1000), min_size=17, max_size=17),
+    st.lists(st.integers(0, 1000), min_size=17, max_size=17),
+)
+def test_stats_add_up(a: list[int], b: list[int]) -> None:
+    names = [f for f in DiffStats.__dataclass_fields__]
+    left = DiffStats(**dict(zip(names, a, strict=True)))
+    right = DiffStats(**dict(zip(names, b, strict=True)))
+    total = left + right
+    assert [getattr(total, n) for n in names] == [x + y for x, y in zip(a, b, strict=True)]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        DiffOptions(recheck_delay=-1),
+        DiffOptions(max_deletes=-1),
+        DiffOptions(rate_read=0),
+        DiffOptions(overwrite=True),
+    ],
+)
+def test_bad_options_are_usage_errors(options: DiffOptions) -> None:
+    with pytest.raises(UsageError):
+        check_options(options)
