@@ -14,6 +14,7 @@ from .demo_cmd import demo
 from .diff_cmd import diff_record, diff_tables, replicate_record
 from .exit_codes import EXIT_CODES_HELP
 from .local_cmd import local
+from .replicate_cmd import replicate
 
 __all__ = ["cli"]
 
@@ -35,6 +36,7 @@ for command in (
     diff_tables,
     diff_record,
     replicate_record,
+    replicate,
     backup_table,
     restore_table,
     verify_backup,

@@ -1,0 +1,244 @@
+"""``replicate PRIMARY REPLICA``: the stand-alone stream follower (engine: replicate.follower)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+import click
+
+from ..dynamo import TableSpec, check_compatible, describe_table, make_client
+from ..errors import UsageError
+from ..replicate import Replicator, ReplicatorConfig, TableRef
+from ..replicate.checkpoint import (
+    CheckpointStore,
+    FileCheckpoint,
+    TableCheckpoint,
+    parse_checkpoint_location,
+)
+from ..replicate.follower import (
+    Follower,
+    FollowOptions,
+    FollowResult,
+    FollowStatus,
+    GapError,
+    find_stream,
+    make_stream_applier,
+)
+from ..replicate.plan import Filters, Mode, TurnoverRole
+from .exit_codes import EXIT_CODES_HELP, ExitCode
+from .options import ADDRESS_HELP, common_options, endpoint_options, side_auth_options, table_spec
+from .runner import run_job
+
+__all__ = ["replicate"]
+
+_CHECKPOINT_HELP = (
+    "Where to keep the shards' positions: a JSON file (default: "
+    "./replicate-PRIMARY-REPLICA.checkpoint.json) or ddb://REGION/TABLE."
+)
+
+
+def _default_checkpoint(primary: TableSpec, replica: TableSpec) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{primary.name}-{replica.name}")
+    return Path(f"replicate-{safe}.checkpoint.json")
+
+
+def _store(
+    text: str | None, primary: TableSpec, replica: TableSpec, endpoint_url: str | None
+) -> CheckpointStore:
+    if text is None:
+        return FileCheckpoint(_default_checkpoint(primary, replica))
+    where = parse_checkpoint_location(text)
+    if isinstance(where, Path):
+        return FileCheckpoint(where)
+    region, table = where
+    endpoint = endpoint_url or primary.address.endpoint_url
+    client = make_client("dynamodb", region=region, endpoint_url=endpoint)
+    name = f"{primary.address}->{replica.address}"
+    return TableCheckpoint(client, table, name)
+
+
+def _filters(skip_ttl: bool, role: str | None, at: int | None) -> Filters:
+    if (role is None) != (at is None):
+        raise UsageError(
+            "--turnover-role and --turnover-at go together", hint="give both, or neither"
+        )
+    return Filters(
+        skip_ttl_deletes=skip_ttl,
+        turnover_role=cast(TurnoverRole, role.upper()) if role else None,
+        turnover_at_ms=at,
+    )
+
+
+def _reporter(quiet: bool) -> Any:
+    """Progress: a status line on a terminal, structured log lines otherwise."""
+    tty = sys.stderr.isatty()
+
+    def report(status: FollowStatus) -> None:
+        lag = "-" if status.lag_seconds is None else f"{status.lag_seconds:.1f}s"
+        if quiet:
+            return
+        if tty:
+            click.echo(
+                f"\rshards {status.shards_reading} reading / {status.shards_waiting} waiting / "
+                f"{status.shards_finished} done | {status.records} records "
+                f"({status.records_per_second:.0f}/s) | lag {lag}   ",
+                err=True,
+                nl=False,
+            )
+            return
+        click.echo(
+            json.dumps(
+                {
+                    "event": "replicate.progress",
+                    "shards_reading": status.shards_reading,
+                    "shards_waiting": status.shards_waiting,
+                    "shards_finished": status.shards_finished,
+                    "records": status.records,
+                    "records_per_second": round(status.records_per_second, 1),
+                    "lag_seconds": status.lag_seconds,
+                    "elapsed_seconds": round(status.elapsed, 1),
+                }
+            ),
+            err=True,
+        )
+
+    return report
+
+
+def _summary(result: FollowResult, store: CheckpointStore, quiet: bool) -> int:
+    if sys.stderr.isatty() and not quiet:
+        click.echo("", err=True)
+    for gap in result.gaps:
+        click.echo(f"GAP: {gap.describe()}", err=True)
+    if result.gaps:
+        click.echo("  data may be missing from the replica: run diff-tables --repair", err=True)
+    if not quiet:
+        state = "caught up" if result.caught_up else "stopped"
+        click.echo(
+            f"{state}: {result.records} record(s) in {result.batches} batch(es), "
+            f"{result.shards_finished} shard(s) finished; checkpoint {store.describe()}"
+        )
+    return int(ExitCode.FOUND if result.gaps else ExitCode.OK)
+
+
+@click.command("replicate", epilog=f"{ADDRESS_HELP}\n\n{EXIT_CODES_HELP}")
+@click.argument("primary")
+@click.argument("replica")
+@click.option(
+    "--mode",
+    type=click.Choice(["image", "fetch"]),
+    default="image",
+    show_default=True,
+    help="image: write each record's new image; fetch: re-read the primary for each key.",
+)
+@click.option("--checkpoint", help=_CHECKPOINT_HELP)
+@click.option(
+    "--from",
+    "start",
+    type=click.Choice(["trim-horizon", "latest"]),
+    default="trim-horizon",
+    show_default=True,
+    help="Where to start in the shards open at the very first start (no checkpoint yet).",
+)
+@click.option(
+    "--until-caught-up",
+    is_flag=True,
+    help="Exit 0 once every shard is quiet (see --quiet-polls/--quiet-seconds).",
+)
+@click.option(
+    "--quiet-polls",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Caught up: empty polls in a row per open shard.",
+)
+@click.option(
+    "--quiet-seconds",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Caught up: seconds since the shard's last records.",
+)
+@click.option("--max-seconds", type=click.FloatRange(min=0), help="Bound the whole run.")
+@click.option("--fail-on-gap", is_flag=True, help="Stop at once when trimmed records are found.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Shards read at the same time.",
+)
+@click.option("--skip-ttl-deletes", is_flag=True, help="Do not replicate deletes made by TTL.")
+@click.option(
+    "--turnover-role",
+    type=click.Choice(["BEFORE", "AFTER"], case_sensitive=False),
+    help="Hand-over: replicate only records created before/after --turnover-at.",
+)
+@click.option("--turnover-at", type=int, help="Hand-over time, epoch milliseconds.")
+@side_auth_options("primary", "replica")
+@endpoint_options
+@common_options
+def replicate(primary: str, replica: str, **opts: Any) -> None:
+    """Follow PRIMARY's DynamoDB Stream and apply its changes to REPLICA."""
+
+    def body() -> int:
+        region, endpoint = opts["region"], opts["endpoint_url"]
+        concurrency = int(opts["concurrency"])
+        p = table_spec(
+            primary,
+            region=region,
+            endpoint_url=endpoint,
+            profile=opts["primary_profile"],
+            role_arn=opts["primary_role_arn"],
+            pool=concurrency,
+        )
+        r = table_spec(
+            replica,
+            region=region,
+            endpoint_url=endpoint,
+            profile=opts["replica_profile"],
+            role_arn=opts["replica_role_arn"],
+            pool=concurrency,
+        )
+        filters = _filters(opts["skip_ttl_deletes"], opts["turnover_role"], opts["turnover_at"])
+        mode = cast(Mode, opts["mode"])
+        p_client, r_client = p.client(), r.client()
+        p_info = describe_table(p_client, p.name, str(p.address))
+        r_info = describe_table(r_client, r.name, str(r.address))
+        check_compatible(p.address, r.address, p_info, r_info)
+        stream = find_stream(p_info, mode=mode, where=str(p.address))
+        store = _store(opts["checkpoint"], p, r, endpoint)
+        config = ReplicatorConfig(replica=r, mode=mode, primary=p, filters=filters)
+        replicator = Replicator(
+            config, replica=TableRef(r_client, r.name), primary=TableRef(p_client, p.name)
+        )
+        apply = make_stream_applier(replicator)
+        options = FollowOptions(
+            start_position="LATEST" if opts["start"] == "latest" else "TRIM_HORIZON",
+            until_caught_up=bool(opts["until_caught_up"]),
+            quiet_polls=int(opts["quiet_polls"]),
+            quiet_seconds=float(opts["quiet_seconds"]),
+            max_seconds=opts["max_seconds"],
+            fail_on_gap=bool(opts["fail_on_gap"]),
+            concurrency=concurrency,
+        )
+        follower = Follower(
+            p.streams_client(),
+            stream.arn,
+            store,
+            apply,
+            options,
+            on_status=_reporter(bool(opts["quiet"])),
+        )
+        try:
+            result = follower.run()
+        except GapError as exc:  # stopped at once by --fail-on-gap: data may be missing
+            click.echo(f"GAP: {exc.message}\n  hint: {exc.hint}", err=True)
+            return int(ExitCode.FOUND)
+        return _summary(result, store, bool(opts["quiet"]))
+
+    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))

@@ -1,0 +1,91 @@
+"""The AWS Lambda entry point: ``dynamodb_replicator.lambda_handler.handler``.
+
+Thin on purpose: the configuration is read from the environment and the clients are built on
+the first invocation (the cold start), then each event goes parse -> plan -> apply and the
+handler returns the partial-batch response. Writes stop a margin before the function's own
+timeout, so Lambda always gets the response instead of retrying the whole batch. Imports no
+CLI or terminal UI code, to keep cold starts small.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import UsageError
+from .replicate.config import ReplicatorConfig, load_config
+from .replicate.metrics import configure_json_logging, emf_line
+from .replicate.pipeline import Replicator
+
+__all__ = ["Handler", "build_handler", "handler"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
+
+
+def _records(event: Mapping[str, Any]) -> list[Any]:
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list):
+        raise UsageError(
+            "the event has no Records list: not a DynamoDB Streams or Kinesis event",
+            hint="invoke this function only from a stream event source mapping",
+        )
+    return records
+
+
+def _deadline(context: Any, margin_ms: int, clock: Callable[[], float]) -> float | None:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return clock() + (int(remaining()) - margin_ms) / 1000.0
+
+
+def build_handler(
+    environ: Mapping[str, str],
+    *,
+    emit: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    make_replicator: Callable[[ReplicatorConfig], Replicator] = Replicator.from_config,
+) -> Handler:
+    """A handler configured from ``environ`` (raises ``ConfigError`` when it is wrong).
+
+    ``emit`` receives each EMF line (default: standard output, where CloudWatch reads it);
+    ``make_replicator`` builds the clients (tests wrap it to inject faults).
+    """
+    loaded = load_config(environ)
+    for warning in loaded.warnings:
+        log.warning(warning)
+    config = loaded.config
+    replicator = make_replicator(config)
+    write = emit or _stdout
+
+    def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        records = _records(event)
+        deadline = _deadline(context, config.deadline_margin_ms, clock)
+        outcome = replicator.process_records(records, deadline=deadline, clock=clock)
+        write(emf_line(outcome.metrics(config.metrics_namespace, config.replica.name)))
+        return outcome.response()
+
+    return handle
+
+
+def _stdout(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+_handler: Handler | None = None
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda's entry point: configure on first use, then process one event."""
+    global _handler
+    if _handler is None:
+        configure_json_logging(os.environ.get("LOG_LEVEL", "INFO"))
+        _handler = build_handler(os.environ)
+    return _handler(event, context)

@@ -1,0 +1,398 @@
+"""Where the follower keeps its place, and the lease that keeps it to one follower.
+
+A checkpoint holds, per shard, the sequence number of the last applied record and whether the
+shard is finished. Two stores share one small protocol:
+
+- :class:`FileCheckpoint`: a JSON file, replaced atomically (write a temporary file, fsync,
+  rename), with an exclusive ``flock`` on ``<file>.lock`` as the lease;
+- :class:`TableCheckpoint`: one item in a DynamoDB table (``ddb://REGION/TABLE``), with a lease
+  item taken and renewed by a conditional write that expires, so a crashed follower's lease
+  lapses on its own.
+
+A second follower asking for a lease someone holds gets a :class:`ConfigError` (exit 2) that
+names the holder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..dynamo import Client
+from ..dynamo.aws import translate
+from ..errors import ConfigError, ReplicatorError, UsageError, aws_error_code
+
+__all__ = [
+    "CHECKPOINT_TABLE_PREFIX",
+    "CheckpointState",
+    "CheckpointStore",
+    "FileCheckpoint",
+    "ShardCheckpoint",
+    "TableCheckpoint",
+    "holder_identity",
+    "parse_checkpoint_location",
+]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_TABLE_PREFIX = "ddb://"
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ShardCheckpoint:
+    """One shard's place: the last applied sequence number (``None``: none yet), and done."""
+
+    sequence: str | None = None
+    finished: bool = False
+
+
+@dataclass(frozen=True)
+class CheckpointState:
+    """The whole checkpoint: which stream, and every known shard's place."""
+
+    stream_arn: str
+    shards: Mapping[str, ShardCheckpoint] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": _FORMAT_VERSION,
+            "stream_arn": self.stream_arn,
+            "shards": {
+                shard_id: {"sequence": s.sequence, "finished": s.finished}
+                for shard_id, s in sorted(self.shards.items())
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> CheckpointState:
+        """Parse a stored checkpoint; anything unexpected is a clear exit-2 error."""
+        try:
+            if data.get("version") != _FORMAT_VERSION:
+                raise ValueError(f"unknown version {data.get('version')!r}")
+            shards = {
+                str(shard_id): ShardCheckpoint(
+                    sequence=None if s.get("sequence") is None else str(s["sequence"]),
+                    finished=bool(s.get("finished", False)),
+                )
+                for shard_id, s in data["shards"].items()
+            }
+            return cls(stream_arn=str(data["stream_arn"]), shards=shards)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"checkpoint {where} is not a valid checkpoint: {exc}",
+                hint="point --checkpoint at another place, or delete it to start over",
+                cause=exc,
+            ) from exc
+
+
+class CheckpointStore(Protocol):
+    """Loads and saves a :class:`CheckpointState`, and holds the lease on it."""
+
+    def describe(self) -> str:
+        """Where the checkpoint lives, for messages."""
+
+    def acquire(self) -> None:
+        """Take the lease; a :class:`ConfigError` naming the holder if someone has it."""
+
+    def renew(self) -> None:
+        """Keep the lease (called after each save); no-op for stores whose lease cannot lapse."""
+
+    def release(self) -> None:
+        """Give the lease back."""
+
+    def load(self) -> CheckpointState | None:
+        """The saved state, or ``None`` when there is none (the very first start)."""
+
+    def save(self, state: CheckpointState) -> None:
+        """Store ``state`` durably (atomically: a crash leaves the old or the new state)."""
+
+
+def holder_identity() -> str:
+    """Who holds a lease, as shown to a refused follower: host, process id and a nonce."""
+    return f"{socket.gethostname()} pid {os.getpid()} ({uuid.uuid4().hex[:8]})"
+
+
+# --- file -------------------------------------------------------------------------------------
+
+
+class FileCheckpoint:
+    """A JSON file replaced atomically; the lease is an exclusive ``flock`` on ``<path>.lock``.
+
+    The operating system drops the lock when the process dies, even by SIGKILL, so a crashed
+    follower never blocks its successor.
+    """
+
+    def __init__(self, path: Path, *, holder: str | None = None) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+        self.holder = holder or holder_identity()
+        self._lock: IO[str] | None = None
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.lock_path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.seek(0)
+            who = handle.read().strip() or "another process"
+            handle.close()
+            raise ConfigError(
+                f"checkpoint {self.path} is in use by another follower: {who}",
+                hint="one follower per checkpoint: stop the other one, or use another --checkpoint",
+                cause=exc,
+            ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{self.holder} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+        handle.flush()
+        self._lock = handle
+
+    def renew(self) -> None:
+        return None
+
+    def release(self) -> None:
+        handle, self._lock = self._lock, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.truncate(0)
+            handle.close()
+
+    def load(self) -> CheckpointState | None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ConfigError(f"cannot read checkpoint {self.path}: {exc}", cause=exc) from exc
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(
+                f"checkpoint {self.path} is not JSON: {exc}",
+                hint="delete it to start over (then run diff-tables --repair)",
+                cause=exc,
+            ) from exc
+        return CheckpointState.from_json(data, str(self.path))
+
+    def save(self, state: CheckpointState) -> None:
+        text = json.dumps(state.to_json(), indent=1, sort_keys=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+# --- DynamoDB table ---------------------------------------------------------------------------
+
+
+class TableCheckpoint:
+    """The checkpoint as one item of a DynamoDB table, keyed by ``id`` (a string).
+
+    The state item is ``id = <name>``; the lease item is ``id = <name>#lease`` with the holder
+    and an ``expires`` time (epoch seconds). Taking the lease is a conditional put that succeeds
+    only if there is no lease, it expired, or it is ours; every save renews it. The table is
+    created (on demand billing) when missing.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        table: str,
+        name: str,
+        *,
+        holder: str | None = None,
+        lease_seconds: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.table = table
+        self.name = name
+        self.holder = holder or holder_identity()
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+        self._held = False
+
+    def describe(self) -> str:
+        return f"{CHECKPOINT_TABLE_PREFIX}{self.table} (id {self.name!r})"
+
+    def _fail(self, exc: BaseException, what: str) -> ReplicatorError:
+        return translate(exc, f"{what} on checkpoint table {self.table}", table=self.table)
+
+    def ensure_table(self) -> None:
+        """Create the checkpoint table if it does not exist, and wait until it is active."""
+        try:
+            self.client.describe_table(TableName=self.table)
+            return
+        except ClientError as exc:
+            if aws_error_code(exc) != "ResourceNotFoundException":
+                raise self._fail(exc, "DescribeTable") from exc
+        except BotoCoreError as exc:
+            raise self._fail(exc, "DescribeTable") from exc
+        log.info("creating checkpoint table %s", self.table)
+        try:
+            self.client.create_table(
+                TableName=self.table,
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        except ClientError as exc:
+            if aws_error_code(exc) != "ResourceInUseException":  # created meanwhile
+                raise self._fail(exc, "CreateTable") from exc
+        except BotoCoreError as exc:
+            raise self._fail(exc, "CreateTable") from exc
+        try:
+            self.client.get_waiter("table_exists").wait(
+                TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+            )
+        except Exception as exc:
+            raise ConfigError(
+                f"checkpoint table {self.table} did not become active",
+                hint="create it yourself: hash key 'id' (S)",
+                cause=exc,
+            ) from exc
+
+    def _lease_put(self) -> None:
+        now = self.clock()
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "id": {"S": f"{self.name}#lease"},
+                "holder": {"S": self.holder},
+                "expires": {"N": str(int(now + self.lease_seconds))},
+            },
+            ConditionExpression="attribute_not_exists(id) OR expires < :now OR holder = :me",
+            ExpressionAttributeValues={":now": {"N": str(int(now))}, ":me": {"S": self.holder}},
+        )
+
+    def acquire(self) -> None:
+        self.ensure_table()
+        try:
+            self._lease_put()
+        except ClientError as exc:
+            if aws_error_code(exc) != "ConditionalCheckFailedException":
+                raise self._fail(exc, "PutItem (lease)") from exc
+            raise ConfigError(
+                f"checkpoint {self.describe()} is in use by another follower: {self._who()}",
+                hint="one follower per checkpoint: stop the other one (its lease expires "
+                f"{self.lease_seconds:.0f} s after its last save), or use another --checkpoint",
+                cause=exc,
+            ) from exc
+        except BotoCoreError as exc:
+            raise self._fail(exc, "PutItem (lease)") from exc
+        self._held = True
+
+    def _who(self) -> str:
+        try:
+            item = self.client.get_item(
+                TableName=self.table, Key={"id": {"S": f"{self.name}#lease"}}, ConsistentRead=True
+            ).get("Item", {})
+        except (ClientError, BotoCoreError):
+            return "unknown holder"
+        holder = str(item.get("holder", {}).get("S", "unknown holder"))
+        expires = item.get("expires", {}).get("N")
+        if expires is None:
+            return holder
+        left = int(expires) - int(self.clock())
+        return f"{holder} (lease expires in {max(left, 0)} s)"
+
+    def renew(self) -> None:
+        if not self._held:
+            return
+        try:
+            self._lease_put()
+        except ClientError as exc:
+            if aws_error_code(exc) == "ConditionalCheckFailedException":
+                self._held = False
+                raise ReplicatorError(
+                    f"lost the lease on checkpoint {self.describe()} to {self._who()}",
+                    hint="another follower took over after this one stalled; run only one",
+                    cause=exc,
+                ) from exc
+            raise self._fail(exc, "PutItem (lease)") from exc
+        except BotoCoreError as exc:
+            raise self._fail(exc, "PutItem (lease)") from exc
+
+    def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self.client.delete_item(
+                TableName=self.table,
+                Key={"id": {"S": f"{self.name}#lease"}},
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": {"S": self.holder}},
+            )
+
+    def load(self) -> CheckpointState | None:
+        try:
+            item = self.client.get_item(
+                TableName=self.table, Key={"id": {"S": self.name}}, ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail(exc, "GetItem") from exc
+        if item is None:
+            return None
+        try:
+            data = json.loads(item["state"]["S"])
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(
+                f"checkpoint {self.describe()} holds no valid state",
+                hint="delete that item to start over",
+                cause=exc,
+            ) from exc
+        return CheckpointState.from_json(data, self.describe())
+
+    def save(self, state: CheckpointState) -> None:
+        text = json.dumps(state.to_json(), sort_keys=True)
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={"id": {"S": self.name}, "state": {"S": text}},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail(exc, "PutItem (state)") from exc
+        self.renew()
+
+
+def parse_checkpoint_location(text: str) -> tuple[str, str] | Path:
+    """``ddb://REGION/TABLE`` -> ``(region, table)``; anything else is a file path."""
+    if not text.startswith(CHECKPOINT_TABLE_PREFIX):
+        if not text.strip():
+            raise UsageError("--checkpoint is empty", hint="give a file path or ddb://REGION/TABLE")
+        return Path(text)
+    rest = text[len(CHECKPOINT_TABLE_PREFIX) :]
+    region, sep, table = rest.partition("/")
+    if not sep or not region or not table or "/" in table:
+        raise UsageError(
+            f"malformed checkpoint table address {text!r}",
+            hint="use ddb://REGION/TABLE, for example ddb://us-east-1/replicator-checkpoints",
+        )
+    return region, table

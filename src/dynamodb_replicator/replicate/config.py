@@ -1,0 +1,227 @@
+"""The replicator's configuration, from environment variables, validated once at cold start.
+
+New names and the original tool's names are both accepted; when both are set the new name wins
+and a warning says so. Every problem is a :class:`ConfigError` naming the variable and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, cast
+
+from ..dynamo import Auth, ClientOptions, TableAddress, TableSpec
+from ..errors import ConfigError
+from .plan import Filters, Mode, TurnoverRole
+
+__all__ = ["ENV_NAMES", "LAMBDA_CLIENT_OPTIONS", "LoadedConfig", "ReplicatorConfig", "load_config"]
+
+#: New name -> the original tool's name (``None``: no old name).
+ENV_NAMES: Final[Mapping[str, str | None]] = {
+    "REPLICA_TABLE": "ReplicaTable",
+    "REPLICA_REGION": "ReplicaRegion",
+    "REPLICA_ENDPOINT_URL": "ReplicaEndpoint",
+    "REPLICA_ROLE_ARN": None,
+    "REPLICA_ACCESS_KEY_ID": "ReplicaAccessKeyId",
+    "REPLICA_SECRET_ACCESS_KEY": "ReplicaSecretAccessKey",
+    "REPLICATION_MODE": None,
+    "PRIMARY_TABLE": None,
+    "PRIMARY_REGION": None,
+    "PRIMARY_ENDPOINT_URL": None,
+    "SKIP_TTL_DELETES": None,
+    "TURNOVER_ROLE": "TurnoverRole",
+    "TURNOVER_AT": "TurnoverAt",
+    "DEADLINE_MARGIN_MS": None,
+    "WRITE_CONCURRENCY": None,
+    "METRICS_NAMESPACE": None,
+}
+
+#: Short timeouts and few attempts: a call must not outlive the Lambda deadline by much.
+LAMBDA_CLIENT_OPTIONS: Final = ClientOptions(
+    retry_mode="standard", max_attempts=3, connect_timeout=2.0, read_timeout=10.0
+)
+
+_TABLE: Final = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_ROLE: Final = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"", "0", "false", "no", "off"})
+_MAX_CONCURRENCY: Final = LAMBDA_CLIENT_OPTIONS.max_pool_connections
+
+
+@dataclass(frozen=True)
+class ReplicatorConfig:
+    """Where to write, how, and what to leave out."""
+
+    replica: TableSpec
+    mode: Mode = "image"
+    primary: TableSpec | None = None
+    filters: Filters = field(default_factory=Filters)
+    deadline_margin_ms: int = 3_000
+    metrics_namespace: str = "DynamoDBReplicator"
+    write_concurrency: int = 4
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A configuration and the warnings found while reading it (log them)."""
+
+    config: ReplicatorConfig
+    warnings: tuple[str, ...] = ()
+
+
+class _Env:
+    """Reads one variable by its new or old name, collecting warnings."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self.environ = environ
+        self.warnings: list[str] = []
+
+    def get(self, name: str) -> str | None:
+        old = ENV_NAMES.get(name)
+        new_value = self.environ.get(name, "").strip() or None
+        old_value = (self.environ.get(old, "").strip() or None) if old else None
+        if new_value is not None and old_value is not None:
+            note = f"both {name} and {old} are set; using {name} and ignoring {old}"
+            if note not in self.warnings:
+                self.warnings.append(note)
+        return new_value if new_value is not None else old_value
+
+
+def _bad(name: str, problem: str, fix: str) -> ConfigError:
+    return ConfigError(f"{name}: {problem}", hint=fix)
+
+
+def _table(env: _Env, name: str) -> str:
+    value = env.get(name)
+    if value is None:
+        old = ENV_NAMES.get(name)
+        fix = f"set {name}" + (f" (or {old})" if old else "") + " to the table's name"
+        raise _bad(name, "not set", fix)
+    if not _TABLE.match(value):
+        raise _bad(name, f"{value!r} is not a table name", "3-255 letters, digits, '_', '-', '.'")
+    return value
+
+
+def _region(env: _Env, name: str) -> str:
+    value = env.get(name) or env.environ.get("AWS_REGION") or env.environ.get("AWS_DEFAULT_REGION")
+    if not value:
+        raise _bad(name, "no region", f"set {name} (Lambda sets AWS_REGION itself)")
+    return value
+
+
+def _endpoint(env: _Env, name: str) -> str | None:
+    value = env.get(name)
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise _bad(name, f"{value!r} is not a URL", "give http://HOST:PORT or https://HOST")
+    return value.rstrip("/") if value else None
+
+
+def _flag(env: _Env, name: str) -> bool:
+    value = (env.get(name) or "").lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise _bad(name, f"{value!r} is not a boolean", "use true or false")
+
+
+def _int(env: _Env, name: str, default: int) -> int:
+    value = env.get(name)
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise _bad(name, f"{value!r} is not a whole number", "give a non-negative integer")
+    return int(value)
+
+
+def _concurrency(env: _Env) -> int:
+    value = _int(env, "WRITE_CONCURRENCY", 4)
+    if not 1 <= value <= _MAX_CONCURRENCY:
+        raise _bad("WRITE_CONCURRENCY", f"{value} is out of range", f"use 1 to {_MAX_CONCURRENCY}")
+    return value
+
+
+def _mode(env: _Env) -> Mode:
+    value = (env.get("REPLICATION_MODE") or "image").lower()
+    if value not in ("image", "fetch"):
+        raise _bad("REPLICATION_MODE", f"{value!r} is not a mode", "use image or fetch")
+    return cast(Mode, value)
+
+
+def _auth(env: _Env) -> Auth:
+    role = env.get("REPLICA_ROLE_ARN")
+    if role is not None and not _ROLE.match(role):
+        raise _bad(
+            "REPLICA_ROLE_ARN", f"{role!r} is not an IAM role ARN", "arn:aws:iam::ACCOUNT:role/NAME"
+        )
+    key_id = env.get("REPLICA_ACCESS_KEY_ID")
+    secret = env.get("REPLICA_SECRET_ACCESS_KEY")
+    if (key_id is None) != (secret is None):
+        raise _bad(
+            "REPLICA_ACCESS_KEY_ID",
+            "an access key id and a secret access key go together",
+            "set both ReplicaAccessKeyId and ReplicaSecretAccessKey, or neither (prefer REPLICA_ROLE_ARN)",
+        )
+    return Auth(role_arn=role, access_key_id=key_id, secret_access_key=secret)
+
+
+def _filters(env: _Env) -> Filters:
+    role = env.get("TURNOVER_ROLE")
+    at = env.get("TURNOVER_AT")
+    if (role is None) != (at is None):
+        raise _bad(
+            "TURNOVER_ROLE", "TURNOVER_ROLE and TURNOVER_AT go together", "set both or neither"
+        )
+    if role is not None and role.upper() not in ("BEFORE", "AFTER"):
+        raise _bad("TURNOVER_ROLE", f"{role!r} is not BEFORE or AFTER", "use BEFORE or AFTER")
+    if at is not None and not at.isdigit():
+        raise _bad("TURNOVER_AT", f"{at!r} is not epoch milliseconds", "e.g. 1700000000000")
+    return Filters(
+        skip_ttl_deletes=_flag(env, "SKIP_TTL_DELETES"),
+        turnover_role=cast(TurnoverRole, role.upper()) if role else None,
+        turnover_at_ms=int(at) if at else None,
+    )
+
+
+def load_config(environ: Mapping[str, str]) -> LoadedConfig:
+    """Read and check the configuration in ``environ``; raises :class:`ConfigError`."""
+    env = _Env(environ)
+    replica = TableSpec(
+        TableAddress(
+            _table(env, "REPLICA_TABLE"),
+            _region(env, "REPLICA_REGION"),
+            _endpoint(env, "REPLICA_ENDPOINT_URL"),
+        ),
+        auth=_auth(env),
+        options=LAMBDA_CLIENT_OPTIONS,
+    )
+    mode = _mode(env)
+    primary = None
+    if mode == "fetch" or env.get("PRIMARY_TABLE") is not None:
+        if env.get("PRIMARY_TABLE") is None:
+            raise _bad("PRIMARY_TABLE", "fetch mode reads the primary table", "set PRIMARY_TABLE")
+        primary = TableSpec(
+            TableAddress(
+                _table(env, "PRIMARY_TABLE"),
+                _region(env, "PRIMARY_REGION"),
+                _endpoint(env, "PRIMARY_ENDPOINT_URL"),
+            ),
+            options=LAMBDA_CLIENT_OPTIONS,
+        )
+        if primary.address == replica.address:
+            raise _bad(
+                "REPLICA_TABLE",
+                f"the replica is the primary ({replica.address})",
+                "name a different table, region or endpoint for the replica",
+            )
+    config = ReplicatorConfig(
+        replica=replica,
+        mode=mode,
+        primary=primary,
+        filters=_filters(env),
+        deadline_margin_ms=_int(env, "DEADLINE_MARGIN_MS", 3_000),
+        metrics_namespace=env.get("METRICS_NAMESPACE") or "DynamoDBReplicator",
+        write_concurrency=_concurrency(env),
+    )
+    return LoadedConfig(config, tuple(env.warnings))

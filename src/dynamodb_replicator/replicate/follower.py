@@ -1,0 +1,610 @@
+"""The stand-alone stream follower: shards, lineage, polling, checkpoints, until-caught-up.
+
+It reads a table's DynamoDB Stream through the Streams API and hands each page of records to an
+``apply`` callback (the same parse, plan and apply code as the Lambda handler). After each
+applied page the shard's last applied sequence number is checkpointed, so a restart resumes with
+no gap and no loss.
+
+Lineage: a shard is read only once its parent is finished (drained and closed) or gone from the
+stream (trimmed). Open shards are read concurrently, at most ``concurrency`` at a time, and each
+shard by one reader in order.
+
+``until_caught_up``: the Streams API never says where an open shard ends (and local servers keep
+one shard open forever), so "caught up" is defined on the follower's own monotonic clock: every
+readable open shard has returned ``quiet_polls`` empty pages in a row, spanning at least
+``quiet_seconds`` since its last non-empty page (or since the start), every closed shard is
+finished, and no shard waits on its parent. Record timestamps are not used: DynamoDB Local
+truncates them to the minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..dynamo import Client
+from ..dynamo.aws import translate
+from ..errors import ConfigError, JobInterrupted, ReplicatorError, aws_error_code
+from .checkpoint import CheckpointState, CheckpointStore, ShardCheckpoint
+from .pipeline import Replicator
+
+__all__ = [
+    "ApplyBatch",
+    "ApplyOutcome",
+    "FollowOptions",
+    "FollowResult",
+    "FollowStatus",
+    "Follower",
+    "GapError",
+    "NotCaughtUpError",
+    "Shard",
+    "ShardGap",
+    "StreamInfo",
+    "find_stream",
+    "list_shards",
+    "make_stream_applier",
+    "normalise_record",
+]
+
+log = logging.getLogger(__name__)
+
+IMAGE_VIEWS = frozenset({"NEW_IMAGE", "NEW_AND_OLD_IMAGES"})
+_MAX_ITERATOR_REFRESH = 3
+
+
+# --- the stream and its shards ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """A table's latest stream: its ARN and view type."""
+
+    arn: str
+    view_type: str
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One shard of a stream; ``closed`` once it has an ending sequence number."""
+
+    shard_id: str
+    parent_id: str | None
+    closed: bool
+
+
+def find_stream(table_info: Any, *, mode: str, where: str) -> StreamInfo:
+    """The latest stream of a described table; exit-2 errors when it cannot serve ``mode``."""
+    arn = getattr(table_info, "stream_arn", None)
+    view = getattr(table_info, "stream_view_type", None)
+    if not arn or not view:
+        raise ConfigError(
+            f"table {where} has no enabled stream",
+            hint="enable a stream (NEW_AND_OLD_IMAGES, or NEW_IMAGE) on the primary table",
+        )
+    if mode == "image" and view not in IMAGE_VIEWS:
+        hint = (
+            "run with --mode fetch (reads each changed key from the primary)"
+            if view == "KEYS_ONLY"
+            else "use a NEW_IMAGE or NEW_AND_OLD_IMAGES stream, or run with --mode fetch"
+        )
+        raise ConfigError(f"the stream of {where} is {view}: it carries no new images", hint=hint)
+    return StreamInfo(arn=str(arn), view_type=str(view))
+
+
+def list_shards(streams: Client, stream_arn: str) -> list[Shard]:
+    """Every shard of the stream, following ``LastEvaluatedShardId`` pagination."""
+    shards: list[Shard] = []
+    start: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"StreamArn": stream_arn}
+        if start is not None:
+            kwargs["ExclusiveStartShardId"] = start
+        try:
+            desc = streams.describe_stream(**kwargs)["StreamDescription"]
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, f"DescribeStream {stream_arn}") from exc
+        for raw in desc.get("Shards", []):
+            ending = raw.get("SequenceNumberRange", {}).get("EndingSequenceNumber")
+            shards.append(Shard(raw["ShardId"], raw.get("ParentShardId"), ending is not None))
+        start = desc.get("LastEvaluatedShardId")
+        if not start:
+            return shards
+
+
+def normalise_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A Streams API record shaped like a Lambda event record, values untouched.
+
+    boto3 parses ``ApproximateCreationDateTime`` to a ``datetime``; Lambda sends epoch seconds.
+    Binary values stay ``bytes`` (the Streams API client already decoded them).
+    """
+    out = dict(record)
+    body = dict(record.get("dynamodb", {}))
+    stamp = body.get("ApproximateCreationDateTime")
+    if isinstance(stamp, datetime):
+        body["ApproximateCreationDateTime"] = stamp.timestamp()
+    out["dynamodb"] = body
+    return out
+
+
+# --- what the follower calls and reports ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    """What an ``apply`` call did: records applied in order up to ``last_sequence``.
+
+    ``error`` set: the records after ``last_sequence`` were not applied, and the follower
+    checkpoints up to ``last_sequence`` and stops with that error.
+    """
+
+    last_sequence: str | None
+    error: ReplicatorError | None = None
+
+
+ApplyBatch = Callable[[str, list[dict[str, Any]]], ApplyOutcome]
+
+
+@dataclass(frozen=True)
+class ShardGap:
+    """Records lost to the stream's 24-hour retention: after ``after_sequence`` (``None``: from
+    the shard's start) up to before ``resumed_at`` (``None``: nothing readable was left)."""
+
+    shard_id: str
+    after_sequence: str | None
+    resumed_at: str | None = None
+
+    def describe(self) -> str:
+        start = f"after {self.after_sequence}" if self.after_sequence else "from its start"
+        end = f"before {self.resumed_at}" if self.resumed_at else "to the oldest record still kept"
+        return f"shard {self.shard_id}: records {start} {end} were trimmed"
+
+
+class GapError(ReplicatorError):
+    """Trimmed records were found and ``fail_on_gap`` asked to stop at once."""
+
+
+class NotCaughtUpError(ReplicatorError):
+    """``max_seconds`` ran out before the follower caught up (exit 3)."""
+
+
+@dataclass(frozen=True)
+class FollowOptions:
+    """How to follow: start position, caught-up definition, bounds and concurrency."""
+
+    start_position: str = "TRIM_HORIZON"  # or "LATEST": only for shards open at the first start
+    until_caught_up: bool = False
+    quiet_polls: int = 3
+    quiet_seconds: float = 2.0
+    max_seconds: float | None = None
+    fail_on_gap: bool = False
+    concurrency: int = 4
+    page_limit: int = 1000
+    idle_sleep: float = 0.25
+    relist_seconds: float = 10.0
+    status_seconds: float = 5.0
+    renew_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
+class FollowStatus:
+    """A snapshot for progress displays and structured log lines."""
+
+    shards_reading: int
+    shards_waiting: int
+    shards_finished: int
+    records: int
+    records_per_second: float
+    lag_seconds: float | None
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class FollowResult:
+    """How a run ended: records applied, gaps found (any gap means exit 1), caught up or not."""
+
+    records: int
+    batches: int
+    shards_finished: int
+    gaps: tuple[ShardGap, ...]
+    caught_up: bool
+
+
+@dataclass
+class _ShardRun:
+    """Mutable per-shard reading state, owned by the follower (one reader at a time)."""
+
+    shard: Shard
+    sequence: str | None
+    finished: bool
+    start_position: str
+    iterator: str | None = None
+    empty_polls: int = 0
+    last_records_at: float = 0.0
+    open_gap: ShardGap | None = None
+
+
+@dataclass
+class _Poll:
+    """The result of one read of one shard."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    outcome: ApplyOutcome | None = None
+    ended: bool = False
+    gap: ShardGap | None = None
+    newest_created: float | None = None
+
+
+# --- the follower -----------------------------------------------------------------------------
+
+
+class Follower:
+    """Follows one stream into ``apply``, checkpointing to ``store`` (whose lease it holds)."""
+
+    def __init__(
+        self,
+        streams: Client,
+        stream_arn: str,
+        store: CheckpointStore,
+        apply: ApplyBatch,
+        options: FollowOptions = FollowOptions(),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        on_status: Callable[[FollowStatus], None] | None = None,
+    ) -> None:
+        self.streams = streams
+        self.stream_arn = stream_arn
+        self.store = store
+        self.apply = apply
+        self.options = options
+        self.clock = clock
+        self.wall = wall
+        self.sleep = sleep
+        self.on_status = on_status
+        self.runs: dict[str, _ShardRun] = {}
+        self.gaps: list[ShardGap] = []
+        self.records = 0
+        self.batches = 0
+        self.newest_created: float | None = None
+        self._started = 0.0
+        self._first_start = True
+        self._listed: set[str] = set()
+
+    # --- state ------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        state = self.store.load()
+        if state is None:
+            return
+        self._first_start = False
+        if state.stream_arn != self.stream_arn:
+            log.warning(
+                "checkpoint %s was for stream %s; the table's stream is now %s: "
+                "reading every shard of the new stream from its start",
+                self.store.describe(),
+                state.stream_arn,
+                self.stream_arn,
+            )
+            return
+        for shard_id, saved in state.shards.items():
+            self.runs[shard_id] = _ShardRun(
+                Shard(shard_id, None, saved.finished),
+                saved.sequence,
+                saved.finished,
+                "TRIM_HORIZON",
+                last_records_at=self._started,
+            )
+
+    def _state(self) -> CheckpointState:
+        return CheckpointState(
+            self.stream_arn,
+            {sid: ShardCheckpoint(r.sequence, r.finished) for sid, r in self.runs.items()},
+        )
+
+    def _save(self) -> None:
+        self.store.save(self._state())
+
+    def _relist(self) -> None:
+        """Learn new shards and parents; on the very first start, apply ``start_position``."""
+        listed = list_shards(self.streams, self.stream_arn)
+        for shard in listed:
+            run = self.runs.get(shard.shard_id)
+            if run is not None:
+                run.shard = shard
+                continue
+            position = "TRIM_HORIZON"
+            finished = False
+            if self._first_start and self.options.start_position == "LATEST":
+                if shard.closed:
+                    finished = True  # history before the start: skipped on purpose
+                else:
+                    position = "LATEST"
+            self.runs[shard.shard_id] = _ShardRun(
+                shard, None, finished, position, last_records_at=self.clock()
+            )
+            log.info("shard %s found (parent %s)", shard.shard_id, shard.parent_id)
+        self._listed = {s.shard_id for s in listed}
+
+    def _readable(self, run: _ShardRun) -> bool:
+        if run.finished:
+            return False
+        parent = run.shard.parent_id
+        if parent is None or parent not in self._listed:
+            return True
+        parent_run = self.runs.get(parent)
+        return parent_run is None or parent_run.finished
+
+    # --- reading one shard (runs in a worker thread; one task per shard at a time) ------------
+
+    def _iterator(self, run: _ShardRun) -> str:
+        kwargs: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": run.shard.shard_id}
+        if run.sequence is not None:
+            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=run.sequence)
+        else:
+            kwargs["ShardIteratorType"] = run.start_position
+        response = self.streams.get_shard_iterator(**kwargs)
+        return str(response["ShardIterator"])
+
+    def _trim_horizon(self, run: _ShardRun) -> str:
+        response = self.streams.get_shard_iterator(
+            StreamArn=self.stream_arn,
+            ShardId=run.shard.shard_id,
+            ShardIteratorType="TRIM_HORIZON",
+        )
+        return str(response["ShardIterator"])
+
+    def _get_records(self, run: _ShardRun, poll: _Poll) -> dict[str, Any]:
+        """GetRecords, re-acquiring expired iterators and turning trimmed data into a gap."""
+        refreshes = 0
+        while True:
+            try:
+                if run.iterator is None:
+                    run.iterator = self._iterator(run)
+                response: dict[str, Any] = self.streams.get_records(
+                    ShardIterator=run.iterator, Limit=self.options.page_limit
+                )
+                return response
+            except ClientError as exc:
+                code = aws_error_code(exc)
+                if code == "ExpiredIteratorException" and refreshes < _MAX_ITERATOR_REFRESH:
+                    refreshes += 1
+                    log.info("shard %s: iterator expired; re-acquiring", run.shard.shard_id)
+                    run.iterator = None
+                    continue
+                if code == "TrimmedDataAccessException" and poll.gap is None:
+                    poll.gap = ShardGap(run.shard.shard_id, run.sequence)
+                    if self.options.fail_on_gap:
+                        return {"Records": [], "NextShardIterator": run.iterator}
+                    run.iterator = self._trim_horizon_checked(run)
+                    continue
+                raise translate(exc, f"reading shard {run.shard.shard_id}") from exc
+            except BotoCoreError as exc:
+                raise translate(exc, f"reading shard {run.shard.shard_id}") from exc
+
+    def _trim_horizon_checked(self, run: _ShardRun) -> str:
+        try:
+            return self._trim_horizon(run)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, f"GetShardIterator on shard {run.shard.shard_id}") from exc
+
+    def _poll(self, run: _ShardRun) -> _Poll:
+        poll = _Poll()
+        response = self._get_records(run, poll)
+        if poll.gap is not None and self.options.fail_on_gap:
+            return poll
+        run.iterator = response.get("NextShardIterator")
+        poll.ended = run.iterator is None
+        poll.records = [normalise_record(r) for r in response.get("Records", [])]
+        if poll.records:
+            poll.outcome = self.apply(run.shard.shard_id, poll.records)
+            stamps = [
+                r["dynamodb"].get("ApproximateCreationDateTime")
+                for r in poll.records
+                if isinstance(r["dynamodb"].get("ApproximateCreationDateTime"), int | float)
+            ]
+            poll.newest_created = max(stamps) if stamps else None
+        return poll
+
+    # --- bookkeeping after a poll (main thread) -----------------------------------------------
+
+    def _absorb(self, run: _ShardRun, poll: _Poll) -> bool:
+        """Fold a poll into the state; True if records were applied."""
+        if poll.gap is not None:
+            run.open_gap = poll.gap
+            if self.options.fail_on_gap:
+                self.gaps.append(poll.gap)
+                self._save()
+                raise GapError(
+                    f"data lost to the stream's retention: {poll.gap.describe()}",
+                    hint="run diff-tables --repair to bring the replica back in line",
+                )
+        if poll.records and run.open_gap is not None:
+            gap = ShardGap(
+                run.open_gap.shard_id,
+                run.open_gap.after_sequence,
+                poll.records[0]["dynamodb"].get("SequenceNumber"),
+            )
+            self._report_gap(gap)
+            run.open_gap = None
+        if poll.outcome is not None:
+            if poll.outcome.last_sequence is not None:
+                run.sequence = poll.outcome.last_sequence
+            if poll.outcome.error is not None:
+                self._save()
+                raise poll.outcome.error
+            self.records += len(poll.records)
+            self.batches += 1
+            run.empty_polls = 0
+            run.last_records_at = self.clock()
+            if poll.newest_created is not None:
+                self.newest_created = max(self.newest_created or 0.0, poll.newest_created)
+        elif not poll.records:
+            run.empty_polls += 1
+        if poll.ended:
+            if run.open_gap is not None:
+                self._report_gap(run.open_gap)
+                run.open_gap = None
+            run.finished = True
+            log.info("shard %s finished", run.shard.shard_id)
+        if poll.outcome is not None or poll.ended:
+            self._save()
+        return poll.outcome is not None
+
+    def _report_gap(self, gap: ShardGap) -> None:
+        self.gaps.append(gap)
+        log.error("GAP: %s; run diff-tables --repair", gap.describe())
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def _caught_up(self) -> bool:
+        opts = self.options
+        now = self.clock()
+        for run in self.runs.values():
+            if run.finished:
+                continue
+            if not self._readable(run) or run.shard.closed:
+                return False
+            if run.empty_polls < opts.quiet_polls or now - run.last_records_at < opts.quiet_seconds:
+                return False
+        return True
+
+    def status(self) -> FollowStatus:
+        elapsed = max(self.clock() - self._started, 1e-9)
+        reading = sum(1 for r in self.runs.values() if self._readable(r))
+        finished = sum(1 for r in self.runs.values() if r.finished)
+        lag = None if self.newest_created is None else max(0.0, self.wall() - self.newest_created)
+        return FollowStatus(
+            shards_reading=reading,
+            shards_waiting=len(self.runs) - reading - finished,
+            shards_finished=finished,
+            records=self.records,
+            records_per_second=self.records / elapsed,
+            lag_seconds=lag,
+            elapsed=elapsed,
+        )
+
+    def _result(self, caught_up: bool) -> FollowResult:
+        return FollowResult(
+            records=self.records,
+            batches=self.batches,
+            shards_finished=sum(1 for r in self.runs.values() if r.finished),
+            gaps=tuple(self.gaps),
+            caught_up=caught_up,
+        )
+
+    def run(self) -> FollowResult:
+        """Take the lease, follow until caught up / bounded / interrupted, then release it."""
+        self.store.acquire()
+        try:
+            return self._run()
+        finally:
+            self.store.release()
+
+    def _run(self) -> FollowResult:
+        opts = self.options
+        self._started = self.clock()
+        self._load()
+        self._relist()
+        self._first_start = False  # every shard found from now on is read from its start
+        self._save()
+        next_list = self._started + opts.relist_seconds
+        next_status = self._started + opts.status_seconds
+        next_renew = self._started + opts.renew_seconds
+        with ThreadPoolExecutor(max_workers=max(1, opts.concurrency)) as pool:
+            try:
+                while True:
+                    now = self.clock()
+                    if opts.max_seconds is not None and now - self._started >= opts.max_seconds:
+                        return self._out_of_time()
+                    if now >= next_list:
+                        self._relist()
+                        next_list = now + opts.relist_seconds
+                    if now >= next_renew:  # keep an expiring lease while idle
+                        self.store.renew()
+                        next_renew = now + opts.renew_seconds
+                    applied, ended = self._round(pool)
+                    if ended:
+                        self._relist()  # children of a finished shard may be readable now
+                    if self.on_status is not None and self.clock() >= next_status:
+                        self.on_status(self.status())
+                        next_status = self.clock() + opts.status_seconds
+                    if opts.until_caught_up and self._caught_up():
+                        self._relist()
+                        if self._caught_up():
+                            self._save()
+                            return self._result(caught_up=True)
+                    if not applied:
+                        self.sleep(opts.idle_sleep)
+            except KeyboardInterrupt:
+                pool.shutdown(wait=True, cancel_futures=True)
+                self._save()
+                raise JobInterrupted(
+                    f"interrupted after {self.records} record(s); checkpoint saved to "
+                    f"{self.store.describe()}"
+                ) from None
+
+    def _out_of_time(self) -> FollowResult:
+        self._save()
+        if not self.options.until_caught_up:
+            return self._result(caught_up=False)
+        raise NotCaughtUpError(
+            f"not caught up after --max-seconds {self.options.max_seconds:g} "
+            f"({self.records} record(s) applied; checkpoint saved)",
+            hint="run again to continue from the checkpoint, or raise --max-seconds",
+        )
+
+    def _round(self, pool: ThreadPoolExecutor) -> tuple[bool, bool]:
+        """Poll every readable shard once (bounded concurrency); (records applied, a shard ended)."""
+        ready = [r for r in self.runs.values() if self._readable(r)]
+        futures: list[tuple[_ShardRun, Future[_Poll]]] = [
+            (run, pool.submit(self._poll, run)) for run in ready
+        ]
+        applied = ended = False
+        error: BaseException | None = None
+        for run, future in futures:
+            try:
+                poll = future.result()
+                applied = self._absorb(run, poll) or applied
+                ended = ended or poll.ended
+            except BaseException as exc:  # finish the other shards' bookkeeping, then raise
+                if error is None:
+                    error = exc
+        if error is not None:
+            self._save()
+            raise error
+        return applied, ended
+
+
+def make_stream_applier(replicator: Replicator) -> ApplyBatch:
+    """An ``apply`` callback running the Lambda handler's own pipeline on Streams API records.
+
+    Records read through boto3 carry binary as ``bytes``. The outcome names the last record
+    applied in order and, when the pipeline left records to retry, an error saying which.
+    """
+
+    def apply(shard_id: str, records: list[dict[str, Any]]) -> ApplyOutcome:
+        outcome = replicator.process_records(records, binary_as_text=False)
+        if not outcome.failed_ids:
+            return ApplyOutcome(_sequence_of(records[-1]))
+        done = outcome.received - outcome.failed
+        last = _sequence_of(records[done - 1]) if done > 0 else None
+        error = ReplicatorError(
+            f"shard {shard_id}: record {outcome.failed_ids[0]} and the {outcome.failed - 1} "
+            f"after it were not applied: {outcome.reason or 'unknown reason'}",
+            hint="fix the cause, then run again: the follower resumes at that record",
+        )
+        return ApplyOutcome(last, error)
+
+    return apply
+
+
+def _sequence_of(record: Mapping[str, Any]) -> str:
+    return str(record["dynamodb"]["SequenceNumber"])

@@ -1,0 +1,171 @@
+"""One batch of change records, end to end: parse -> plan -> apply -> :class:`BatchOutcome`.
+
+Shared by the Lambda entry point and any other consumer of change records: a consumer calls
+:meth:`Replicator.process_records` with the records it received, in order, and retries from the
+first id of :attr:`BatchOutcome.failed_ids`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..dynamo import Backoff
+from ..dynamo.backoff import Clock
+from .apply import ApplyResult, TableRef, apply_plan
+from .config import ReplicatorConfig
+from .metrics import emf_document
+from .plan import WritePlan, plan_batch
+from .records import parse_batch
+
+__all__ = ["LAMBDA_BACKOFF", "BatchOutcome", "Replicator", "outcome_of"]
+
+log = logging.getLogger(__name__)
+
+#: Leftover retries in a Lambda: many short ones, bounded in practice by the deadline.
+LAMBDA_BACKOFF = Backoff(max_attempts=30, base=0.05, cap=2.0)
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What became of one batch: counts, the ids to retry, the replication lag."""
+
+    received: int
+    applied: int
+    skipped: int
+    failed_ids: tuple[str, ...]
+    lag_ms: int | None = None
+    reason: str | None = None
+
+    @property
+    def failed(self) -> int:
+        return len(self.failed_ids)
+
+    def response(self) -> dict[str, list[dict[str, str]]]:
+        """The partial-batch response Lambda expects (``ReportBatchItemFailures``)."""
+        return {"batchItemFailures": [{"itemIdentifier": i} for i in self.failed_ids]}
+
+    def metrics(self, namespace: str, replica_table: str) -> dict[str, Any]:
+        """This outcome as an EMF document."""
+        values: dict[str, tuple[float, str]] = {
+            "RecordsReceived": (self.received, "Count"),
+            "RecordsApplied": (self.applied, "Count"),
+            "RecordsSkipped": (self.skipped, "Count"),
+            "RecordsFailed": (self.failed, "Count"),
+        }
+        if self.lag_ms is not None:
+            values["ReplicationLag"] = (self.lag_ms, "Milliseconds")
+        return emf_document(
+            namespace,
+            values,
+            dimensions={"ReplicaTable": replica_table},
+            properties={"failure": self.reason} if self.reason else None,
+        )
+
+
+def outcome_of(plan: WritePlan, result: ApplyResult, *, now_ms: int) -> BatchOutcome:
+    """Combine a plan and what applying it did into the batch's outcome (pure)."""
+    stop = min(plan.stop, result.stop)
+    created = [c for p, c in plan.kept if p < stop and c is not None]
+    reason = None
+    if result.error is not None and result.stop <= plan.stop:
+        reason = result.error.message
+    elif plan.failure is not None:
+        reason = plan.failure.reason
+    return BatchOutcome(
+        received=plan.received,
+        applied=sum(1 for p, _ in plan.kept if p < stop),
+        skipped=sum(1 for p in plan.skipped if p < stop),
+        failed_ids=plan.record_ids[stop:],
+        lag_ms=max(0, now_ms - max(created) // 1000) if created else None,
+        reason=reason,
+    )
+
+
+class Replicator:
+    """Applies batches of change records to the replica, as configured."""
+
+    def __init__(
+        self,
+        config: ReplicatorConfig,
+        *,
+        replica: TableRef,
+        primary: TableRef | None = None,
+        backoff: Backoff = LAMBDA_BACKOFF,
+        wall_clock: Callable[[], float] = time.time,
+    ):
+        if config.mode == "fetch" and primary is None:
+            raise ValueError("fetch mode needs the primary table")
+        self.config = config
+        self.replica = replica
+        self.primary = primary
+        self.backoff = backoff
+        self.wall_clock = wall_clock
+
+    @classmethod
+    def from_config(cls, config: ReplicatorConfig, **kwargs: Any) -> Replicator:
+        """A replicator with its own clients, built from ``config``."""
+        replica = TableRef(config.replica.client(), config.replica.name)
+        primary = None
+        if config.primary is not None:
+            primary = TableRef(config.primary.client(), config.primary.name)
+        return cls(config, replica=replica, primary=primary, **kwargs)
+
+    def process_records(
+        self,
+        records: Sequence[Any],
+        *,
+        deadline: float | None = None,
+        clock: Clock = time.monotonic,
+        binary_as_text: bool = True,
+    ) -> BatchOutcome:
+        """Apply ``records`` (in order) and say which must be retried.
+
+        ``deadline`` is a value of ``clock`` after which no write starts and no retry waits.
+        ``binary_as_text`` is false for records read through boto3 (binary already bytes).
+        """
+        batch = parse_batch(records, binary_as_text=binary_as_text)
+        plan = plan_batch(batch, mode=self.config.mode, filters=self.config.filters)
+        if plan.failure is not None:
+            log.error(
+                "record %s (position %d) failed: %s",
+                plan.failure.record_id,
+                plan.failure.position,
+                plan.failure.reason,
+                extra={"record_id": plan.failure.record_id, "position": plan.failure.position},
+            )
+        backoff = Backoff(
+            max_attempts=self.backoff.max_attempts,
+            base=self.backoff.base,
+            cap=self.backoff.cap,
+            deadline=deadline,
+            clock=clock,
+            sleep=self.backoff.sleep,
+            rng=self.backoff.rng,
+        )
+        result = apply_plan(
+            plan,
+            self.replica,
+            primary=self.primary,
+            backoff=backoff,
+            concurrency=self.config.write_concurrency,
+        )
+        outcome = outcome_of(plan, result, now_ms=int(self.wall_clock() * 1000))
+        log.info(
+            "batch of %d: %d applied, %d skipped, %d to retry",
+            outcome.received,
+            outcome.applied,
+            outcome.skipped,
+            outcome.failed,
+            extra={
+                "received": outcome.received,
+                "applied": outcome.applied,
+                "skipped": outcome.skipped,
+                "failed": outcome.failed,
+                "lag_ms": outcome.lag_ms,
+            },
+        )
+        return outcome

@@ -1,0 +1,160 @@
+"""A parsed batch -> :class:`WritePlan`: filters, the failure prefix, one write per key (pure).
+
+Only the records before the first unusable record are planned; that record and every later one
+are left for Lambda to retry, so a later change of a key is never applied ahead of an earlier
+one that failed. Per key only the newest change is written (by :attr:`Change.rank`): the last
+record for DynamoDB streams, the newest creation time (ties by sequence number) for Kinesis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Literal
+
+from ..items import Item, Key
+from .records import Change, ParsedBatch, RecordError, RecordFailure
+
+__all__ = [
+    "Filters",
+    "Mode",
+    "PlannedWrite",
+    "WritePlan",
+    "image_problem",
+    "is_ttl_delete",
+    "keeps",
+    "plan_batch",
+    "turnover_keeps",
+]
+
+Mode = Literal["image", "fetch"]
+"""``image``: write the record's new image. ``fetch``: re-read the primary for each key."""
+
+TurnoverRole = Literal["BEFORE", "AFTER"]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Records to leave out: TTL deletes, and the hand-over window of the original tool.
+
+    With ``turnover_role="BEFORE"`` only records created before ``turnover_at_ms`` (epoch
+    milliseconds) are replicated; with ``"AFTER"`` only those created at or after it, so two
+    consumers can hand a stream over without overlap.
+    """
+
+    skip_ttl_deletes: bool = False
+    turnover_role: TurnoverRole | None = None
+    turnover_at_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedWrite:
+    """The one write for a key: put ``item``, delete ``key`` (``item`` None), or, in fetch mode,
+    copy whatever the primary holds. ``position`` is the record it comes from."""
+
+    position: int
+    key: Key
+    key_id: Hashable
+    item: Item | None
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """What to write for the usable prefix of a batch.
+
+    ``stop`` is the position of the first record not covered (the batch length when all are);
+    ``writes`` are in record order; ``kept`` holds ``(position, created_us)`` of each record
+    that passed the filters, ``skipped`` the positions filtered out.
+    """
+
+    mode: Mode
+    writes: tuple[PlannedWrite, ...]
+    record_ids: tuple[str, ...]
+    stop: int
+    failure: RecordFailure | None
+    kept: tuple[tuple[int, int | None], ...]
+    skipped: tuple[int, ...]
+
+    @property
+    def received(self) -> int:
+        return len(self.record_ids)
+
+
+def is_ttl_delete(change: Change) -> bool:
+    """A delete made by DynamoDB's TTL sweeper (service principal), not by a user."""
+    return change.ttl_delete
+
+
+def turnover_keeps(change: Change, role: TurnoverRole, at_ms: int) -> bool:
+    """Whether a consumer in hand-over ``role`` replicates ``change`` (original tool's rule)."""
+    if change.created_us is None:
+        raise RecordError(
+            "record has no ApproximateCreationDateTime, so the turnover filter cannot place it",
+            hint="unset TURNOVER_ROLE / TURNOVER_AT for sources without creation times",
+        )
+    created_ms = change.created_us // 1_000
+    return created_ms < at_ms if role == "BEFORE" else created_ms >= at_ms
+
+
+def keeps(change: Change, filters: Filters) -> bool:
+    """Whether ``change`` passes every configured filter."""
+    if filters.skip_ttl_deletes and is_ttl_delete(change):
+        return False
+    if filters.turnover_role is not None and filters.turnover_at_ms is not None:
+        return turnover_keeps(change, filters.turnover_role, filters.turnover_at_ms)
+    return True
+
+
+def image_problem(change: Change) -> str | None:
+    """Why image mode cannot apply ``change`` (``None`` when it can)."""
+    if change.source == "original-kinesis":
+        return (
+            "record is in the original tool's keys-only Kinesis format, which has no creation "
+            "time and no image: set REPLICATION_MODE=fetch"
+        )
+    if change.new_image is None and not change.is_remove:
+        return (
+            f"{change.event_name} record has no NewImage (a KEYS_ONLY or OLD_IMAGE stream?): "
+            "use a NEW_IMAGE or NEW_AND_OLD_IMAGES stream, or set REPLICATION_MODE=fetch"
+        )
+    return None
+
+
+def _planned(change: Change, mode: Mode) -> PlannedWrite:
+    item = change.new_image if mode == "image" else None
+    return PlannedWrite(change.position, change.key, change.key_id, item)
+
+
+def plan_batch(
+    batch: ParsedBatch, *, mode: Mode = "image", filters: Filters = Filters()
+) -> WritePlan:
+    """Plan the writes for ``batch``: the usable prefix, filtered, newest change per key."""
+    failure = batch.failure
+    newest: dict[Hashable, Change] = {}
+    kept: list[tuple[int, int | None]] = []
+    skipped: list[int] = []
+    for change in batch.changes:
+        try:
+            problem = image_problem(change) if mode == "image" else None
+            if problem is None and not keeps(change, filters):
+                skipped.append(change.position)
+                continue
+        except RecordError as exc:
+            problem = exc.message
+        if problem is not None:
+            failure = RecordFailure(change.position, change.record_id, problem)
+            break
+        kept.append((change.position, change.created_us))
+        current = newest.get(change.key_id)
+        if current is None or change.rank >= current.rank:
+            newest[change.key_id] = change
+    writes = sorted((_planned(c, mode) for c in newest.values()), key=lambda w: w.position)
+    return WritePlan(
+        mode=mode,
+        writes=tuple(writes),
+        record_ids=batch.record_ids,
+        stop=len(batch.record_ids) if failure is None else failure.position,
+        failure=failure,
+        kept=tuple(kept),
+        skipped=tuple(skipped),
+    )
