@@ -64,15 +64,6 @@ def split_value(value: object, path: str = "value") -> tuple[str, Any]:
     return tag, payload
 
 
-def _decode_base64(text: object, path: str) -> bytes:
-    if not isinstance(text, str):
-        raise _fail(path, f"binary must be a base64 string, got {type(text).__name__}")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise _fail(path, f"invalid base64 ({exc})") from exc
-
-
 def _check_set(payload: object, tag: str, path: str) -> list[Any]:
     if not isinstance(payload, list | tuple):
         raise _fail(path, f"{tag} must be a list, got {type(payload).__name__}")
@@ -81,20 +72,127 @@ def _check_set(payload: object, tag: str, path: str) -> list[Any]:
     return list(payload)
 
 
-def _check_unique(members: list[Any], tag: str, path: str) -> None:
+class _Bad(Exception):
+    """A malformed value; ``parts`` collects the path on the way out (only errors pay for it)."""
+
+    def __init__(self, problem: str):
+        super().__init__(problem)
+        self.problem = problem
+        self.parts: list[str] = []
+
+
+def _path_of(bad: _Bad, root: str | None) -> str:
+    path = "".join(reversed(bad.parts))
+    if root is None:
+        return path.removeprefix(".") or "<item>"
+    return f"{root}{path}"
+
+
+def _b64(text: object) -> bytes:
+    if type(text) is not str:
+        raise _Bad(f"binary must be a base64 string, got {type(text).__name__}")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _Bad(f"invalid base64 ({exc})") from exc
+
+
+def _set_members(payload: object, tag: str) -> list[Any]:
+    if not isinstance(payload, list | tuple):
+        raise _Bad(f"{tag} must be a list, got {type(payload).__name__}")
+    if not payload:
+        raise _Bad(f"{tag} must not be empty")
+    return list(payload)
+
+
+def _unique(members: list[Any], tag: str) -> list[Any]:
     if len(set(members)) != len(members):
-        raise _fail(path, f"{tag} holds duplicate members")
-
-
-def _str_set(payload: object, tag: str, path: str) -> list[str]:
-    members = _check_set(payload, tag, path)
-    for i, member in enumerate(members):
-        if not isinstance(member, str):
-            raise _fail(f"{path}[{i}]", f"{tag} member must be a string")
-        if tag == "NS" and not is_number(member):
-            raise _fail(f"{path}[{i}]", f"{member!r} is not a number")
-    _check_unique(members, tag, path)
+        raise _Bad(f"{tag} holds duplicate members")
     return members
+
+
+def _each(members: list[Any], convert: Any) -> list[Any]:
+    out = []
+    for i, member in enumerate(members):
+        try:
+            out.append(convert(member))
+        except _Bad as bad:
+            bad.parts.append(f"[{i}]")
+            raise
+    return out
+
+
+def _str_member(member: object) -> str:
+    if type(member) is not str:
+        raise _Bad("set member must be a string")
+    return member
+
+
+def _num_member(member: object) -> str:
+    if type(member) is not str:
+        raise _Bad("NS member must be a string")
+    if not is_number(member):
+        raise _Bad(f"{member!r} is not a number")
+    return member
+
+
+def _convert(value: object) -> AttributeValue:
+    """One value, text form to memory; raises :class:`_Bad` without building a path."""
+    if type(value) is dict and len(value) == 1:
+        ((tag, payload),) = value.items()
+    else:
+        try:
+            tag, payload = split_value(value, "")
+        except ItemFormatError as exc:
+            raise _Bad(exc.message.split(": ", 1)[1]) from None
+    if tag == "S":
+        if type(payload) is not str:
+            raise _Bad(f"S must be a string, got {type(payload).__name__}")
+        return {"S": payload}
+    if tag == "N":
+        if type(payload) is not str:
+            raise _Bad(f"N must be a string, got {type(payload).__name__}")
+        if not is_number(payload):
+            raise _Bad(f"N value {payload!r} is not a number")
+        return {"N": payload}
+    if tag == "M":
+        if not isinstance(payload, Mapping):
+            raise _Bad(f"M must be an object, got {type(payload).__name__}")
+        return {"M": _convert_map(payload)}
+    if tag == "L":
+        if type(payload) is not list:
+            raise _Bad(f"L must be a list, got {type(payload).__name__}")
+        return {"L": _each(payload, _convert)}
+    if tag == "B":
+        return {"B": _b64(payload)}
+    if tag == "BOOL":
+        if type(payload) is not bool:
+            raise _Bad(f"BOOL must be true or false, got {payload!r}")
+        return {"BOOL": payload}
+    if tag == "NULL":
+        if payload is not True:
+            raise _Bad(f"NULL must be true, got {payload!r}")
+        return {"NULL": True}
+    if tag == "BS":
+        return {"BS": _unique(_each(_set_members(payload, tag), _b64), tag)}
+    if tag == "SS":
+        return {"SS": _unique(_each(_set_members(payload, tag), _str_member), tag)}
+    if tag == "NS":
+        return {"NS": _unique(_each(_set_members(payload, tag), _num_member), tag)}
+    raise _Bad(f"unknown type tag {tag!r}")
+
+
+def _convert_map(obj: Mapping[Any, Any]) -> Item:
+    result: Item = {}
+    for name, value in obj.items():
+        if type(name) is not str:
+            raise _Bad(f"attribute name {name!r} is not a string")
+        try:
+            result[name] = _convert(value)
+        except _Bad as bad:
+            bad.parts.append(f".{name}")
+            raise
+    return result
 
 
 def value_from_text(value: object, path: str = "value") -> AttributeValue:
@@ -103,51 +201,10 @@ def value_from_text(value: object, path: str = "value") -> AttributeValue:
     ``path`` names the value in error messages. Numbers are checked for syntax only (see
     :func:`is_number`); set members must be unique as written.
     """
-    tag, payload = split_value(value, path)
-    if tag == "S":
-        if not isinstance(payload, str):
-            raise _fail(path, f"S must be a string, got {type(payload).__name__}")
-        return {"S": payload}
-    if tag == "N":
-        if not isinstance(payload, str):
-            raise _fail(path, f"N must be a string, got {type(payload).__name__}")
-        if not is_number(payload):
-            raise _fail(path, f"N value {payload!r} is not a number")
-        return {"N": payload}
-    if tag == "B":
-        return {"B": _decode_base64(payload, path)}
-    if tag == "BOOL":
-        if not isinstance(payload, bool):
-            raise _fail(path, f"BOOL must be true or false, got {payload!r}")
-        return {"BOOL": payload}
-    if tag == "NULL":
-        if payload is not True:
-            raise _fail(path, f"NULL must be true, got {payload!r}")
-        return {"NULL": True}
-    if tag == "M":
-        if not isinstance(payload, Mapping):
-            raise _fail(path, f"M must be an object, got {type(payload).__name__}")
-        return {"M": _map_from_text(payload, path)}
-    if tag == "L":
-        if not isinstance(payload, list):
-            raise _fail(path, f"L must be a list, got {type(payload).__name__}")
-        return {"L": [value_from_text(v, f"{path}[{i}]") for i, v in enumerate(payload)]}
-    if tag == "BS":
-        members = _check_set(payload, tag, path)
-        decoded = [_decode_base64(m, f"{path}[{i}]") for i, m in enumerate(members)]
-        _check_unique(decoded, tag, path)
-        return {"BS": decoded}
-    return {tag: _str_set(payload, tag, path)}  # SS, NS
-
-
-def _map_from_text(obj: Mapping[Any, Any], prefix: str | None) -> Item:
-    result: Item = {}
-    for name, value in obj.items():
-        if not isinstance(name, str):
-            raise _fail(prefix or "<item>", f"attribute name {name!r} is not a string")
-        path = name if prefix is None else f"{prefix}.{name}"
-        result[name] = value_from_text(value, path)
-    return result
+    try:
+        return _convert(value)
+    except _Bad as bad:
+        raise _fail(_path_of(bad, path), bad.problem) from None
 
 
 def item_from_text(obj: Mapping[str, Any]) -> Item:
@@ -156,12 +213,16 @@ def item_from_text(obj: Mapping[str, Any]) -> Item:
     Validates strictly: exactly one known type tag per value, numbers as valid number strings,
     non-empty sets of the right member type without duplicates, strict base64, ``BOOL`` a
     boolean, ``NULL`` true. Errors name the attribute path, e.g. ``attribute 'a.b[2]': ...``.
+    The path is built only when a value is bad, so valid items convert fast.
     """
     if not isinstance(obj, Mapping):
         raise ItemFormatError(
             f"an item must be a JSON object, got {type(obj).__name__}", hint=_HINT
         )
-    return _map_from_text(obj, None)
+    try:
+        return _convert_map(obj)
+    except _Bad as bad:
+        raise _fail(_path_of(bad, None), bad.problem) from None
 
 
 def _encode_base64(data: object, path: str) -> str:
