@@ -10,24 +10,16 @@ from typing import Any, cast
 
 import click
 
-from ..dynamo import TableSpec, check_compatible, describe_table, make_client
+from ..dynamo import TableSpec, make_client
 from ..errors import UsageError
-from ..replicate import Replicator, ReplicatorConfig, TableRef
 from ..replicate.checkpoint import (
     CheckpointStore,
     FileCheckpoint,
     TableCheckpoint,
     parse_checkpoint_location,
 )
-from ..replicate.follower import (
-    Follower,
-    FollowOptions,
-    FollowResult,
-    FollowStatus,
-    GapError,
-    find_stream,
-    make_stream_applier,
-)
+from ..replicate.follow import FollowJob, follow
+from ..replicate.follower import FollowOptions, FollowResult, FollowStatus, GapError
 from ..replicate.plan import Filters, Mode, TurnoverRole
 from .exit_codes import EXIT_CODES_HELP, ExitCode
 from .options import ADDRESS_HELP, common_options, endpoint_options, side_auth_options, table_spec
@@ -205,18 +197,6 @@ def replicate(primary: str, replica: str, **opts: Any) -> None:
             pool=concurrency,
         )
         filters = _filters(opts["skip_ttl_deletes"], opts["turnover_role"], opts["turnover_at"])
-        mode = cast(Mode, opts["mode"])
-        p_client, r_client = p.client(), r.client()
-        p_info = describe_table(p_client, p.name, str(p.address))
-        r_info = describe_table(r_client, r.name, str(r.address))
-        check_compatible(p.address, r.address, p_info, r_info)
-        stream = find_stream(p_info, mode=mode, where=str(p.address))
-        store = _store(opts["checkpoint"], p, r, endpoint)
-        config = ReplicatorConfig(replica=r, mode=mode, primary=p, filters=filters)
-        replicator = Replicator(
-            config, replica=TableRef(r_client, r.name), primary=TableRef(p_client, p.name)
-        )
-        apply = make_stream_applier(replicator)
         options = FollowOptions(
             start_position="LATEST" if opts["start"] == "latest" else "TRIM_HORIZON",
             until_caught_up=bool(opts["until_caught_up"]),
@@ -226,16 +206,10 @@ def replicate(primary: str, replica: str, **opts: Any) -> None:
             fail_on_gap=bool(opts["fail_on_gap"]),
             concurrency=concurrency,
         )
-        follower = Follower(
-            p.streams_client(),
-            stream.arn,
-            store,
-            apply,
-            options,
-            on_status=_reporter(bool(opts["quiet"])),
-        )
+        job = FollowJob(p, r, mode=cast(Mode, opts["mode"]), filters=filters, options=options)
+        store = _store(opts["checkpoint"], p, r, endpoint)
         try:
-            result = follower.run()
+            result = follow(job, store, on_status=_reporter(bool(opts["quiet"])))
         except GapError as exc:  # stopped at once by --fail-on-gap: data may be missing
             click.echo(f"GAP: {exc.message}\n  hint: {exc.hint}", err=True)
             return int(ExitCode.FOUND)

@@ -1,0 +1,71 @@
+"""One call that follows a primary's stream into a replica: the wiring the CLI and demo share.
+
+Checks the two tables before any work (same table twice, key schemas, a stream whose view suits
+the mode), then runs a :class:`~.follower.Follower` that applies each batch through the same
+:class:`~.pipeline.Replicator` the Lambda handler uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..dynamo import TableSpec, check_compatible, describe_table
+from .apply import TableRef
+from .checkpoint import CheckpointStore
+from .config import ReplicatorConfig
+from .follower import (
+    Follower,
+    FollowOptions,
+    FollowResult,
+    FollowStatus,
+    find_stream,
+    make_stream_applier,
+)
+from .pipeline import Replicator
+from .plan import Filters, Mode
+
+__all__ = ["FollowJob", "follow"]
+
+
+@dataclass(frozen=True)
+class FollowJob:
+    """What to follow and how: both tables, the apply mode and filters, the follower's options."""
+
+    primary: TableSpec
+    replica: TableSpec
+    mode: Mode = "image"
+    filters: Filters = field(default_factory=Filters)
+    options: FollowOptions = field(default_factory=FollowOptions)
+
+
+def follow(
+    job: FollowJob,
+    store: CheckpointStore,
+    *,
+    on_status: Callable[[FollowStatus], None] | None = None,
+) -> FollowResult:
+    """Follow ``job.primary``'s stream into ``job.replica``, checkpointing in ``store``.
+
+    Raises the project's errors: usage/configuration problems before any work, gaps with
+    ``--fail-on-gap``, not caught up within ``max_seconds``.
+    """
+    p, r = job.primary, job.replica
+    p_client, r_client = p.client(), r.client()
+    p_info = describe_table(p_client, p.name, str(p.address))
+    r_info = describe_table(r_client, r.name, str(r.address))
+    check_compatible(p.address, r.address, p_info, r_info)
+    stream = find_stream(p_info, mode=job.mode, where=str(p.address))
+    config = ReplicatorConfig(replica=r, mode=job.mode, primary=p, filters=job.filters)
+    replicator = Replicator(
+        config, replica=TableRef(r_client, r.name), primary=TableRef(p_client, p.name)
+    )
+    follower = Follower(
+        p.streams_client(),
+        stream.arn,
+        store,
+        make_stream_applier(replicator),
+        job.options,
+        on_status=on_status,
+    )
+    return follower.run()
