@@ -1,97 +1,362 @@
-"""``dynamodb-replicator demo``: the whole story on the embedded local backend, narrated."""
+"""``dynamodb-replicator demo``: the whole story on the embedded local backend, narrated.
+
+Each step runs the project's real code against the embedded server: the stream follower, the
+diff engine, and the backup, verify and restore commands (invoked in-process with the command
+lines a user would type, which the narration prints).
+"""
 
 from __future__ import annotations
 
+import os
+import random
+import tempfile
+import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import click
 
-from ..dynamo import Put, TableSpec, batch_write, describe_table, parse_table_address, scan_segment
+from ..diff import DiffOptions, DiffResult, run_diff
+from ..dynamo import (
+    Delete,
+    Put,
+    TableSpec,
+    batch_write,
+    describe_table,
+    parse_table_address,
+    s3_client,
+)
 from ..errors import ReplicatorError
-from ..items import items_equal
+from ..items import Item, KeySchema, key_identity
 from ..local import LocalServer
 from ..local.sample import sample_items
+from ..replicate.checkpoint import FileCheckpoint
+from ..replicate.follow import FollowJob, follow
+from ..replicate.follower import FollowOptions
 from .exit_codes import EXIT_CODES_HELP
 from .options import common_options
 from .runner import run_job
 
 __all__ = ["demo"]
 
+SCHEMA = KeySchema("pk", "S")
 
-def _step(title: str, fn: Callable[[], str]) -> tuple[str, float, str]:
-    click.echo(f"• {title} ...", nl=False)
+
+class DemoStepFailed(ReplicatorError):
+    """A demo step did not end as the story says it must."""
+
+
+@dataclass
+class Story:
+    """What the steps share: the server, the tables, the items written and the damage done."""
+
+    endpoint: str
+    workdir: Path
+    count: int
+    items: dict[Any, Item] = field(default_factory=dict)
+    damage: set[tuple[str, Any]] = field(default_factory=set)
+    timings: list[tuple[str, float, str]] = field(default_factory=list)
+
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:4])
+
+    def table(self, role: str) -> str:
+        """The table playing ``role`` (primary, replica, restored) in this run."""
+        return f"demo-{role}-{self.run_id}"
+
+    @property
+    def bucket(self) -> str:
+        return f"demo-backups-{self.run_id}"
+
+    def spec(self, role: str) -> TableSpec:
+        return TableSpec(parse_table_address(self.address(role), environ={}))
+
+    def address(self, role: str) -> str:
+        return f"{self.endpoint}/{self.table(role)}"
+
+
+def _step(story: Story, title: str, fn: Callable[[], str]) -> None:
+    click.echo(click.style(f"▸ {title}", bold=True))
     started = time.monotonic()
     try:
         outcome = fn()
     except ReplicatorError as exc:
-        click.echo(" failed")
-        raise ReplicatorError(f"demo step {title!r} failed: {exc.message}", cause=exc) from exc
+        raise DemoStepFailed(f"demo step {title!r} failed: {exc.message}", cause=exc) from exc
     took = time.monotonic() - started
-    click.echo(f" {outcome} ({took:.2f}s)")
-    return title, took, outcome
+    click.echo(f"  {outcome}  ({took:.1f}s)")
+    story.timings.append((title, took, outcome))
 
 
-def _create_table(client: Any, name: str) -> None:
-    client.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+def _run_command(args: list[str]) -> int:
+    """Run one of this tool's commands in-process, as typed on a terminal; its exit code."""
+    from .app import cli  # here, not at import time: app imports this module
+
+    click.echo(click.style("  $ " + " ".join(args), dim=True))
+    code = cli.main(args=args, prog_name="dynamodb-replicator", standalone_mode=False)
+    return int(code or 0)
+
+
+# --- the steps --------------------------------------------------------------------------------
+
+
+def _create_tables(story: Story) -> str:
+    client = story.spec("primary").client()
+    for role, stream in (("primary", True), ("replica", False)):
+        extra: dict[str, Any] = {}
+        if stream:
+            extra["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": "NEW_AND_OLD_IMAGES",
+            }
+        client.create_table(
+            TableName=story.table(role),
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            **extra,
+        )
+    info = describe_table(client, story.table("primary"))
+    return f"primary (stream {info.stream_view_type}) and replica created"
+
+
+def _write_primary(story: Story) -> str:
+    client = story.spec("primary").client()
+    items = sample_items(story.count, light=True)
+    batch_write(client, story.table("primary"), [Put(i) for i in items], SCHEMA)
+    rng = random.Random(11)
+    updated = rng.sample(items, max(1, story.count // 10))
+    changes: list[Put | Delete] = []
+    for item in updated:
+        changes.append(Put({**item, "version": {"N": "2"}, "note": {"S": "updated ✓"}}))
+    deleted = rng.sample(items, max(1, story.count // 20))
+    changes += [Delete({"pk": i["pk"]}) for i in deleted]
+    batch_write(client, story.table("primary"), changes, SCHEMA)
+    story.items = {key_identity({"pk": i["pk"]}, SCHEMA): i for i in items}
+    for change in changes:
+        if isinstance(change, Put):
+            story.items[key_identity({"pk": change.item["pk"]}, SCHEMA)] = change.item
+    for item in deleted:
+        story.items.pop(key_identity({"pk": item["pk"]}, SCHEMA), None)
+    return (
+        f"{story.count} items written (every attribute type), {len(updated)} updated, "
+        f"{len(deleted)} deleted: {len(story.items)} remain"
     )
 
 
+def _follow(story: Story) -> str:
+    job = FollowJob(
+        story.spec("primary"),
+        story.spec("replica"),
+        options=FollowOptions(until_caught_up=True, quiet_seconds=1.0, max_seconds=120),
+    )
+    click.echo(
+        click.style(
+            f"  $ dynamodb-replicator replicate {story.address('primary')} "
+            f"{story.address('replica')} --until-caught-up",
+            dim=True,
+        )
+    )
+    result = follow(job, FileCheckpoint(story.workdir / "checkpoint.json"))
+    if not result.caught_up or result.gaps:
+        raise DemoStepFailed("the follower did not catch up cleanly")
+    lag = "n/a" if result.max_lag_seconds is None else f"{result.max_lag_seconds:.1f}s"
+    return (
+        f"{result.records} stream records applied in {result.batches} batches; "
+        f"largest replication lag seen: {lag}"
+    )
+
+
+def _diff(story: Story, primary: str, replica: str, **options: Any) -> DiffResult:
+    flags = " --repair" if options.get("repair") else ""
+    click.echo(
+        click.style(
+            f"  $ diff-tables {story.address(primary)} {story.address(replica)}{flags}", dim=True
+        )
+    )
+    return run_diff(
+        story.spec(primary), story.spec(replica), DiffOptions(recheck_delay=0.5, **options)
+    )
+
+
+def _expect_agree(story: Story, primary: str, replica: str) -> str:
+    result = _diff(story, primary, replica)
+    if result.stats.found:
+        raise DemoStepFailed(f"{result.stats.found} discrepancies where none were expected")
+    return f"{result.stats.scanned_primary} items compared: 0 discrepancies"
+
+
+def _damage(story: Story) -> str:
+    client = story.spec("replica").client()
+    rng = random.Random(5)
+    victims = rng.sample(sorted(story.items.values(), key=lambda i: i["pk"]["S"]), 30)
+    deleted, changed = victims[:10], victims[10:20]
+    strays: list[Item] = [{"pk": {"S": f"stray-{n}"}, "junk": {"B": bytes([n])}} for n in range(10)]
+    requests: list[Put | Delete] = [Delete({"pk": i["pk"]}) for i in deleted]
+    requests += [Put({**i, "tampered": {"S": "yes"}}) for i in changed]
+    requests += [Put(s) for s in strays]
+    batch_write(client, story.table("replica"), requests, SCHEMA)
+    story.damage = {("missing", key_identity({"pk": i["pk"]}, SCHEMA)) for i in deleted}
+    story.damage |= {("different", key_identity({"pk": i["pk"]}, SCHEMA)) for i in changed}
+    story.damage |= {("extraneous", key_identity({"pk": i["pk"]}, SCHEMA)) for i in strays}
+    return "replica damaged: 10 items deleted, 10 changed, 10 strays added"
+
+
+def _find_damage(story: Story) -> str:
+    result = _diff(story, "primary", "replica")
+    found = {(d.kind.value, key_identity(d.key, SCHEMA)) for d in result.discrepancies}
+    if found != story.damage:
+        raise DemoStepFailed(
+            f"diff-tables found {len(found)} discrepancies; the damage was {len(story.damage)}"
+            f" ({len(found - story.damage)} unexpected, {len(story.damage - found)} not found)"
+        )
+    s = result.stats
+    return (
+        f"found exactly the damage: {s.missing} missing, {s.different} different, "
+        f"{s.extraneous} extraneous (diff-tables exits 1)"
+    )
+
+
+def _repair(story: Story) -> str:
+    result = _diff(story, "primary", "replica", repair=True)
+    if not result.agree or result.stats.repaired != len(story.damage):
+        raise DemoStepFailed(f"repaired {result.stats.repaired} of {len(story.damage)}")
+    return f"{result.stats.repaired} repairs written with race-safe conditions"
+
+
+def _backup(story: Story) -> str:
+    s3_client().create_bucket(Bucket=story.bucket)
+    args = [
+        "backup-table",
+        story.address("primary"),
+        f"s3://{story.bucket}/jobs",
+        "--jobid",
+        "demo",
+        "--segments",
+        "4",
+        "--workers",
+        "2",
+        "--quiet",
+    ]
+    if _run_command(args):
+        raise DemoStepFailed("backup-table did not exit 0")
+    listed = s3_client().list_objects_v2(Bucket=story.bucket, Prefix="jobs/demo/")
+    names = sorted(o["Key"].rsplit("/", 1)[1] for o in listed.get("Contents", []))
+    return f"{len(names)} objects written: {', '.join(names)}"
+
+
+def _verify(story: Story) -> str:
+    if _run_command(["verify-backup", f"s3://{story.bucket}/jobs/demo", "--quiet"]):
+        raise DemoStepFailed("verify-backup did not exit 0")
+    return "every segment matches its manifest (count, size, SHA-256)"
+
+
+def _restore(story: Story) -> str:
+    args = [
+        "restore-table",
+        f"s3://{story.bucket}/jobs/demo",
+        story.address("restored"),
+        "--create",
+        "--workers",
+        "2",
+        "--quiet",
+    ]
+    if _run_command(args):
+        raise DemoStepFailed("restore-table did not exit 0")
+    return "restored into a new table created from the manifest"
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _summary(story: Story) -> None:
+    click.echo("")
+    click.echo(click.style("summary", bold=True))
+    width = max(len(title) for title, _, _ in story.timings)
+    for title, took, _ in story.timings:
+        click.echo(f"  {title:<{width}}  {took:6.1f}s  ok")
+    total = sum(took for _, took, _ in story.timings)
+    click.echo(f"  {'total':<{width}}  {total:6.1f}s")
+
+
+def _keep(server: LocalServer, story: Story) -> None:
+    click.echo("")
+    click.echo("The server keeps running (Ctrl-C stops it). Point the commands at it with:")
+    for name, value in server.environment().items():
+        click.echo(f"  export {name}={value}")
+    click.echo(f"  diff-tables {story.address('primary')} {story.address('replica')}")
+    threading.Event().wait()
+
+
 @click.command(epilog=EXIT_CODES_HELP)
-@click.option("--items", "count", type=int, default=2000, show_default=True, help="Items to write.")
+@click.option(
+    "--items",
+    "count",
+    type=click.IntRange(min=100),
+    default=2000,
+    show_default=True,
+    help="Items written to the primary.",
+)
+@click.option("--keep", is_flag=True, help="Leave the server running afterwards.")
 @common_options
-def demo(count: int, debug: bool, quiet: bool) -> None:
-    """Run a round trip on the embedded local server, step by step, and check it byte for byte."""
+def demo(count: int, keep: bool, debug: bool, quiet: bool) -> None:
+    """Run the whole story on the embedded local server, step by step.
+
+    Creates a primary with a stream and a replica, writes items of every type, follows the
+    stream, proves the tables agree, damages the replica, finds and repairs exactly that damage,
+    then backs up, verifies and restores the primary and proves the copy identical. Exits 0, or
+    non-zero naming the step that failed.
+    """
 
     def body() -> int:
-        with LocalServer() as server:
-            click.echo(f"embedded server on {server.endpoint_url}")
-            spec = TableSpec(parse_table_address(f"{server.endpoint_url}/demo-primary"))
-            client = spec.client()
-            items = sample_items(count)
-            schema_holder: dict[str, Any] = {}
-            results = [
-                _step(
-                    "create a stream-enabled table", lambda: _create(client, spec, schema_holder)
+        with (
+            LocalServer() as server,
+            tempfile.TemporaryDirectory() as scratch,
+            _environment(server.environment()),
+        ):
+            story = Story(server.endpoint_url, Path(scratch), count)
+            click.echo(f"embedded DynamoDB, DynamoDB Streams and S3 on {server.endpoint_url}")
+            for title, fn in (
+                ("create tables", lambda: _create_tables(story)),
+                ("write, update and delete", lambda: _write_primary(story)),
+                ("replicate from the stream", lambda: _follow(story)),
+                ("diff-tables: agree?", lambda: _expect_agree(story, "primary", "replica")),
+                ("damage the replica", lambda: _damage(story)),
+                ("diff-tables: find the damage", lambda: _find_damage(story)),
+                ("diff-tables --repair", lambda: _repair(story)),
+                (
+                    "diff-tables: agree again?",
+                    lambda: _expect_agree(story, "primary", "replica"),
                 ),
-                _step(
-                    f"write {count} items of every type",
-                    lambda: _write(client, spec, items, schema_holder),
+                ("backup-table, 4 segments", lambda: _backup(story)),
+                ("verify-backup", lambda: _verify(story)),
+                ("restore-table --create", lambda: _restore(story)),
+                (
+                    "diff-tables: original vs restored",
+                    lambda: _expect_agree(story, "primary", "restored"),
                 ),
-                _step("read them back and compare", lambda: _compare(client, spec, items)),
-            ]
-        click.echo("")
-        for title, took, outcome in results:
-            click.echo(f"  {title:<40} {outcome:<30} {took:6.2f}s")
+            ):
+                _step(story, title, fn)
+            _summary(story)
+            if keep:
+                _keep(server, story)
         return 0
 
     run_job(body, debug=debug, quiet=quiet)
-
-
-def _create(client: Any, spec: TableSpec, holder: dict[str, Any]) -> str:
-    _create_table(client, spec.name)
-    holder["schema"] = describe_table(client, spec.name).key_schema
-    return "created"
-
-
-def _write(client: Any, spec: TableSpec, items: list[Any], holder: dict[str, Any]) -> str:
-    result = batch_write(client, spec.name, [Put(i) for i in items], holder["schema"])
-    return f"{result.written} written"
-
-
-def _compare(client: Any, spec: TableSpec, items: list[Any]) -> str:
-    got = {
-        i["pk"]["S"]: i
-        for page in scan_segment(client, spec.name, consistent=True)
-        for i in page.items
-    }
-    bad = [i["pk"]["S"] for i in items if not items_equal(i, got.get(i["pk"]["S"], {}))]
-    if bad or len(got) != len(items):
-        raise ReplicatorError(f"{len(bad)} item(s) differ, {len(got)} read of {len(items)}")
-    return f"{len(got)} identical"

@@ -1,12 +1,12 @@
-"""Sample items of every DynamoDB type, for the demo and the benchmarks (deterministic)."""
+"""Sample items of every DynamoDB type, for the demo, tests and benchmarks (deterministic)."""
 
 from __future__ import annotations
 
 import random
 
-from ..items import Item
+from ..items import AttributeValue, Item
 
-__all__ = ["sample_item", "sample_items"]
+__all__ = ["light_item", "sample_item", "sample_items"]
 
 
 def sample_item(index: int, rng: random.Random) -> Item:
@@ -34,7 +34,36 @@ def sample_item(index: int, rng: random.Random) -> Item:
     }
 
 
-def sample_items(count: int, seed: int = 7) -> list[Item]:
+def _rotating_values(index: int, rng: random.Random) -> list[tuple[str, AttributeValue]]:
+    blob = rng.randbytes(8)
+    return [
+        ("n38", {"N": "9876543210987654321098765432109876543" + str(index % 10)}),
+        ("text", {"S": f"ünïcode ✓ 🦆 #{index}"}),
+        ("empty", {"S": ""}),
+        ("bin", {"B": blob}),
+        ("flag", {"BOOL": index % 2 == 0}),
+        ("nothing", {"NULL": True}),
+        ("tags", {"SS": [f"t{index % 7}", "all"]}),
+        ("nums", {"NS": [str(index), "-1.5"]}),
+        ("bins", {"BS": [blob[:3], b"\x00"]}),
+        ("map", {"M": {"b": {"B": blob[::-1]}, "l": {"L": [{"BS": [b"\xff"]}, {"N": "0.1"}]}}}),
+    ]
+
+
+def light_item(index: int, rng: random.Random) -> Item:
+    """A small item of item ``index``: the key and four attribute types, rotating with the index.
+
+    Every ten consecutive items hold every DynamoDB type between them (binary nested in maps,
+    lists and sets, a 38-digit number, empty strings, unicode), at a fraction of the size of
+    :func:`sample_item`: the demo's embedded server is slow with wide items.
+    """
+    values = _rotating_values(index, rng)
+    picked = [values[(index + step) % len(values)] for step in range(4)]
+    return {"pk": {"S": f"item-{index:08d}"}, **dict(picked)}
+
+
+def sample_items(count: int, seed: int = 7, *, light: bool = False) -> list[Item]:
     """``count`` sample items, the same for the same seed."""
     rng = random.Random(seed)
-    return [sample_item(i, rng) for i in range(count)]
+    make = light_item if light else sample_item
+    return [make(i, rng) for i in range(count)]

@@ -207,13 +207,18 @@ class FollowStatus:
 
 @dataclass(frozen=True)
 class FollowResult:
-    """How a run ended: records applied, gaps found (any gap means exit 1), caught up or not."""
+    """How a run ended: records applied, gaps found (any gap means exit 1), caught up or not.
+
+    ``max_lag_seconds`` is the largest replication lag seen when a batch was applied: the apply
+    time minus the newest record's creation time (as coarse as the server's timestamps).
+    """
 
     records: int
     batches: int
     shards_finished: int
     gaps: tuple[ShardGap, ...]
     caught_up: bool
+    max_lag_seconds: float | None = None
 
 
 @dataclass
@@ -274,6 +279,7 @@ class Follower:
         self.records = 0
         self.batches = 0
         self.newest_created: float | None = None
+        self.max_lag: float | None = None
         self._started = 0.0
         self._first_start = True
         self._listed: set[str] = set()
@@ -446,6 +452,8 @@ class Follower:
             run.last_records_at = self.clock()
             if poll.newest_created is not None:
                 self.newest_created = max(self.newest_created or 0.0, poll.newest_created)
+                applied_lag = max(0.0, self.wall() - poll.newest_created)
+                self.max_lag = max(self.max_lag or 0.0, applied_lag)
         elif not poll.records:
             run.empty_polls += 1
         if poll.ended:
@@ -498,6 +506,7 @@ class Follower:
             shards_finished=sum(1 for r in self.runs.values() if r.finished),
             gaps=tuple(self.gaps),
             caught_up=caught_up,
+            max_lag_seconds=self.max_lag,
         )
 
     def run(self) -> FollowResult:

@@ -1,0 +1,368 @@
+"""Whole jobs: backup, restore and verify, from a request to a summary.
+
+Each job checks everything it can before the first write (jobid, bucket, table, backup
+listing), then runs its segments through the foundation's pool: inline for one segment,
+worker processes for several. Segment functions are module-level and take frozen dataclasses,
+so other engines (a cluster, array jobs) can run them too.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .. import __version__
+from ..dynamo import RateSpec, TableSpec, run_segments, share_for
+from ..errors import BackupIntegrityError, SegmentFailedError, UsageError
+from ..progress import NullProgress, ProgressListener
+from .layout import Location, Manifest, Started, validate_jobid
+from .reader import (
+    BackupSource,
+    SegmentSource,
+    SegmentVerdict,
+    VerifyJob,
+    describe_verdicts,
+    open_source,
+    verify_segment_task,
+)
+from .restore import RestoreJob, SegmentRestore, prepare_target, restore_segment
+from .storage import StorageSpec
+from .writer import (
+    BackupJob,
+    SegmentBackup,
+    backup_segment,
+    describe_for_backup,
+    now_iso,
+    segments_to_skip,
+    write_started,
+)
+
+__all__ = [
+    "BackupRequest",
+    "BackupSummary",
+    "RestoreRequest",
+    "RestoreSummary",
+    "VerifyReport",
+    "job_location",
+    "new_jobid",
+    "run_backup",
+    "run_restore",
+    "run_verify",
+]
+
+log = logging.getLogger(__name__)
+
+
+def new_jobid(token: Callable[[int], str] = secrets.token_hex) -> str:
+    """A fresh random jobid: 16 hex digits."""
+    return token(8)
+
+
+def job_location(destination: Location, jobid: str) -> Location:
+    """``<destination>/<jobid>``: where a job's objects go (``s3://bucket`` -> ``<jobid>/...``)."""
+    return destination.child(validate_jobid(jobid))
+
+
+def _pool_size(segments: int, workers: int) -> int:
+    return max(1, min(workers, segments))
+
+
+# --- backup -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackupRequest:
+    """A backup-table invocation: which table, where to, which segments, how fast."""
+
+    table: TableSpec
+    destination: StorageSpec
+    jobid: str | None = None
+    segments: Sequence[int] = (0,)
+    total_segments: int = 1
+    workers: int = 1
+    rate: RateSpec = field(default_factory=RateSpec)
+    resume: bool = False
+    gzip_level: int = 1
+
+
+@dataclass(frozen=True)
+class BackupSummary:
+    """What a backup wrote."""
+
+    jobid: str
+    location: str
+    segments: Mapping[int, SegmentBackup]
+    skipped: Mapping[int, Manifest]
+    seconds: float
+
+    @property
+    def items(self) -> int:
+        return sum(r.items for r in self.segments.values()) + sum(
+            m.item_count for m in self.skipped.values()
+        )
+
+    @property
+    def compressed_bytes(self) -> int:
+        return sum(r.compressed_bytes for r in self.segments.values()) + sum(
+            m.compressed_bytes for m in self.skipped.values()
+        )
+
+    @property
+    def uncompressed_bytes(self) -> int:
+        return sum(r.uncompressed_bytes for r in self.segments.values()) + sum(
+            m.uncompressed_bytes for m in self.skipped.values()
+        )
+
+
+def run_backup(
+    request: BackupRequest,
+    *,
+    progress: ProgressListener | None = None,
+    jobid_factory: Callable[[], str] = new_jobid,
+) -> BackupSummary:
+    """Back up the requested segments; raises before any write for bad jobids, missing
+    buckets or tables (exit 2), and :class:`SegmentFailedError` naming a failed segment."""
+    began = time.monotonic()
+    listener = progress or NullProgress()
+    jobid = validate_jobid(request.jobid) if request.jobid is not None else jobid_factory()
+    root = request.destination.at(job_location(request.destination.location, jobid))
+    storage = root.open()
+    storage.check()
+    client = request.table.client()
+    info, definition = describe_for_backup(client, request.table.name, str(request.table.address))
+    write_started(
+        storage,
+        Started(
+            jobid=jobid,
+            table=request.table.name,
+            region=request.table.address.region,
+            segments=request.total_segments,
+            started_at=now_iso(),
+            tool_version=__version__,
+        ),
+    )
+    skipped = segments_to_skip(storage, request.segments) if request.resume else {}
+    todo = [s for s in request.segments if s not in skipped]
+    workers = _pool_size(len(todo), request.workers)
+    share = share_for(len(request.segments), request.total_segments, workers)
+    job = BackupJob(
+        table=request.table.with_pool(2),
+        storage=root,
+        jobid=jobid,
+        total_segments=request.total_segments,
+        definition=definition,
+        rate_read=request.rate.scaled(share).read,
+        gzip_level=request.gzip_level,
+    )
+    estimate = info.item_count * len(request.segments) // max(request.total_segments, 1)
+    listener.start("backup", estimate or None)
+    try:
+        results = run_segments(
+            functools.partial(backup_segment, job),
+            todo,
+            request.total_segments,
+            workers=workers,
+            processes=workers > 1,
+            progress=listener,
+        )
+    finally:
+        listener.finish("backup")
+    return BackupSummary(jobid, root.location.url(), results, skipped, time.monotonic() - began)
+
+
+# --- verify -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The verdict on a backup: problems in the listing and in each object."""
+
+    source: BackupSource
+    verdicts: Mapping[int, SegmentVerdict]
+
+    @property
+    def problems(self) -> list[str]:
+        return [*self.source.problems, *describe_verdicts(self.verdicts.values())]
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+    @property
+    def items(self) -> int:
+        return sum(v.items for v in self.verdicts.values())
+
+
+def _verify(
+    source: BackupSource,
+    segments: Sequence[SegmentSource],
+    workers: int,
+    listener: ProgressListener,
+) -> dict[int, SegmentVerdict]:
+    present = list(segments)
+    job = VerifyJob(source.storage, tuple(present))
+    pool = _pool_size(len(present), workers)
+    listener.start("verify", source.item_count)
+    try:
+        return run_segments(
+            functools.partial(verify_segment_task, job),
+            [s.segment for s in present],
+            max(len(present), 1),
+            workers=pool,
+            processes=pool > 1,
+            progress=listener,
+        )
+    finally:
+        listener.finish("verify")
+
+
+def run_verify(
+    source_spec: StorageSpec, *, workers: int = 1, progress: ProgressListener | None = None
+) -> VerifyReport:
+    """Read every object of the backup at ``source_spec`` to the end, writing nothing."""
+    source = open_source(source_spec)
+    storage = source.storage.open()
+    readable = [s for s in source.segments if storage.size(s.name) is not None]
+    verdicts = _verify(source, readable, workers, progress or NullProgress())
+    return VerifyReport(source, verdicts)
+
+
+# --- restore ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """A restore-table invocation."""
+
+    source: StorageSpec
+    table: TableSpec
+    segment: int | None = None
+    workers: int = 1
+    rate: RateSpec = field(default_factory=RateSpec)
+    create: bool = False
+    force: bool = False
+    verify_first: bool = False
+    billing_mode: str | None = None
+    sse_kms_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RestoreSummary:
+    """What a restore wrote."""
+
+    table: str
+    source: BackupSource
+    segments: Mapping[int, SegmentRestore]
+    created: bool
+    seconds: float
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def items(self) -> int:
+        return sum(r.items for r in self.segments.values())
+
+
+def _refuse(problems: Sequence[str], what: str) -> BackupIntegrityError:
+    shown = "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
+    return BackupIntegrityError(
+        f"{what}: {shown}",
+        before_write=True,
+        hint="nothing was written; restore a complete backup (verify-backup lists the damage)",
+    )
+
+
+def _select(source: BackupSource, segment: int | None) -> list[SegmentSource]:
+    if segment is None:
+        return list(source.segments)
+    chosen = [s for s in source.segments if s.segment == segment]
+    if not chosen:
+        have = ", ".join(str(s.segment) for s in source.segments)
+        raise UsageError(
+            f"--segment {segment} is not in this backup", hint=f"its segments are: {have}"
+        )
+    return chosen
+
+
+def run_restore(
+    request: RestoreRequest, *, progress: ProgressListener | None = None
+) -> RestoreSummary:
+    """Restore a backup (or one of its segments) into a table.
+
+    Everything that can be checked before writing is checked first (listing, manifests,
+    sizes, the target's key schema and emptiness; with ``verify_first`` every object in full):
+    such refusals are exit-2 errors. Damage found while writing stops the job (exit 3) with
+    the segment, the line and the items already written.
+    """
+    began = time.monotonic()
+    listener = progress or NullProgress()
+    if request.segment is not None and request.create:
+        raise UsageError(
+            "--segment restores into an existing table; --create is for whole-job restores",
+            hint="create the table once (a whole restore with --create, or yourself), then "
+            "run the segments",
+        )
+    source = open_source(request.source)
+    if source.problems:
+        raise _refuse(source.problems, f"refusing to restore {source.storage.location.url()}")
+    chosen = _select(source, request.segment)
+    warnings: list[str] = []
+    if source.kind == "original":
+        warnings.append(
+            "this backup has no manifests (the original tool's format): its integrity cannot "
+            "be checked beyond every line decoding"
+        )
+        for warning in warnings:
+            log.warning(warning)
+    if request.verify_first:
+        verdicts = _verify(source, chosen, request.workers, listener)
+        problems = describe_verdicts(verdicts.values())
+        if problems:
+            raise _refuse(problems, "--verify-first found damage")
+    schema, created = prepare_target(
+        request.table,
+        source.definition,
+        create=request.create,
+        force=request.force,
+        check_empty=request.segment is None,
+        billing_mode=request.billing_mode,
+        sse_kms_key_id=request.sse_kms_key_id,
+    )
+    total = max(len(source.segments), 1)
+    workers = _pool_size(len(chosen), request.workers)
+    share = share_for(len(chosen), total, workers)
+    job = RestoreJob(
+        table=request.table.with_pool(8),
+        storage=source.storage,
+        schema=schema,
+        segments=tuple(chosen),
+        rate_write=request.rate.scaled(share).write,
+    )
+    listener.start("restore", sum(s.manifest.item_count for s in chosen if s.manifest) or None)
+    finished: dict[int, SegmentRestore] = {}
+    try:
+        results = run_segments(
+            functools.partial(restore_segment, job),
+            [s.segment for s in chosen],
+            total,
+            workers=workers,
+            processes=workers > 1,
+            progress=listener,
+            on_result=finished.__setitem__,
+        )
+    except SegmentFailedError as exc:
+        done = sum(r.items for r in finished.values())
+        raise SegmentFailedError(
+            f"{exc.message}; finished segments {sorted(finished) or 'none'} wrote {done} item(s)",
+            segments=exc.segments,
+            hint="fix the cause, then re-run the restore with --force (puts are idempotent)",
+            cause=exc.cause,
+        ) from exc
+    finally:
+        listener.finish("restore")
+    return RestoreSummary(
+        request.table.name, source, results, created, time.monotonic() - began, tuple(warnings)
+    )

@@ -1,0 +1,251 @@
+"""Restoring: prepare the target table, then stream each data object into it.
+
+Before anything is written the target is checked (or created from the manifest): its key
+schema must match the backup's, and it must be empty unless the caller forces it. Items go
+through the batch writer (bounded retries, leftovers named), in order, segment by segment.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ..dynamo import (
+    BatchResult,
+    Put,
+    RateLimiter,
+    SegmentContext,
+    TableSpec,
+    batch_write,
+    describe_table,
+)
+from ..dynamo.aws import call
+from ..dynamo.clients import Client
+from ..errors import (
+    AwsError,
+    BackupIntegrityError,
+    ConfigError,
+    JobInterrupted,
+    TableNotFoundError,
+    UsageError,
+)
+from ..items import Item, KeySchema
+from .reader import SegmentSource, read_items
+from .storage import StorageSpec
+from .tabledef import create_plan
+
+__all__ = [
+    "RestoreJob",
+    "SegmentRestore",
+    "create_table",
+    "prepare_target",
+    "restore_segment",
+]
+
+log = logging.getLogger(__name__)
+
+#: Items handed to the batch writer at a time (it sends them 25 per request).
+WRITE_CHUNK = 100
+
+
+def _schema_text(schema: KeySchema) -> str:
+    return ", ".join(f"{name} ({type_})" for name, type_ in schema.attributes)
+
+
+def _wait_active(
+    client: Client, table: str, timeout: float, sleep: Callable[[float], None]
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        desc = call(f"DescribeTable {table}", client.describe_table, TableName=table)["Table"]
+        indexes = desc.get("GlobalSecondaryIndexes", [])
+        if desc.get("TableStatus") == "ACTIVE" and all(
+            i.get("IndexStatus", "ACTIVE") == "ACTIVE" for i in indexes
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise AwsError(f"table {table} is not ACTIVE after {timeout:.0f} s")
+        sleep(1.0)
+
+
+def create_table(
+    client: Client,
+    table: str,
+    definition: Mapping[str, Any],
+    *,
+    billing_mode: str | None = None,
+    sse_kms_key_id: str | None = None,
+    timeout: float = 600.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Create ``table`` from a manifest's definition and wait until it (and its indexes) are
+    active; then set its TTL."""
+    plan = create_plan(definition, table, billing_mode=billing_mode, sse_kms_key_id=sse_kms_key_id)
+    call(f"CreateTable {table}", client.create_table, table=table, **plan.create_args)
+    _wait_active(client, table, timeout, sleep)
+    if plan.ttl_attribute:
+        call(
+            f"UpdateTimeToLive {table}",
+            client.update_time_to_live,
+            TableName=table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": plan.ttl_attribute},
+        )
+
+
+def _has_items(client: Client, table: str) -> bool:
+    response = call(f"Scan {table}", client.scan, table=table, TableName=table, Limit=1)
+    return bool(response.get("Items")) or "LastEvaluatedKey" in response
+
+
+def prepare_target(
+    spec: TableSpec,
+    definition: Mapping[str, Any] | None,
+    *,
+    create: bool,
+    force: bool,
+    check_empty: bool = True,
+    billing_mode: str | None = None,
+    sse_kms_key_id: str | None = None,
+) -> tuple[KeySchema, bool]:
+    """Check (or create) the target before any write; its key schema and whether it was created.
+
+    Exit-2 errors: ``--create`` without a definition (an original-tool backup), a target that
+    does not exist without ``--create``, a key schema that differs from the backup's, and a
+    target that holds items without ``force``.
+    """
+    client = spec.client()
+    expected = KeySchema.from_description(definition) if definition else None
+    try:
+        info = describe_table(client, spec.name, str(spec.address))
+    except TableNotFoundError:
+        if not create:
+            raise
+        if definition is None:
+            raise UsageError(
+                "--create needs a backup with manifests; this one has none (original tool)",
+                hint="create the table yourself, then restore without --create",
+            ) from None
+        create_table(
+            client, spec.name, definition, billing_mode=billing_mode, sse_kms_key_id=sse_kms_key_id
+        )
+        assert expected is not None
+        return expected, True
+    if expected is not None and info.key_schema != expected:
+        raise ConfigError(
+            f"{spec.address} has key {_schema_text(info.key_schema)}; "
+            f"the backup's table has {_schema_text(expected)}",
+            hint="restore into a new table (--create) or one with the backup's key schema",
+        )
+    if check_empty and not force and _has_items(client, spec.name):
+        raise ConfigError(
+            f"{spec.address} already holds items",
+            hint="restore into an empty table, or pass --force (puts overwrite items by key)",
+        )
+    return info.key_schema, False
+
+
+@dataclass(frozen=True)
+class RestoreJob:
+    """One restore job, as each segment (in any process) needs it. Picklable."""
+
+    table: TableSpec
+    storage: StorageSpec
+    schema: KeySchema
+    segments: tuple[SegmentSource, ...]
+    rate_write: float | None = None
+    """Write capacity units per second this worker may spend (its share of the job budget)."""
+    write_threads: int = 4
+
+
+@dataclass(frozen=True)
+class SegmentRestore:
+    """What one segment's restore wrote."""
+
+    segment: int
+    items: int
+    consumed: float
+    retries: int
+
+
+def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+    chunk: list[Item] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def restore_segment(job: RestoreJob, ctx: SegmentContext) -> SegmentRestore:
+    """Stream one data object into the table, verifying it as it goes.
+
+    Up to ``job.write_threads`` batch writes are in flight at once (a backup holds each key
+    once, so their order does not matter); reading stays at most that many chunks ahead.
+    Damage found mid-stream stops the segment with a :class:`BackupIntegrityError` that says how
+    many of its items were already written (puts are idempotent: fix and re-run with --force).
+    """
+    source = next(s for s in job.segments if s.segment == ctx.segment)
+    storage = job.storage.open()
+    client = job.table.client()
+    limiter = RateLimiter(job.rate_write) if job.rate_write else None
+    total = _Totals()
+
+    def write(chunk: list[Item]) -> BatchResult:
+        return batch_write(
+            client, job.table.name, [Put(i) for i in chunk], job.schema, limiter=limiter
+        )
+
+    with ThreadPoolExecutor(max(job.write_threads, 1), thread_name_prefix="restore") as pool:
+        inflight: deque[Future[BatchResult]] = deque()
+        try:
+            for chunk in _chunks(read_items(storage, source), WRITE_CHUNK):
+                if ctx.cancelled():
+                    raise JobInterrupted(
+                        f"segment {source.segment} stopped after {total.items} item(s)"
+                    )
+                inflight.append(pool.submit(write, chunk))
+                while len(inflight) >= max(job.write_threads, 1):
+                    total.add(inflight.popleft().result(), ctx)
+            while inflight:
+                total.add(inflight.popleft().result(), ctx)
+        except BackupIntegrityError as exc:
+            _drain(inflight, total, ctx)
+            raise BackupIntegrityError(
+                f"{exc.message}; {total.items} item(s) of segment {source.segment} were "
+                "already written",
+                before_write=False,
+                hint="fix or replace the backup, then re-run the restore with --force",
+            ) from exc
+        except BaseException:
+            for future in inflight:
+                future.cancel()
+            raise
+    return SegmentRestore(source.segment, total.items, total.consumed, total.retries)
+
+
+class _Totals:
+    def __init__(self) -> None:
+        self.items = 0
+        self.consumed = 0.0
+        self.retries = 0
+
+    def add(self, result: BatchResult, ctx: SegmentContext) -> None:
+        self.items += result.written
+        self.consumed += result.consumed
+        self.retries += result.retries
+        ctx.advance("restore", result.written)
+
+
+def _drain(inflight: deque[Future[BatchResult]], total: _Totals, ctx: SegmentContext) -> None:
+    """Let the writes already sent finish, so the count of items written is exact."""
+    while inflight:
+        future = inflight.popleft()
+        if future.exception() is None:
+            total.add(future.result(), ctx)
