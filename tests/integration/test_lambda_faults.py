@@ -151,6 +151,7 @@ def test_a_write_that_keeps_failing_is_reported_before_the_deadline(
     assert lines[0]["RecordsApplied"] == 5
     assert lines[0]["RecordsFailed"] == 5
     assert "BatchWriteItem" in lines[0]["failure"]
+    assert lines[0]["unwritten_keys"] == ['{"pk":{"S":"k5"}}']
 
 
 def test_no_time_left_writes_nothing_and_fails_every_record(

@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..dynamo import Backoff
 from ..dynamo.backoff import Clock
+from ..errors import RetriesExhaustedError
+from ..items import Key, encode_key_for_report
 from .apply import ApplyResult, TableRef, apply_plan
 from .config import ReplicatorConfig
 from .metrics import emf_document
@@ -31,7 +33,11 @@ LAMBDA_BACKOFF = Backoff(max_attempts=30, base=0.05, cap=2.0)
 
 @dataclass(frozen=True)
 class BatchOutcome:
-    """What became of one batch: counts, the ids to retry, the replication lag."""
+    """What became of one batch: counts, the ids to retry, the replication lag.
+
+    ``unwritten_keys`` names the keys a write could not land after bounded retries (empty when
+    the batch stopped for another reason, such as a malformed record).
+    """
 
     received: int
     applied: int
@@ -39,6 +45,7 @@ class BatchOutcome:
     failed_ids: tuple[str, ...]
     lag_ms: int | None = None
     reason: str | None = None
+    unwritten_keys: tuple[Key, ...] = ()
 
     @property
     def failed(self) -> int:
@@ -47,6 +54,14 @@ class BatchOutcome:
     def response(self) -> dict[str, list[dict[str, str]]]:
         """The partial-batch response Lambda expects (``ReportBatchItemFailures``)."""
         return {"batchItemFailures": [{"itemIdentifier": i} for i in self.failed_ids]}
+
+    def _failure_properties(self) -> dict[str, Any]:
+        props: dict[str, Any] = {}
+        if self.reason:
+            props["failure"] = self.reason
+        if self.unwritten_keys:
+            props["unwritten_keys"] = [_key_text(k) for k in self.unwritten_keys]
+        return props
 
     def metrics(self, namespace: str, replica_table: str) -> dict[str, Any]:
         """This outcome as an EMF document."""
@@ -62,8 +77,12 @@ class BatchOutcome:
             namespace,
             values,
             dimensions={"ReplicaTable": replica_table},
-            properties={"failure": self.reason} if self.reason else None,
+            properties=self._failure_properties() or None,
         )
+
+
+def _key_text(key: Key) -> str:
+    return encode_key_for_report(key, sorted(key))
 
 
 def outcome_of(plan: WritePlan, result: ApplyResult, *, now_ms: int) -> BatchOutcome:
@@ -71,8 +90,11 @@ def outcome_of(plan: WritePlan, result: ApplyResult, *, now_ms: int) -> BatchOut
     stop = min(plan.stop, result.stop)
     created = [c for p, c in plan.kept if p < stop and c is not None]
     reason = None
+    unwritten: tuple[Key, ...] = ()
     if result.error is not None and result.stop <= plan.stop:
         reason = result.error.message
+        if isinstance(result.error, RetriesExhaustedError):
+            unwritten = tuple(dict(k) for k in result.error.keys)
     elif plan.failure is not None:
         reason = plan.failure.reason
     return BatchOutcome(
@@ -82,6 +104,7 @@ def outcome_of(plan: WritePlan, result: ApplyResult, *, now_ms: int) -> BatchOut
         failed_ids=plan.record_ids[stop:],
         lag_ms=max(0, now_ms - max(created) // 1000) if created else None,
         reason=reason,
+        unwritten_keys=unwritten,
     )
 
 
@@ -137,15 +160,7 @@ class Replicator:
                 plan.failure.reason,
                 extra={"record_id": plan.failure.record_id, "position": plan.failure.position},
             )
-        backoff = Backoff(
-            max_attempts=self.backoff.max_attempts,
-            base=self.backoff.base,
-            cap=self.backoff.cap,
-            deadline=deadline,
-            clock=clock,
-            sleep=self.backoff.sleep,
-            rng=self.backoff.rng,
-        )
+        backoff = replace(self.backoff, deadline=deadline, clock=clock)
         result = apply_plan(
             plan,
             self.replica,
