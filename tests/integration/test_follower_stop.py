@@ -1,0 +1,85 @@
+"""Stopping a follower: Ctrl-C saves the checkpoint and exits 130; an expired lease is taken over."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dynamodb_replicator.dynamo import make_client
+from dynamodb_replicator.errors import ConfigError
+from dynamodb_replicator.local.sample import sample_item
+from dynamodb_replicator.replicate.checkpoint import TableCheckpoint
+from helpers import Endpoint, put_items
+
+STREAM = "NEW_AND_OLD_IMAGES"
+
+
+def _wait_for_checkpoint(proc: Any, checkpoint: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = checkpoint.read_text() if checkpoint.exists() else ""
+        if text and any(s["sequence"] for s in json.loads(text)["shards"].values()):
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the follower saved no checkpoint within 60 s")
+
+
+def test_ctrl_c_saves_the_checkpoint_and_exits_130(
+    ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str], tmp_path: Path
+) -> None:
+    primary, replica = make_table(stream=STREAM), make_table()
+    put_items(ddb_client, primary, [sample_item(i, random.Random(i)) for i in range(200)])
+    checkpoint = tmp_path / "cp.json"
+    cmd = [
+        sys.executable, "-m", "dynamodb_replicator.cli", "replicate",
+        f"{ddb.url}/{primary}", f"{ddb.url}/{replica}", "--quiet",
+        "--checkpoint", str(checkpoint),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=dict(os.environ), stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_checkpoint(proc, checkpoint)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert "checkpoint saved" in err
+    assert "Traceback" not in err
+    state = json.loads(checkpoint.read_text())
+    assert all(s["sequence"] for s in state["shards"].values())
+
+
+def test_an_expired_table_lease_is_taken_over(
+    ddb: Endpoint, make_table: Callable[..., str]
+) -> None:
+    table = f"ckpt-{make_table()}"
+    client = make_client("dynamodb", region=ddb.region, endpoint_url=ddb.url)
+    now = [1_000_000.0]
+    first = TableCheckpoint(
+        client, table, "p->r", holder="crashed host", lease_seconds=60, clock=lambda: now[0]
+    )
+    second = TableCheckpoint(
+        client, table, "p->r", holder="new host", lease_seconds=60, clock=lambda: now[0]
+    )
+    try:
+        first.acquire()  # and then the host dies without releasing it
+        with pytest.raises(ConfigError, match="crashed host"):
+            second.acquire()
+        now[0] += 61  # the lease expires
+        second.acquire()
+        with pytest.raises(ConfigError, match="new host"):
+            first.acquire()
+        second.release()
+    finally:
+        client.delete_table(TableName=table)
