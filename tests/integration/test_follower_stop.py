@@ -83,3 +83,36 @@ def test_an_expired_table_lease_is_taken_over(
         second.release()
     finally:
         client.delete_table(TableName=table)
+
+
+def test_a_follower_that_lost_its_lease_cannot_overwrite_the_checkpoint(
+    ddb: Endpoint, make_table: Callable[..., str]
+) -> None:
+    from dynamodb_replicator.errors import ReplicatorError
+    from dynamodb_replicator.replicate.checkpoint import CheckpointState
+
+    table = f"ckpt-{make_table()}"
+    client = make_client("dynamodb", region=ddb.region, endpoint_url=ddb.url)
+    now = [1_000_000.0]
+    stalled = TableCheckpoint(client, table, "p->r", holder="stalled", clock=lambda: now[0])
+    fresh = TableCheckpoint(client, table, "p->r", holder="fresh", clock=lambda: now[0])
+    try:
+        stalled.acquire()
+        now[0] += 120  # the stalled follower's lease expires; another takes over and saves
+        fresh.acquire()
+        state = CheckpointState.from_json(
+            {"version": 1, "stream_arn": "arn:stream", "shards": {"s1": {"sequence": "900"}}},
+            "test",
+        )
+        fresh.save(state)
+        old = CheckpointState.from_json(
+            {"version": 1, "stream_arn": "arn:stream", "shards": {"s1": {"sequence": "100"}}},
+            "test",
+        )
+        with pytest.raises(ReplicatorError, match="lost the lease"):
+            stalled.save(old)
+        loaded = fresh.load()
+        assert loaded is not None
+        assert loaded.to_json() == state.to_json()
+    finally:
+        client.delete_table(TableName=table)

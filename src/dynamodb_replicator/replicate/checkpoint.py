@@ -371,15 +371,61 @@ class TableCheckpoint:
         return CheckpointState.from_json(data, self.describe())
 
     def save(self, state: CheckpointState) -> None:
-        text = json.dumps(state.to_json(), sort_keys=True)
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item={"id": {"S": self.name}, "state": {"S": text}},
+        """Write the state and renew the lease in one transaction, only while the lease is ours.
+
+        A follower that stalled and lost its lease must not overwrite the new holder's
+        positions: the state write is conditional on the lease item naming this holder.
+        """
+        if not self._held:
+            raise ReplicatorError(
+                f"checkpoint {self.describe()} is not held by this follower",
+                hint="acquire the lease before saving",
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail(exc, "PutItem (state)") from exc
-        self.renew()
+        text = json.dumps(state.to_json(), sort_keys=True)
+        now = self.clock()
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": {"id": {"S": self.name}, "state": {"S": text}},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": {
+                                "id": {"S": f"{self.name}#lease"},
+                                "holder": {"S": self.holder},
+                                "expires": {"N": str(int(now + self.lease_seconds))},
+                            },
+                            "ConditionExpression": "holder = :me",
+                            "ExpressionAttributeValues": {":me": {"S": self.holder}},
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if aws_error_code(exc) == "TransactionCanceledException" and _lease_refused(exc):
+                self._held = False
+                raise ReplicatorError(
+                    f"lost the lease on checkpoint {self.describe()} to {self._who()}; "
+                    "this follower's positions were not saved",
+                    hint="another follower took over after this one stalled; run only one",
+                    cause=exc,
+                ) from exc
+            raise self._fail(exc, "TransactWriteItems (state and lease)") from exc
+        except BotoCoreError as exc:
+            raise self._fail(exc, "TransactWriteItems (state and lease)") from exc
+
+
+def _lease_refused(exc: ClientError) -> bool:
+    """Whether a cancelled transaction failed on the lease item's condition (the second item)."""
+    reasons = exc.response.get("CancellationReasons") or []
+    if len(reasons) >= 2:
+        return bool(reasons[1].get("Code") == "ConditionalCheckFailed")
+    return "ConditionalCheckFailed" in str(exc)
 
 
 def parse_checkpoint_location(text: str) -> tuple[str, str] | Path:
