@@ -16,6 +16,7 @@ __all__ = [
     "BackupError",
     "BackupIntegrityError",
     "ConfigError",
+    "IncompleteBatchError",
     "ItemFormatError",
     "JobInterrupted",
     "ReplicatorError",
@@ -100,11 +101,12 @@ class AwsError(ReplicatorError):
     """An AWS call failed after botocore's own bounded retries."""
 
 
-class RetriesExhaustedError(AwsError):
-    """Bounded retries of unprocessed keys or items ran out.
+class IncompleteBatchError(AwsError):
+    """A batch call left keys not read or not written; ``keys`` holds exactly those (wire format).
 
-    ``keys`` holds exactly the keys (wire format) that were not read or written, so nothing is
-    dropped silently.
+    Raised as is for a failure that retrying cannot fix (a validation error, access denied);
+    :class:`RetriesExhaustedError` when bounded retries of leftovers ran out. Nothing is dropped
+    silently either way.
     """
 
     def __init__(
@@ -117,6 +119,10 @@ class RetriesExhaustedError(AwsError):
     ):
         super().__init__(message, hint=hint, cause=cause)
         self.keys: tuple[Mapping[str, Any], ...] = tuple(keys)
+
+
+class RetriesExhaustedError(IncompleteBatchError):
+    """Bounded retries of unprocessed keys or items ran out (throttling that did not ease)."""
 
 
 class SegmentFailedError(ReplicatorError):

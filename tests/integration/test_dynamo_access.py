@@ -32,6 +32,7 @@ from dynamodb_replicator.dynamo import (
 )
 from dynamodb_replicator.errors import (
     ConfigError,
+    IncompleteBatchError,
     RetriesExhaustedError,
     TableNotFoundError,
     UsageError,
@@ -358,3 +359,19 @@ def test_table_spec_clients_reach_the_endpoint_and_its_stream(
     assert streams.meta.endpoint_url == ddb.url
     described = streams.describe_stream(StreamArn=info.stream_arn)
     assert described["StreamDescription"]["StreamStatus"] in {"ENABLED", "ENABLING"}
+
+
+def test_a_permanent_error_names_the_keys_without_claiming_throttling(
+    ddb_client: Any, make_table: Callable[..., str]
+) -> None:
+    table = make_table()
+    too_big = {"pk": {"S": "k00001"}, "blob": {"B": b"\x00" * (410 * 1024)}}
+    requests = [Put(_item(0)), Put(too_big), *[Put(_item(i)) for i in range(2, 40)]]
+    with pytest.raises(IncompleteBatchError) as info:
+        batch_write(ddb_client, table, requests, SCHEMA, backoff=Backoff(sleep=FakeSleep()))
+    assert not isinstance(info.value, RetriesExhaustedError)
+    assert info.value.code == "ValidationException"
+    written = {i["pk"]["S"] for i in scan_all(ddb_client, table)}
+    named = {k["pk"]["S"] for k in info.value.keys}
+    assert named == {f"k{i:05d}" for i in range(40)} - written
+    assert "k00001" in named

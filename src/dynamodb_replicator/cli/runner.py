@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..errors import ReplicatorError, RetriesExhaustedError
+from ..errors import IncompleteBatchError, ReplicatorError
 from ..items import encode_key_for_report
 from .exit_codes import ExitCode, exit_code_for
 
@@ -28,7 +28,7 @@ def _configure_logging(debug: bool, quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
-def _describe_keys(exc: RetriesExhaustedError) -> str:
+def _describe_keys(exc: IncompleteBatchError) -> str:
     shown = [encode_key_for_report(k, list(k)) for k in exc.keys[:_MAX_KEYS_SHOWN]]
     more = len(exc.keys) - len(shown)
     return "keys not done: " + " ".join(shown) + (f" (+{more} more)" if more > 0 else "")
@@ -45,8 +45,8 @@ def fail(exc: BaseException, *, debug: bool) -> ExitCode:
     message = exc.message if isinstance(exc, ReplicatorError) else f"{type(exc).__name__}: {exc}"
     click.echo(f"error: {message}", err=True)
     inner = exc.cause if isinstance(exc, ReplicatorError) else None
-    keyed = exc if isinstance(exc, RetriesExhaustedError) else inner
-    if isinstance(keyed, RetriesExhaustedError) and keyed.keys:
+    keyed = exc if isinstance(exc, IncompleteBatchError) else inner
+    if isinstance(keyed, IncompleteBatchError) and keyed.keys:
         click.echo(f"  {_describe_keys(keyed)}", err=True)
     elif isinstance(exc, ReplicatorError) and exc.hint:
         click.echo(f"  hint: {exc.hint}", err=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import AwsError, RetriesExhaustedError
+from ..errors import AwsError, IncompleteBatchError, RetriesExhaustedError
 from ..items import Item, Key, KeySchema, extract_key, item_size, key_identity
 from .aws import consumed_units, translate
 from .backoff import Backoff
@@ -123,6 +123,26 @@ def _exhausted(
     )
 
 
+def _failed(exc: BaseException, what: str, table: str, keys: Sequence[Key]) -> Exception:
+    """A failed call (botocore already retried it): a configuration error, or the keys not done."""
+    error = translate(exc, what, table=table)
+    if not isinstance(error, AwsError):
+        return error
+    return IncompleteBatchError(
+        f"{error.message} ({len(keys)} key(s) not done)",
+        keys=keys,
+        hint="see the AWS error above; fix its cause, then run again",
+        cause=exc,
+    )
+
+
+def _unwritten(
+    left: Sequence[Mapping[str, Any]], later: Sequence[Sequence[WriteRequest]], schema: KeySchema
+) -> list[Key]:
+    """Keys of the requests still in flight plus every later chunk's."""
+    return [_key_of(w, schema) for w in left] + [_request_key(r, schema) for c in later for r in c]
+
+
 def batch_write(
     client: Client,
     table: str,
@@ -153,13 +173,8 @@ def batch_write(
                     RequestItems={table: left}, ReturnConsumedCapacity="TOTAL"
                 )
             except (ClientError, BotoCoreError) as exc:
-                error = translate(exc, f"BatchWriteItem on {table}", table=table)
-                if not isinstance(error, AwsError):
-                    raise error from exc
-                unwritten = [_key_of(w, schema) for w in left] + [
-                    _request_key(r, schema) for c in chunks[index + 1 :] for r in c
-                ]
-                raise _exhausted(error.message, unwritten, cause=exc) from exc
+                unwritten = _unwritten(left, chunks[index + 1 :], schema)
+                raise _failed(exc, f"BatchWriteItem on {table}", table, unwritten) from exc
             units = consumed_units(response)
             result.consumed += units
             if limiter is not None:
@@ -168,9 +183,7 @@ def batch_write(
             result.written += len(left) - len(unprocessed)
             left = unprocessed
             if left and not budget.wait():
-                unwritten = [_key_of(w, schema) for w in left] + [
-                    _request_key(r, schema) for c in chunks[index + 1 :] for r in c
-                ]
+                unwritten = _unwritten(left, chunks[index + 1 :], schema)
                 raise _exhausted(f"BatchWriteItem on {table}", unwritten)
             if left:
                 result.retries += 1
@@ -221,12 +234,8 @@ def batch_get(
                     RequestItems={table: request}, ReturnConsumedCapacity="TOTAL"
                 )
             except (ClientError, BotoCoreError) as exc:
-                error = translate(exc, f"BatchGetItem on {table}", table=table)
-                if not isinstance(error, AwsError):
-                    raise error from exc
-                raise _exhausted(
-                    error.message, left + todo[start + MAX_GET_KEYS :], cause=exc
-                ) from exc
+                unread = left + todo[start + MAX_GET_KEYS :]
+                raise _failed(exc, f"BatchGetItem on {table}", table, unread) from exc
             units = consumed_units(response)
             result.consumed += units
             if limiter is not None:

@@ -19,7 +19,7 @@ from typing import TypeVar
 from ..dynamo import MAX_GET_KEYS, MAX_WRITE_REQUESTS, Backoff, Delete, Put, batch_get, batch_write
 from ..dynamo.clients import Client
 from ..dynamo.ratelimit import RateLimiter
-from ..errors import AwsError, ReplicatorError, RetriesExhaustedError
+from ..errors import AwsError, IncompleteBatchError, ReplicatorError
 from ..items import Item, KeySchema
 from .plan import PlannedWrite, WritePlan
 from .records import key_id_of
@@ -90,7 +90,7 @@ def _deadline_passed(backoff: Backoff) -> bool:
 
 def _stop_for(error: ReplicatorError, group: Sequence[PlannedWrite]) -> int:
     """The earliest position in ``group`` that ``error`` says was not written."""
-    if isinstance(error, RetriesExhaustedError) and error.keys:
+    if isinstance(error, IncompleteBatchError) and error.keys:
         left = {key_id_of(k) for k in error.keys}
         positions = [w.position for w in group if w.key_id in left]
         if positions:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..dynamo import Backoff
 from ..dynamo.backoff import Clock
-from ..errors import RetriesExhaustedError
+from ..errors import IncompleteBatchError
 from ..items import Key, encode_key_for_report
 from .apply import ApplyResult, TableRef, apply_plan
 from .config import ReplicatorConfig
@@ -93,7 +93,7 @@ def outcome_of(plan: WritePlan, result: ApplyResult, *, now_ms: int) -> BatchOut
     unwritten: tuple[Key, ...] = ()
     if result.error is not None and result.stop <= plan.stop:
         reason = result.error.message
-        if isinstance(result.error, RetriesExhaustedError):
+        if isinstance(result.error, IncompleteBatchError):
             unwritten = tuple(dict(k) for k in result.error.keys)
     elif plan.failure is not None:
         reason = plan.failure.reason
