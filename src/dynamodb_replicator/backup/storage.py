@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..dynamo import Backoff, s3_client
 from ..dynamo.aws import translate
 from ..errors import AwsError, BackupError, ConfigError, aws_error_code
+from ..fsutil import replace_durably
 from .layout import Location
 
 __all__ = [
@@ -122,7 +123,7 @@ class _FileWriter:
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
-        os.replace(self.temp, self.path)
+        replace_durably(self.temp, self.path)
         return self.written
 
     def abort(self) -> None:

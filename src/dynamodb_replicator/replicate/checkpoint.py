@@ -34,6 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..dynamo import Client
 from ..dynamo.aws import translate
 from ..errors import ConfigError, ReplicatorError, UsageError, aws_error_code
+from ..fsutil import replace_durably
 
 __all__ = [
     "CHECKPOINT_TABLE_PREFIX",
@@ -201,7 +202,7 @@ class FileCheckpoint:
                 out.write(text)
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(tmp, self.path)
+            replace_durably(tmp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
