@@ -152,10 +152,12 @@ def test_a_400_kb_item(invoke: Invoke, ddb_client: Any, replica: str) -> None:
 
 
 def test_kinesis_duplicates_reordering_and_both_precisions(
-    invoke: Invoke, ddb_client: Any, replica: str
+    invoke: Invoke, ddb_client: Any, replica: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     put_items(ddb_client, replica, [{"pk": {"S": "k3"}, "v": {"N": "0"}}])
-    assert invoke(load_event("kinesis-dynamodb")) == NO_FAILURES
+    with caplog.at_level(logging.WARNING, logger="dynamodb_replicator.replicate.pipeline"):
+        assert invoke(load_event("kinesis-dynamodb")) == NO_FAILURES
+    assert "set REPLICATION_MODE=fetch" in caplog.text  # order across batches is not kept
     got = by_key(scan_all(ddb_client, replica))
     assert got == {
         "k1": {"pk": {"S": "k1"}, "v": {"N": "3"}},

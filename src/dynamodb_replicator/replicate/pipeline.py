@@ -21,7 +21,7 @@ from .apply import ApplyResult, TableRef, apply_plan
 from .config import ReplicatorConfig
 from .metrics import emf_document
 from .plan import WritePlan, plan_batch
-from .records import parse_batch
+from .records import Change, parse_batch
 
 __all__ = ["LAMBDA_BACKOFF", "BatchOutcome", "Replicator", "outcome_of"]
 
@@ -127,6 +127,18 @@ class Replicator:
         self.primary = primary
         self.backoff = backoff
         self.wall_clock = wall_clock
+        self._warned = False
+
+    def _warn_about_order(self, changes: Sequence[Change]) -> None:
+        """Once per process: Kinesis order is only kept within a batch in image mode."""
+        if self._warned or self.config.mode != "image":
+            return
+        if any(c.source == "kinesis" for c in changes):
+            self._warned = True
+            log.warning(
+                "Kinesis records in image mode: a stale duplicate arriving in a later batch can "
+                "overwrite a newer item on the replica; set REPLICATION_MODE=fetch to rule it out"
+            )
 
     @classmethod
     def from_config(cls, config: ReplicatorConfig, **kwargs: Any) -> Replicator:
@@ -151,6 +163,7 @@ class Replicator:
         ``binary_as_text`` is false for records read through boto3 (binary already bytes).
         """
         batch = parse_batch(records, binary_as_text=binary_as_text)
+        self._warn_about_order(batch.changes)
         plan = plan_batch(batch, mode=self.config.mode, filters=self.config.filters)
         if plan.failure is not None:
             log.error(
