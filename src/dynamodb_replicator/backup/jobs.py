@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..dynamo import RateSpec, TableSpec, run_segments, share_for
@@ -40,6 +41,9 @@ from .writer import (
     segments_to_skip,
     write_started,
 )
+
+if TYPE_CHECKING:
+    from ..cluster.engine import Engine
 
 __all__ = [
     "BackupRequest",
@@ -69,6 +73,15 @@ def job_location(destination: Location, jobid: str) -> Location:
 
 def _pool_size(segments: int, workers: int) -> int:
     return max(1, min(workers, segments))
+
+
+def _runner(engine: Engine | None) -> Callable[..., dict[int, Any]]:
+    """The engine's ``run`` (a cluster), or the local pool."""
+    return engine.run if engine is not None else run_segments
+
+
+def _share(engine: Engine | None, here: int, total: int, workers: int) -> float:
+    return (engine.share if engine is not None else share_for)(here, total, workers)
 
 
 # --- backup -----------------------------------------------------------------------------------
@@ -123,6 +136,7 @@ def run_backup(
     *,
     progress: ProgressListener | None = None,
     jobid_factory: Callable[[], str] = new_jobid,
+    engine: Engine | None = None,
 ) -> BackupSummary:
     """Back up the requested segments; raises before any write for bad jobids, missing
     buckets or tables (exit 2), and :class:`SegmentFailedError` naming a failed segment."""
@@ -148,7 +162,7 @@ def run_backup(
     skipped = segments_to_skip(storage, request.segments) if request.resume else {}
     todo = [s for s in request.segments if s not in skipped]
     workers = _pool_size(len(todo), request.workers)
-    share = share_for(len(request.segments), request.total_segments, workers)
+    share = _share(engine, len(request.segments), request.total_segments, workers)
     job = BackupJob(
         table=request.table.with_pool(2),
         storage=root,
@@ -161,7 +175,7 @@ def run_backup(
     estimate = info.item_count * len(request.segments) // max(request.total_segments, 1)
     listener.start("backup", estimate or None)
     try:
-        results = run_segments(
+        results = _runner(engine)(
             functools.partial(backup_segment, job),
             todo,
             request.total_segments,
@@ -202,13 +216,14 @@ def _verify(
     segments: Sequence[SegmentSource],
     workers: int,
     listener: ProgressListener,
+    engine: Engine | None = None,
 ) -> dict[int, SegmentVerdict]:
     present = list(segments)
     job = VerifyJob(source.storage, tuple(present))
     pool = _pool_size(len(present), workers)
     listener.start("verify", source.item_count)
     try:
-        return run_segments(
+        return _runner(engine)(
             functools.partial(verify_segment_task, job),
             [s.segment for s in present],
             max(len(present), 1),
@@ -221,13 +236,17 @@ def _verify(
 
 
 def run_verify(
-    source_spec: StorageSpec, *, workers: int = 1, progress: ProgressListener | None = None
+    source_spec: StorageSpec,
+    *,
+    workers: int = 1,
+    progress: ProgressListener | None = None,
+    engine: Engine | None = None,
 ) -> VerifyReport:
     """Read every object of the backup at ``source_spec`` to the end, writing nothing."""
     source = open_source(source_spec)
     storage = source.storage.open()
     readable = [s for s in source.segments if storage.size(s.name) is not None]
-    verdicts = _verify(source, readable, workers, progress or NullProgress())
+    verdicts = _verify(source, readable, workers, progress or NullProgress(), engine)
     return VerifyReport(source, verdicts)
 
 
@@ -288,7 +307,10 @@ def _select(source: BackupSource, segment: int | None) -> list[SegmentSource]:
 
 
 def run_restore(
-    request: RestoreRequest, *, progress: ProgressListener | None = None
+    request: RestoreRequest,
+    *,
+    progress: ProgressListener | None = None,
+    engine: Engine | None = None,
 ) -> RestoreSummary:
     """Restore a backup (or one of its segments) into a table.
 
@@ -318,7 +340,7 @@ def run_restore(
         for warning in warnings:
             log.warning(warning)
     if request.verify_first:
-        verdicts = _verify(source, chosen, request.workers, listener)
+        verdicts = _verify(source, chosen, request.workers, listener, engine)
         problems = describe_verdicts(verdicts.values())
         if problems:
             raise _refuse(problems, "--verify-first found damage")
@@ -333,7 +355,7 @@ def run_restore(
     )
     total = max(len(source.segments), 1)
     workers = _pool_size(len(chosen), request.workers)
-    share = share_for(len(chosen), total, workers)
+    share = _share(engine, len(chosen), total, workers)
     job = RestoreJob(
         table=request.table.with_pool(8),
         storage=source.storage,
@@ -344,7 +366,7 @@ def run_restore(
     listener.start("restore", sum(s.manifest.item_count for s in chosen if s.manifest) or None)
     finished: dict[int, SegmentRestore] = {}
     try:
-        results = run_segments(
+        results = _runner(engine)(
             functools.partial(restore_segment, job),
             [s.segment for s in chosen],
             total,

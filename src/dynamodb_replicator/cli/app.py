@@ -14,6 +14,7 @@ from .demo_cmd import demo
 from .diff_cmd import diff_record, diff_tables, replicate_record
 from .exit_codes import EXIT_CODES_HELP
 from .local_cmd import local
+from .merge_cmd import merge_results_command
 from .replicate_cmd import replicate
 
 __all__ = ["cli"]
@@ -40,6 +41,7 @@ for command in (
     backup_table,
     restore_table,
     verify_backup,
+    merge_results_command,
     local,
     demo,
 ):

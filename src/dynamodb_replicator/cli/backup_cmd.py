@@ -24,22 +24,30 @@ from ..backup import (
     run_restore,
     run_verify,
 )
+from ..backup.reader import open_source
+from ..cluster import SegmentResult, write_result
 from ..diff import Discrepancy, format_discrepancy, summary_lines
 from ..dynamo import RateSpec
-from ..errors import UsageError
+from ..errors import ReplicatorError, UsageError
 from .exit_codes import EXIT_CODES_HELP, ExitCode
 from .options import (
     ADDRESS_HELP,
+    SEGMENT,
+    cluster_options,
     common_options,
     endpoint_options,
+    engine_from_options,
     parse_segment_options,
+    resolve_segment,
+    results_dir_from_options,
+    results_options,
     segment_options,
     table_spec,
 )
 from .progress_ui import progress_display
 from .runner import run_job
 
-__all__ = ["backup_table", "restore_table", "verify_backup"]
+__all__ = ["backup_line", "backup_table", "restore_line", "restore_table", "verify_backup"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,15 +90,48 @@ def _storage(location: str, s3_endpoint_url: str | None, **extra: Any) -> Storag
 # --- backup-table -----------------------------------------------------------------------------
 
 
+def backup_line(
+    jobid: str,
+    location: str,
+    segments: int,
+    items: int,
+    compressed: int,
+    uncompressed: int,
+    seconds: float,
+) -> str:
+    """The line a finished backup prints (a single run and a merge of array jobs alike)."""
+    return (
+        f"backup complete: jobid {jobid} at {location}: {segments} segment(s), "
+        f"{items} items, {_mb(compressed)} gzip ({_mb(uncompressed)} JSON), {seconds:.1f}s"
+    )
+
+
 def _print_backup(summary: BackupSummary) -> None:
     for segment, manifest in sorted(summary.skipped.items()):
         click.echo(f"segment {segment}: kept (--resume; {manifest.item_count} items)")
     done = len(summary.segments) + len(summary.skipped)
     click.echo(
-        f"backup complete: jobid {summary.jobid} at {summary.location}: {done} segment(s), "
-        f"{summary.items} items, {_mb(summary.compressed_bytes)} gzip "
-        f"({_mb(summary.uncompressed_bytes)} JSON), {summary.seconds:.1f}s"
+        backup_line(
+            summary.jobid,
+            summary.location,
+            done,
+            summary.items,
+            summary.compressed_bytes,
+            summary.uncompressed_bytes,
+            summary.seconds,
+        )
     )
+
+
+def _write_quietly(results_dir: StorageSpec | None, result: SegmentResult) -> None:
+    """Record a segment's result; a failure to record it is reported, not raised over the
+    job's own error (the merge then finds the result missing: exit 3)."""
+    if results_dir is None:
+        return
+    try:
+        write_result(results_dir, result)
+    except ReplicatorError as exc:
+        click.echo(f"warning: segment result not written: {exc.message}", err=True)
 
 
 @click.command("backup-table", epilog=f"{ADDRESS_HELP}\n\n{LOCATION_HELP}\n\n{EXIT_CODES_HELP}")
@@ -98,6 +139,8 @@ def _print_backup(summary: BackupSummary) -> None:
 @click.argument("destination")
 @click.option("--jobid", help="Assign a jobid to this backup (default: a random one).")
 @segment_options
+@cluster_options
+@results_options
 @click.option("--resume", is_flag=True, help="Skip segments whose manifest matches its object.")
 @click.option("--rate-read", type=float, help="Read capacity units/s for the whole job.")
 @click.option("--sse", type=click.Choice(["AES256", "aws:kms"]), help="S3 server-side encryption.")
@@ -114,12 +157,20 @@ def backup_table(table: str, destination: str, **opts: Any) -> None:
     """
 
     def body() -> int:
+        if opts["jobid"] is None and (opts["segment"] == "auto" or opts["results_dir"]):
+            raise UsageError(
+                "separate segment processes of one backup need the same --jobid",
+                hint="add --jobid NAME (the same for every segment of the job)",
+            )
         run, total, workers = parse_segment_options(
             opts["segment"], opts["segments"], opts["workers"]
         )
+        results_dir = results_dir_from_options(opts, run if opts["segment"] is not None else None)
         sse = opts["sse"] or ("aws:kms" if opts["sse_kms_key_id"] else None)
+        spec = table_spec(table, region=opts["region"], endpoint_url=opts["endpoint_url"])
+        job = f"backup-table {spec.address} -> {destination} jobid {opts['jobid']}"
         request = BackupRequest(
-            table=table_spec(table, region=opts["region"], endpoint_url=opts["endpoint_url"]),
+            table=spec,
             destination=_storage(
                 destination,
                 opts["s3_endpoint_url"],
@@ -133,8 +184,30 @@ def backup_table(table: str, destination: str, **opts: Any) -> None:
             rate=RateSpec(read=_rate(opts["rate_read"], "--rate-read")),
             resume=bool(opts["resume"]),
         )
-        with progress_display(bool(opts["quiet"])) as listener:
-            summary = run_backup(request, progress=listener)
+        engine = engine_from_options(opts)
+        try:
+            with progress_display(bool(opts["quiet"])) as listener:
+                summary = run_backup(request, progress=listener, engine=engine)
+        except ReplicatorError as exc:
+            failed = SegmentResult("backup-table", job, run[0], total, failures=(exc.message,))
+            _write_quietly(results_dir, failed)
+            raise
+        _write_quietly(
+            results_dir,
+            SegmentResult(
+                "backup-table",
+                job,
+                run[0],
+                total,
+                counts={
+                    "items": summary.items,
+                    "compressed_bytes": summary.compressed_bytes,
+                    "uncompressed_bytes": summary.uncompressed_bytes,
+                },
+                details={"jobid": summary.jobid, "location": summary.location},
+                duration=summary.seconds,
+            ),
+        )
         _print_backup(summary)
         return ExitCode.OK
 
@@ -144,15 +217,38 @@ def backup_table(table: str, destination: str, **opts: Any) -> None:
 # --- restore-table ----------------------------------------------------------------------------
 
 
+def restore_line(
+    items: int, segments: int, source: str, table: str, created: bool, seconds: float
+) -> str:
+    """The line a finished restore prints (a single run and a merge of array jobs alike)."""
+    made = " (created)" if created else ""
+    return (
+        f"restore complete: {items} items from {segments} segment(s) of {source} into "
+        f"{table}{made}, {seconds:.1f}s"
+    )
+
+
 def _print_restore(summary: RestoreSummary) -> None:
     for warning in summary.warnings:
         click.echo(f"warning: {warning}", err=True)
-    created = " (created)" if summary.created else ""
     click.echo(
-        f"restore complete: {summary.items} items from {len(summary.segments)} segment(s) of "
-        f"{summary.source.storage.location.url()} into {summary.table}{created}, "
-        f"{summary.seconds:.1f}s"
+        restore_line(
+            summary.items,
+            len(summary.segments),
+            summary.source.storage.location.url(),
+            summary.table,
+            summary.created,
+            summary.seconds,
+        )
     )
+
+
+def _backup_segments(source: StorageSpec) -> int | None:
+    """How many segments the backup at ``source`` has (``None`` when it cannot be read)."""
+    try:
+        return max(len(open_source(source).segments), 1)
+    except ReplicatorError:
+        return None
 
 
 @click.command("restore-table", epilog=f"{ADDRESS_HELP}\n\n{LOCATION_HELP}\n\n{EXIT_CODES_HELP}")
@@ -161,9 +257,16 @@ def _print_restore(summary: RestoreSummary) -> None:
 @click.option("--create", is_flag=True, help="Create TABLE from the backup's manifest.")
 @click.option("--force", is_flag=True, help="Restore into a table that already holds items.")
 @click.option("--verify-first", is_flag=True, help="Verify every object before writing anything.")
-@click.option("--segment", type=int, help="Restore only this segment (TABLE must exist).")
+@click.option(
+    "--segment",
+    type=SEGMENT,
+    help="Restore only this segment (TABLE must exist); 'auto' takes it from "
+    "AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX (array jobs).",
+)
 @click.option("--workers", type=int, help="Worker processes for the segments (default 1).")
 @click.option("--rate-write", type=float, help="Write capacity units/s for the whole job.")
+@cluster_options
+@results_options
 @click.option(
     "--billing-mode",
     type=click.Choice(["PAY_PER_REQUEST", "PROVISIONED"], case_sensitive=False),
@@ -181,10 +284,12 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
     """
 
     def body() -> int:
+        segment = resolve_segment(opts["segment"])
+        results_dir = results_dir_from_options(opts, None if segment is None else [segment])
         request = RestoreRequest(
             source=_storage(source, opts["s3_endpoint_url"]),
             table=table_spec(table, region=opts["region"], endpoint_url=opts["endpoint_url"]),
-            segment=opts["segment"],
+            segment=segment,
             workers=_workers(opts["workers"]),
             rate=RateSpec(write=_rate(opts["rate_write"], "--rate-write")),
             create=bool(opts["create"]),
@@ -193,8 +298,35 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
             billing_mode=opts["billing_mode"],
             sse_kms_key_id=opts["sse_kms_key_id"],
         )
-        with progress_display(bool(opts["quiet"])) as listener:
-            summary = run_restore(request, progress=listener)
+        job = f"restore-table {source} -> {request.table.address}"
+        engine = engine_from_options(opts)
+        try:
+            with progress_display(bool(opts["quiet"])) as listener:
+                summary = run_restore(request, progress=listener, engine=engine)
+        except ReplicatorError as exc:
+            total = _backup_segments(request.source) if results_dir is not None else None
+            if segment is not None and total is not None:
+                failed = SegmentResult(
+                    "restore-table", job, segment, total, failures=(exc.message,)
+                )
+                _write_quietly(results_dir, failed)
+            raise
+        if segment is not None:
+            _write_quietly(
+                results_dir,
+                SegmentResult(
+                    "restore-table",
+                    job,
+                    segment,
+                    max(len(summary.source.segments), 1),
+                    counts={"items": summary.items},
+                    details={
+                        "source": summary.source.storage.location.url(),
+                        "table": summary.table,
+                    },
+                    duration=summary.seconds,
+                ),
+            )
         _print_restore(summary)
         return ExitCode.OK
 
@@ -251,6 +383,7 @@ def _print_against(report: AgainstReport) -> int:
 )
 @click.option("--rate-read", type=float, help="With --against: read capacity units/s.")
 @click.option("--workers", type=int, help="Worker processes for the segments (default 1).")
+@cluster_options
 @_s3_option
 @endpoint_options
 @common_options
@@ -284,7 +417,12 @@ def verify_backup(source: str, **opts: Any) -> None:
                 )
             return _print_against(report)
         with progress_display(quiet) as listener:
-            verified = run_verify(storage, workers=_workers(opts["workers"]), progress=listener)
+            verified = run_verify(
+                storage,
+                workers=_workers(opts["workers"]),
+                progress=listener,
+                engine=engine_from_options(opts),
+            )
         return _print_verify(verified)
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))

@@ -6,6 +6,9 @@ The seed's command lines keep working as written::
     diff-tables us-east-1/primary eu-west-2/replica --repair
     diff-tables us-east-1/primary eu-west-2/new-replica --backfill --repair
     diff-tables us-east-1/primary eu-west-2/replica --repair --segment 0 --segments 10
+
+Scale-out: ``--dask-scheduler`` runs the segments on a Dask cluster; ``--segment auto
+--results-dir DIR`` runs one segment of an array job and ``merge-results DIR`` combines them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 
 import click
 
+from ..backup import StorageSpec
+from ..cluster import SegmentResult, diff_segment_result, write_result
 from ..diff import (
     FORMATS,
     DiffOptions,
@@ -36,7 +41,7 @@ from ..dynamo import (
     conditional_put,
     describe_table,
 )
-from ..errors import ItemFormatError, RetriesExhaustedError, UsageError
+from ..errors import ItemFormatError, ReplicatorError, RetriesExhaustedError, UsageError
 from ..items import (
     Item,
     Key,
@@ -50,9 +55,13 @@ from ..items import (
 from .exit_codes import EXIT_CODES_HELP, ExitCode
 from .options import (
     ADDRESS_HELP,
+    cluster_options,
     common_options,
     endpoint_options,
+    engine_from_options,
     parse_segment_options,
+    results_dir_from_options,
+    results_options,
     segment_options,
     side_auth_options,
     table_spec,
@@ -60,7 +69,7 @@ from .options import (
 from .progress_ui import progress_display
 from .runner import run_job
 
-__all__ = ["diff_record", "diff_tables", "replicate_record"]
+__all__ = ["diff_exit_code", "diff_record", "diff_tables", "replicate_record"]
 
 
 def _specs(
@@ -92,7 +101,8 @@ def _echo_summary(result: DiffResult, options: DiffOptions, quiet: bool) -> None
         click.echo(line, err=True)
 
 
-def _exit_code(result: DiffResult) -> int:
+def diff_exit_code(result: DiffResult) -> int:
+    """0 when the tables agree, 1 when discrepancies remain; raises (exit 3) for failed keys."""
     failed = result.failed_keys
     if failed:
         raise RetriesExhaustedError(
@@ -143,6 +153,8 @@ def _exit_code(result: DiffResult) -> int:
     help="Discrepancy lines on stdout.",
 )
 @segment_options
+@cluster_options
+@results_options
 @side_auth_options("primary", "replica")
 @endpoint_options
 @common_options
@@ -170,6 +182,9 @@ def diff_tables(primary: str, replica: str, **opts: Any) -> None:
         )
         p_spec, r_spec = _specs(primary, replica, opts)
         fmt = str(opts["fmt"])
+        results_dir = results_dir_from_options(opts, run if opts["segment"] is not None else None)
+        engine = engine_from_options(opts)
+        job = f"diff-tables {p_spec.address} -> {r_spec.address}"
 
         def show(d: Discrepancy) -> None:
             click.echo(format_discrepancy(d, list(d.key), fmt))
@@ -185,15 +200,40 @@ def diff_tables(primary: str, replica: str, **opts: Any) -> None:
                     workers=workers,
                     progress=listener,
                     on_discrepancy=show,
+                    engine=engine,
                 )
         except RepairLimitError as exc:
             if exc.result is not None:
                 _echo_summary(exc.result, options, bool(opts["quiet"]))
+            _record_failure(results_dir, job, run, total, exc)
             raise
+        except ReplicatorError as exc:
+            _record_failure(results_dir, job, run, total, exc)
+            raise
+        if results_dir is not None:
+            write_result(
+                results_dir,
+                diff_segment_result(
+                    job, run[0], total, result, backfill=options.backfill, dry_run=options.dry_run
+                ),
+            )
         _echo_summary(result, options, bool(opts["quiet"]))
-        return _exit_code(result)
+        return diff_exit_code(result)
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+
+
+def _record_failure(
+    results_dir: StorageSpec | None, job: str, run: list[int], total: int, exc: ReplicatorError
+) -> None:
+    """With --results-dir, a failed segment leaves a result saying so (merge: exit 3)."""
+    if results_dir is None:
+        return
+    failed = SegmentResult("diff-tables", job, run[0], total, failures=(exc.message,))
+    try:
+        write_result(results_dir, failed)
+    except ReplicatorError as error:
+        click.echo(f"warning: segment result not written: {error.message}", err=True)
 
 
 # --- single records ----------------------------------------------------------------------------

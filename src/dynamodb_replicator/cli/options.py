@@ -8,13 +8,21 @@ from typing import Any, TypeVar
 
 import click
 
+from ..backup import StorageSpec, parse_location
+from ..cluster import AUTO, INDEX_VARIABLES, Engine, hook_from_environ, segment_from_environ
 from ..dynamo import ACCEPTED_FORMS, Auth, ClientOptions, TableSpec, parse_table_address
 from ..errors import UsageError
 
 __all__ = [
+    "SEGMENT",
+    "cluster_options",
     "common_options",
     "endpoint_options",
+    "engine_from_options",
     "parse_segment_options",
+    "resolve_segment",
+    "results_dir_from_options",
+    "results_options",
     "segment_options",
     "side_auth_options",
     "table_spec",
@@ -73,10 +81,35 @@ def side_auth_options(*sides: str) -> Callable[[F], F]:
     return _stack(*decorators)
 
 
+#: ``--segment``'s type: a number, or ``auto`` (an array job's index, read when the job runs).
+SEGMENT = click.STRING
+_AUTO_HELP = f"'auto' takes it from {' or '.join(INDEX_VARIABLES)} (array jobs)"
+
+
+def resolve_segment(value: int | str | None) -> int | None:
+    """``--segment``'s value as a number; ``auto`` reads the array index from the environment."""
+    if value is None or isinstance(value, int):
+        return value
+    text = value.strip()
+    if text == AUTO:
+        return segment_from_environ(os.environ)
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(
+            f"--segment {value!r} is neither a segment number nor 'auto'",
+            hint="give a number 0..M-1, or auto in an array job",
+        ) from None
+
+
 def segment_options(fn: F) -> F:
     """--segment/--segments/--workers: parallel scan segments."""
     return _stack(
-        click.option("--segment", type=int, help="Segment identifier (0-based); needs --segments."),
+        click.option(
+            "--segment",
+            type=SEGMENT,
+            help=f"Segment identifier (0-based); needs --segments. {_AUTO_HELP}.",
+        ),
         click.option("--segments", type=int, help="Total number of segments of the parallel scan."),
         click.option(
             "--workers",
@@ -87,11 +120,15 @@ def segment_options(fn: F) -> F:
 
 
 def parse_segment_options(
-    segment: int | None, segments: int | None, workers: int | None
+    segment: int | str | None, segments: int | None, workers: int | None
 ) -> tuple[list[int], int, int]:
-    """(segments to run here, total segments, workers); out-of-range values are usage errors."""
+    """(segments to run here, total segments, workers); out-of-range values are usage errors.
+
+    ``segment`` may be ``"auto"``: the array job's index (a usage error when none is set).
+    """
     if segment is not None and segments is None:
         raise UsageError("--segment needs --segments", hint="add --segments M (segment < M)")
+    segment = resolve_segment(segment)
     total = segments or 1
     if total < 1 or total > 1_000_000:
         raise UsageError(f"--segments {total} is out of range", hint="use 1 to 1000000")
@@ -125,6 +162,66 @@ def table_spec(
         auth=Auth(profile=profile, role_arn=role_arn),
         options=ClientOptions(max_pool_connections=max(pool, 10)),
     )
+
+
+def cluster_options(fn: F) -> F:
+    """--dask-scheduler and --dask-retries: run the segments on a Dask cluster."""
+    return _stack(
+        click.option(
+            "--dask-scheduler",
+            metavar="ADDRESS",
+            envvar="DASK_SCHEDULER_ADDRESS",
+            show_envvar=True,
+            help="Run one task per segment on this Dask scheduler (tcp://HOST:8786); workers "
+            "use their own AWS credentials. Needs the 'dask' extra.",
+        ),
+        click.option(
+            "--dask-retries",
+            type=int,
+            default=2,
+            show_default=True,
+            help="Re-runs of a failed segment task before the job fails naming it.",
+        ),
+    )(fn)
+
+
+def engine_from_options(opts: dict[str, Any]) -> Engine | None:
+    """The cluster engine the options ask for; ``None`` runs segments here."""
+    address = opts.get("dask_scheduler")
+    if not address:
+        return None
+    retries = int(opts.get("dask_retries") or 0)
+    if retries < 0:
+        raise UsageError("--dask-retries must be 0 or more")
+    from ..cluster.dask_engine import DaskEngine  # distributed is optional: import on demand
+
+    return DaskEngine(str(address), retries=retries, hook=hook_from_environ())
+
+
+def results_options(fn: F) -> F:
+    """--results-dir: write this segment's machine-readable result there (array jobs)."""
+    return click.option(
+        "--results-dir",
+        metavar="DIR",
+        help="Write this segment's result to DIR/segment-<N>.json (a folder or s3://bucket/"
+        "prefix); combine them with merge-results DIR. Needs --segment.",
+    )(fn)
+
+
+def results_dir_from_options(
+    opts: dict[str, Any], segments: list[int] | None
+) -> StorageSpec | None:
+    """Where this run's segment result goes; ``--results-dir`` needs exactly one segment."""
+    text = opts.get("results_dir")
+    if not text:
+        return None
+    if segments is None or len(segments) != 1:
+        raise UsageError(
+            "--results-dir writes one segment's result: it needs --segment N (or auto)",
+            hint="run each segment as its own process (an array job), then merge-results DIR",
+        )
+    endpoint = opts.get("s3_endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_S3")
+    return StorageSpec(parse_location(str(text)), s3_endpoint_url=endpoint)
 
 
 ADDRESS_HELP = f"Table addresses: {ACCEPTED_FORMS}."

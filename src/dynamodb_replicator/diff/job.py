@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..dynamo import (
     Backoff,
@@ -38,6 +38,9 @@ from .engine import (
 )
 from .model import DiffOptions, DiffResult, DiffStats, Discrepancy, Kind, RepairLimitError
 from .repair import repair_batch
+
+if TYPE_CHECKING:
+    from ..cluster.engine import Engine
 
 __all__ = ["check_options", "check_sides", "run_diff", "verify_against"]
 
@@ -97,11 +100,13 @@ def run_diff(
     workers: int = 1,
     progress: ProgressListener | None = None,
     on_discrepancy: Callable[[Discrepancy], None] | None = None,
+    engine: Engine | None = None,
 ) -> DiffResult:
     """Compare (and with ``options.repair`` repair, or with ``options.backfill`` fill) the
     replica from the primary over ``segments`` of ``total_segments`` (default: all).
 
-    More than one worker runs segments in worker processes. ``on_discrepancy`` receives each
+    More than one worker runs segments in worker processes; an ``engine`` (a cluster) runs
+    them elsewhere, each segment enforcing its 1/M share of the rate budgets. ``on_discrepancy`` receives each
     discrepancy once its segment is done. Raises :class:`UsageError`/:class:`ConfigError`
     before any work (same table, key schemas differ, table not found),
     :class:`RepairLimitError` when a cap would be exceeded, and
@@ -118,12 +123,13 @@ def run_diff(
     processes = workers > 1 and len(run) > 1
     used = min(workers, len(run)) if processes else 1
     two_phase = options.capped and options.repair and not options.backfill and not options.dry_run
+    share = (engine.share if engine is not None else share_for)(len(run), total_segments, used)
     job = SegmentJob(
         primary=primary,
         replica=replica,
         schema=p_info.key_schema,
         options=options,
-        rate_share=share_for(len(run), total_segments, used),
+        rate_share=share,
         repair_here=not two_phase,
     )
     listener = progress or NullProgress()
@@ -144,7 +150,7 @@ def run_diff(
         if options.backfill and options.max_writes is not None and options.writes:
             _backfill_capped(job, run, total_segments, listener, collect)
         else:
-            run_segments(
+            (engine.run if engine is not None else run_segments)(
                 functools.partial(diff_segment, job),
                 run,
                 total_segments,

@@ -1,0 +1,126 @@
+"""``merge-results``: one report from the per-segment results of an array job.
+
+The output, summary and exit code are those a single run of the whole job would give; a
+segment with no result file, or whose result records a failure, makes it exit 3 naming it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..backup import StorageSpec, parse_location
+from ..cluster import MergedResults, merge_results, read_results
+from ..diff import FORMATS, format_discrepancy, summary_lines
+from ..errors import SegmentFailedError
+from .backup_cmd import backup_line, restore_line
+from .diff_cmd import diff_exit_code
+from .exit_codes import EXIT_CODES_HELP, ExitCode
+from .options import common_options
+from .runner import run_job
+
+__all__ = ["merge_results_command"]
+
+
+def _print_diff(merged: MergedResults, fmt: str, quiet: bool) -> int:
+    result = merged.diff_result()
+    for d in result.discrepancies:
+        click.echo(format_discrepancy(d, list(d.key), fmt))
+    if not merged.complete:
+        return ExitCode.FAILED
+    if not quiet:
+        backfill = bool(merged.detail("backfill", False))
+        dry_run = bool(merged.detail("dry_run", False))
+        for line in summary_lines(result, backfill=backfill, dry_run=dry_run):
+            click.echo(line, err=True)
+    return diff_exit_code(result)
+
+
+def _int(counts: dict[str, float], name: str) -> int:
+    return int(counts.get(name, 0))
+
+
+def _print_backup(merged: MergedResults) -> None:
+    counts = merged.counts()
+    click.echo(
+        backup_line(
+            str(merged.detail("jobid", "")),
+            str(merged.detail("location", "")),
+            len(merged.finished()),
+            _int(counts, "items"),
+            _int(counts, "compressed_bytes"),
+            _int(counts, "uncompressed_bytes"),
+            max((r.duration for r in merged.finished()), default=0.0),
+        )
+    )
+
+
+def _print_restore(merged: MergedResults) -> None:
+    click.echo(
+        restore_line(
+            _int(merged.counts(), "items"),
+            len(merged.finished()),
+            str(merged.detail("source", "")),
+            str(merged.detail("table", "")),
+            False,
+            max((r.duration for r in merged.finished()), default=0.0),
+        )
+    )
+
+
+def _incomplete(merged: MergedResults) -> SegmentFailedError:
+    names = sorted({*merged.missing, *merged.failed})
+    problems = merged.problems()
+    shown = "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
+    return SegmentFailedError(
+        f"{len(names)} of {merged.total_segments} segment(s) did not finish: {shown}",
+        segments=names,
+        hint="re-run those segments (--segment N --results-dir DIR), then merge again",
+    )
+
+
+@click.command("merge-results", epilog=EXIT_CODES_HELP)
+@click.argument("directory", metavar="DIR")
+@click.option(
+    "--segments",
+    type=int,
+    help="The job's segment count: names every missing segment even if no file arrived.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="human",
+    show_default=True,
+    help="diff-tables discrepancy lines on stdout.",
+)
+@click.option(
+    "--s3-endpoint-url",
+    envvar="AWS_ENDPOINT_URL_S3",
+    show_envvar=True,
+    help="Send S3 requests to this endpoint (an S3-compatible server).",
+)
+@common_options
+def merge_results_command(directory: str, **opts: Any) -> None:
+    """Combine DIR/segment-<N>.json (written with --results-dir) into one report.
+
+    DIR is a folder or s3://bucket/prefix. Prints what a single run of the whole job prints
+    and exits with its code; exit 3 names any segment whose result is missing or failed.
+    """
+
+    def body() -> int:
+        storage = StorageSpec(parse_location(directory), s3_endpoint_url=opts["s3_endpoint_url"])
+        merged = merge_results(read_results(storage), expected_total=opts["segments"])
+        code: int = ExitCode.OK
+        if merged.command == "diff-tables":
+            code = _print_diff(merged, str(opts["fmt"]), bool(opts["quiet"]))
+        elif merged.complete and merged.command == "backup-table":
+            _print_backup(merged)
+        elif merged.complete and merged.command == "restore-table":
+            _print_restore(merged)
+        if not merged.complete:
+            raise _incomplete(merged)
+        return code
+
+    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
