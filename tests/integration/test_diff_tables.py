@@ -248,6 +248,8 @@ def test_backfill_cap_and_overwrite(
     capped = diff(ddb, primary, replica, "--backfill", "--max-writes", "5")
     assert capped.exit_code == 3, capped.output
     assert "--max-writes 5" in capped.stderr
+    assert "segment 0 failed" not in capped.stderr  # the cap's own error, with a summary
+    assert "written 5" in capped.stderr
     assert len(scan_all(ddb_client, replica)) == 5
     put_items(ddb_client, replica, [item("k0", v={"N": "0"})])
     done = diff(ddb, primary, replica, "--backfill", "--overwrite")

@@ -15,7 +15,7 @@ from ..dynamo import Put, SegmentContext, batch_get, batch_write, conditional_pu
 from ..errors import AwsError, JobInterrupted
 from ..items import Item, extract_key, key_identity
 from .engine import TASK_PRIMARY, SegmentJob, SegmentOutcome, make_sides, stats_of
-from .model import Action, Discrepancy, Kind, RepairLimitError
+from .model import Action, Discrepancy, Kind
 from .repair import RepairSides, absent_condition, write_item
 
 __all__ = ["backfill_segment"]
@@ -47,13 +47,6 @@ def _check_cap(sides: RepairSides, attempts: int, wanted: int) -> int:
     if cap is None:
         return wanted
     return max(0, min(wanted, cap - attempts))
-
-
-def _cap_error(sides: RepairSides) -> RepairLimitError:
-    return RepairLimitError(
-        f"backfill stopped at --max-writes {sides.options.max_writes}: more items to write",
-        hint="raise --max-writes (nothing beyond the cap was written), or run without it",
-    )
 
 
 def _put_absent(sides: RepairSides, items: Sequence[Item]) -> list[Discrepancy]:
@@ -119,8 +112,8 @@ def backfill_segment(
                 sides.tally.add("written", allowed)
             else:
                 failed.extend(_put_absent(sides, todo[:allowed]))
-            if allowed < len(todo):
-                raise _cap_error(sides)
+            if allowed < len(todo):  # more to write than --max-writes allows: stop here
+                return SegmentOutcome(tuple(failed), stats_of(sides), capped=True)
         if ctx is not None:
             ctx.advance(TASK_PRIMARY, len(items))
     return SegmentOutcome(tuple(failed), stats_of(sides))

@@ -76,10 +76,11 @@ class SegmentJob:
 
 @dataclass(frozen=True)
 class SegmentOutcome:
-    """What one segment found and did."""
+    """What one segment found and did; ``capped``: a backfill stopped at ``--max-writes``."""
 
     discrepancies: tuple[Discrepancy, ...]
     stats: DiffStats
+    capped: bool = False
 
 
 def make_sides(

@@ -146,9 +146,10 @@ def run_diff(
         if not two_phase:
             _emit(outcome.discrepancies, on_discrepancy)
 
+    capped = False
     try:
         if options.backfill and options.max_writes is not None and options.writes:
-            _backfill_capped(job, run, total_segments, listener, collect)
+            capped = _backfill_capped(job, run, total_segments, listener, collect)
         else:
             (engine.run if engine is not None else run_segments)(
                 functools.partial(diff_segment, job),
@@ -168,6 +169,12 @@ def run_diff(
     if two_phase:
         share = share_for(len(run), total_segments, 1)
         found, stats = _repair_capped(job, found, stats, names, started, on_discrepancy, share)
+    if capped:
+        raise RepairLimitError(
+            f"backfill stopped at --max-writes {options.max_writes}: more items to write",
+            hint="raise --max-writes (nothing beyond the cap was written), or run without it",
+            result=_result(found, stats, names, started),
+        )
     return _result(found, stats, names, started)
 
 
@@ -186,8 +193,11 @@ def _backfill_capped(
     total_segments: int,
     listener: ProgressListener,
     collect: Callable[[int, SegmentOutcome], None],
-) -> None:
-    """Backfill one segment after another in this process, so the write cap is exact."""
+) -> bool:
+    """Backfill one segment after another in this process, so the write cap is exact.
+
+    True when the cap stopped the backfill (nothing beyond it was written).
+    """
     left = job.options.max_writes
     assert left is not None
     for segment in run:
@@ -200,7 +210,10 @@ def _backfill_capped(
         )
         outcome = results[segment]
         collect(segment, outcome)
+        if outcome.capped:
+            return True
         left -= outcome.stats.written + outcome.stats.failed
+    return False
 
 
 def _repair_capped(
