@@ -153,3 +153,41 @@ def test_folder_four_segments_round_trip_in_worker_processes(
     result = _run("restore-table", str(job), f"{ddb.url}/{copy}", "--create", "--workers", "2")
     assert result.exit_code == 0, result.output
     _assert_same(ddb_client, source_table, copy)
+
+
+def _ttl_status(ddb_client: Any, table: str) -> str:
+    return str(
+        ddb_client.describe_time_to_live(TableName=table)["TimeToLiveDescription"][
+            "TimeToLiveStatus"
+        ]
+    )
+
+
+def test_restore_turns_ttl_on_as_backed_up_and_warns_unless_no_ttl(
+    ddb: Endpoint,
+    ddb_client: Any,
+    make_table: Callable[..., str],
+    new_table: Callable[[], str],
+    tmp_path: Path,
+) -> None:
+    table = make_table()
+    ddb_client.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"}
+    )
+    put_items(ddb_client, table, [{"pk": {"S": "old"}, "expires": {"N": "1"}}])
+    dest = f"file://{tmp_path}/ttl"
+    assert _run("backup-table", f"{ddb.url}/{table}", dest, "--jobid", "t").exit_code == 0
+
+    with_ttl = new_table()
+    result = _run("restore-table", f"{dest}/t", f"{ddb.url}/{with_ttl}", "--create")
+    assert result.exit_code == 0, result.output
+    assert "TTL is on for 'expires'" in result.output
+    assert "--no-ttl" in result.output
+    assert _ttl_status(ddb_client, with_ttl) in {"ENABLED", "ENABLING"}
+
+    kept = new_table()
+    result = _run("restore-table", f"{dest}/t", f"{ddb.url}/{kept}", "--create", "--no-ttl")
+    assert result.exit_code == 0, result.output
+    assert "TTL is on" not in result.output
+    assert _ttl_status(ddb_client, kept) == "DISABLED"
+    assert scan_all(ddb_client, kept) == [{"pk": {"S": "old"}, "expires": {"N": "1"}}]

@@ -32,6 +32,7 @@ from .reader import (
 )
 from .restore import RestoreJob, SegmentRestore, prepare_target, restore_segment
 from .storage import StorageSpec
+from .tabledef import ttl_attribute
 from .writer import (
     BackupJob,
     SegmentBackup,
@@ -267,6 +268,7 @@ class RestoreRequest:
     verify_first: bool = False
     billing_mode: str | None = None
     sse_kms_key_id: str | None = None
+    ttl: bool = True
 
 
 @dataclass(frozen=True)
@@ -352,7 +354,15 @@ def run_restore(
         check_empty=request.segment is None,
         billing_mode=request.billing_mode,
         sse_kms_key_id=request.sse_kms_key_id,
+        ttl=request.ttl,
     )
+    expiring = ttl_attribute(source.definition) if source.definition and created else None
+    if expiring and request.ttl:
+        warnings.append(
+            f"TTL is on for {expiring!r} as in the backup: DynamoDB will delete restored items "
+            f"whose {expiring} is in the past (restore with --no-ttl to keep them)"
+        )
+        log.warning(warnings[-1])
     total = max(len(source.segments), 1)
     workers = _pool_size(len(chosen), request.workers)
     share = _share(engine, len(chosen), total, workers)

@@ -80,15 +80,16 @@ def create_table(
     *,
     billing_mode: str | None = None,
     sse_kms_key_id: str | None = None,
+    ttl: bool = True,
     timeout: float = 600.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Create ``table`` from a manifest's definition and wait until it (and its indexes) are
-    active; then set its TTL."""
+    active; then set its TTL (unless ``ttl`` is false)."""
     plan = create_plan(definition, table, billing_mode=billing_mode, sse_kms_key_id=sse_kms_key_id)
     call(f"CreateTable {table}", client.create_table, table=table, **plan.create_args)
     _wait_active(client, table, timeout, sleep)
-    if plan.ttl_attribute:
+    if ttl and plan.ttl_attribute:
         call(
             f"UpdateTimeToLive {table}",
             client.update_time_to_live,
@@ -111,6 +112,7 @@ def prepare_target(
     check_empty: bool = True,
     billing_mode: str | None = None,
     sse_kms_key_id: str | None = None,
+    ttl: bool = True,
 ) -> tuple[KeySchema, bool]:
     """Check (or create) the target before any write; its key schema and whether it was created.
 
@@ -131,7 +133,12 @@ def prepare_target(
                 hint="create the table yourself, then restore without --create",
             ) from None
         create_table(
-            client, spec.name, definition, billing_mode=billing_mode, sse_kms_key_id=sse_kms_key_id
+            client,
+            spec.name,
+            definition,
+            billing_mode=billing_mode,
+            sse_kms_key_id=sse_kms_key_id,
+            ttl=ttl,
         )
         assert expected is not None
         return expected, True

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import UsageError
 
-__all__ = ["CreatePlan", "create_plan", "table_definition"]
+__all__ = ["CreatePlan", "create_plan", "table_definition", "ttl_attribute"]
 
 _ON_DEMAND = "PAY_PER_REQUEST"
 _PROVISIONED = "PROVISIONED"
@@ -190,5 +190,11 @@ def create_plan(
         args["DeletionProtectionEnabled"] = True
     if definition.get("Tags"):
         args["Tags"] = [dict(t) for t in definition["Tags"]]
+    return CreatePlan(args, ttl_attribute(definition))
+
+
+def ttl_attribute(definition: Mapping[str, Any]) -> str | None:
+    """The TTL attribute the backed-up table had enabled (``None``: TTL was off)."""
     ttl = definition.get("TimeToLive") or {}
-    return CreatePlan(args, ttl.get("AttributeName") if ttl.get("Enabled") else None)
+    name = ttl.get("AttributeName") if ttl.get("Enabled") else None
+    return str(name) if name else None

@@ -273,6 +273,13 @@ def _backup_segments(source: StorageSpec) -> int | None:
     help="With --create: override the backup's billing mode.",
 )
 @click.option("--sse-kms-key-id", help="With --create: encrypt the new table with this KMS key.")
+@click.option(
+    "--ttl/--no-ttl",
+    default=True,
+    show_default=True,
+    help="With --create: enable TTL as the backup's table had it. DynamoDB then deletes restored "
+    "items whose TTL time has passed; --no-ttl keeps them (enable TTL yourself later).",
+)
 @_s3_option
 @endpoint_options
 @common_options
@@ -297,6 +304,7 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
             verify_first=bool(opts["verify_first"]),
             billing_mode=opts["billing_mode"],
             sse_kms_key_id=opts["sse_kms_key_id"],
+            ttl=bool(opts["ttl"]),
         )
         job = f"restore-table {source} -> {request.table.address}"
         engine = engine_from_options(opts)
