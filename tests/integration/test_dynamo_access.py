@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
 
 from dynamodb_replicator.dynamo import (
     Backoff,
@@ -38,6 +37,7 @@ from dynamodb_replicator.errors import (
     UsageError,
 )
 from dynamodb_replicator.items import KeySchema, items_equal, key_identity
+from faults import inject_leftovers
 from helpers import Endpoint, make_client, put_items, scan_all
 
 SCHEMA = KeySchema("pk", "S")
@@ -57,49 +57,6 @@ class FakeSleep:
 
     def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
-
-
-def inject_leftovers(
-    client: Any, operation: str, drop: Callable[[dict[str, Any], int], bool]
-) -> dict[str, int]:
-    """Make ``operation`` return the requests ``drop(request, call_number)`` picks as leftovers."""
-    stats = {"calls": 0, "dropped": 0}
-    events = client.meta.events
-
-    def before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        stats["calls"] += 1
-        for table, body in params["RequestItems"].items():
-            requests = body if operation == "BatchWriteItem" else body["Keys"]
-            gone = [r for r in requests if drop(r, stats["calls"])]
-            kept = [r for r in requests if not drop(r, stats["calls"])]
-            if not kept:  # nothing left to send: before-call answers without the server
-                context["short_circuit"] = True
-            elif operation == "BatchWriteItem":
-                params["RequestItems"][table] = kept
-            else:
-                body["Keys"] = kept
-            context.setdefault("dropped", {})[table] = gone
-            stats["dropped"] += len(gone)
-
-    def after(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        for table, gone in context.get("dropped", {}).items():
-            if not gone:
-                continue
-            if operation == "BatchWriteItem":
-                parsed.setdefault("UnprocessedItems", {}).setdefault(table, []).extend(gone)
-            else:
-                entry = parsed.setdefault("UnprocessedKeys", {}).setdefault(table, {"Keys": []})
-                entry["Keys"].extend(gone)
-
-    def short_circuit(context: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
-        if context.pop("short_circuit", False):
-            return AWSResponse("http://injected", 200, {}, None), {}
-        return None
-
-    events.register(f"before-parameter-build.dynamodb.{operation}", before)
-    events.register(f"before-call.dynamodb.{operation}", short_circuit)
-    events.register(f"after-call.dynamodb.{operation}", after)
-    return stats
 
 
 def _pk_of_write(request: dict[str, Any]) -> str:

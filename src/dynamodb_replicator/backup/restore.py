@@ -30,11 +30,12 @@ from ..errors import (
     AwsError,
     BackupIntegrityError,
     ConfigError,
+    IncompleteBatchError,
     JobInterrupted,
     TableNotFoundError,
     UsageError,
 )
-from ..items import Item, KeySchema
+from ..items import Item, Key, KeySchema
 from .reader import SegmentSource, read_items
 from .storage import StorageSpec
 from .tabledef import create_plan
@@ -211,6 +212,7 @@ def restore_segment(job: RestoreJob, ctx: SegmentContext) -> SegmentRestore:
 
     with ThreadPoolExecutor(max(job.write_threads, 1), thread_name_prefix="restore") as pool:
         inflight: deque[Future[BatchResult]] = deque()
+        sent = 0
         try:
             for chunk in _chunks(read_items(storage, source), WRITE_CHUNK):
                 if ctx.cancelled():
@@ -218,10 +220,20 @@ def restore_segment(job: RestoreJob, ctx: SegmentContext) -> SegmentRestore:
                         f"segment {source.segment} stopped after {total.items} item(s)"
                     )
                 inflight.append(pool.submit(write, chunk))
+                sent += len(chunk)
                 while len(inflight) >= max(job.write_threads, 1):
                     total.add(inflight.popleft().result(), ctx)
             while inflight:
                 total.add(inflight.popleft().result(), ctx)
+        except IncompleteBatchError as exc:
+            keys = list(exc.keys) + _drain(inflight, total, ctx)
+            raise IncompleteBatchError(
+                f"{exc.message}; segment {source.segment}: {sent - len(keys)} item(s) written, "
+                f"{len(keys)} key(s) not written",
+                keys=keys,
+                hint="fix the cause, then re-run the restore with --force (puts are idempotent)",
+                cause=exc,
+            ) from exc
         except BackupIntegrityError as exc:
             _drain(inflight, total, ctx)
             raise BackupIntegrityError(
@@ -250,9 +262,17 @@ class _Totals:
         ctx.advance("restore", result.written)
 
 
-def _drain(inflight: deque[Future[BatchResult]], total: _Totals, ctx: SegmentContext) -> None:
-    """Let the writes already sent finish, so the count of items written is exact."""
+def _drain(inflight: deque[Future[BatchResult]], total: _Totals, ctx: SegmentContext) -> list[Key]:
+    """Let the writes already sent finish, so the count of items written is exact.
+
+    Returns the keys those writes could not land: every failed write is named.
+    """
+    unwritten: list[Key] = []
     while inflight:
         future = inflight.popleft()
-        if future.exception() is None:
+        error = future.exception()
+        if error is None:
             total.add(future.result(), ctx)
+        elif isinstance(error, IncompleteBatchError):
+            unwritten.extend(dict(k) for k in error.keys)
+    return unwritten
