@@ -62,6 +62,12 @@ def check_options(options: DiffOptions) -> None:
             raise UsageError(f"{name} must be a positive number of capacity units per second")
     if options.overwrite and not options.backfill:
         raise UsageError("--overwrite only applies to --backfill", hint="add --backfill")
+    if options.overwrite and options.ignore_attributes:
+        raise UsageError(
+            "--overwrite replaces whole items, so it would erase the replica's own values of "
+            "--ignore-attributes",
+            hint="drop --overwrite (the default backfill writes only absent keys)",
+        )
     if options.recheck_batch < 1:
         raise UsageError("the re-check batch must hold at least one key")
 

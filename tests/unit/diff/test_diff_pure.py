@@ -125,6 +125,7 @@ def test_stats_add_up(a: list[int], b: list[int]) -> None:
         DiffOptions(max_deletes=-1),
         DiffOptions(rate_read=0),
         DiffOptions(overwrite=True),
+        DiffOptions(backfill=True, overwrite=True, ignore_attributes=("seen_at",)),
     ],
 )
 def test_bad_options_are_usage_errors(options: DiffOptions) -> None:
