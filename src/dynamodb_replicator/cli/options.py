@@ -11,6 +11,7 @@ import click
 from ..backup import StorageSpec, parse_location
 from ..cluster import AUTO, INDEX_VARIABLES, Engine, hook_from_environ, segment_from_environ
 from ..dynamo import ACCEPTED_FORMS, Auth, ClientOptions, TableSpec, parse_table_address
+from ..dynamo.address import is_role_arn
 from ..errors import UsageError
 
 __all__ = [
@@ -157,6 +158,11 @@ def table_spec(
     address = parse_table_address(
         text, region=region, endpoint_url=endpoint_url, environ=os.environ
     )
+    if role_arn is not None and not is_role_arn(role_arn):
+        raise UsageError(
+            f"{role_arn!r} is not an IAM role ARN",
+            hint="use the form arn:aws:iam::123456789012:role/NAME",
+        )
     return TableSpec(
         address=address,
         auth=Auth(profile=profile, role_arn=role_arn),

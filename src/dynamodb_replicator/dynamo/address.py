@@ -19,7 +19,14 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 
-__all__ = ["ACCEPTED_FORMS", "TableAddress", "parse_table_address", "resolve_region"]
+__all__ = [
+    "ACCEPTED_FORMS",
+    "TableAddress",
+    "is_role_arn",
+    "is_table_name",
+    "parse_table_address",
+    "resolve_region",
+]
 
 ACCEPTED_FORMS = (
     "REGION/TABLE, HOST:PORT/TABLE, http://HOST:PORT/TABLE or https://HOST[:PORT]/TABLE"
@@ -28,6 +35,7 @@ ACCEPTED_FORMS = (
 DEFAULT_REGION = "us-east-1"
 
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$|^[a-z]+$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$")
 
@@ -51,6 +59,16 @@ class TableAddress:
         return f"{self.region}/{self.table}"
 
 
+def is_table_name(text: str) -> bool:
+    """Whether ``text`` is a valid DynamoDB table name (3-255 of letters, digits, ``_-.``)."""
+    return bool(_TABLE_NAME.match(text))
+
+
+def is_role_arn(text: str) -> bool:
+    """Whether ``text`` looks like an IAM role ARN (``arn:aws:iam::123456789012:role/NAME``)."""
+    return bool(_ROLE_ARN.match(text))
+
+
 def resolve_region(explicit: str | None, environ: Mapping[str, str]) -> str:
     """The region for endpoint-form addresses: --region, AWS_REGION, AWS_DEFAULT_REGION, else us-east-1.
 
@@ -70,7 +88,7 @@ def _bad(text: str, why: str) -> UsageError:
 
 
 def _check_table(text: str, table: str) -> str:
-    if not _TABLE_NAME.match(table):
+    if not is_table_name(table):
         raise _bad(text, "a table name is 3-255 characters of letters, digits, '_', '-' and '.'")
     return table
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
 from ..errors import AwsError, ConfigError, ReplicatorError, TableNotFoundError, aws_error_code
 
@@ -36,6 +43,18 @@ _CREDENTIAL_CODES = frozenset(
 def translate(exc: BaseException, what: str, *, table: str | None = None) -> ReplicatorError:
     """The project error for a botocore failure during ``what`` (the cause is kept)."""
     code = aws_error_code(exc)
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return ConfigError(
+            f"{what}: no AWS credentials found ({exc})",
+            hint="configure credentials (environment, profile, role) or pass --*-profile",
+            cause=exc,
+        )
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+        return AwsError(
+            f"{what} failed: {exc}",
+            hint="check the endpoint (--endpoint-url, the address) and that the server is up",
+            cause=exc,
+        )
     if code == "ResourceNotFoundException" and table is not None:
         return TableNotFoundError(table, what, cause=exc)
     if code in _CREDENTIAL_CODES:

@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
@@ -56,7 +57,7 @@ class ClientOptions:
     """Transport settings: botocore's retry mode, pool size and timeouts."""
 
     retry_mode: str = "adaptive"
-    max_attempts: int = 8
+    max_attempts: int = 5
     max_pool_connections: int = 10
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
@@ -69,6 +70,36 @@ class ClientOptions:
             read_timeout=self.read_timeout,
             **extra,
         )
+
+
+class _UniquePaths(list[str]):
+    """A search path list that ignores paths it already holds: boto3 appends its own data
+    folder to the loader of every session it wraps, and the loader below is shared."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+def _data_paths() -> _UniquePaths:
+    """``AWS_DATA_PATH`` folders, as botocore's own loader reads them."""
+    raw = os.environ.get("AWS_DATA_PATH", "")
+    return _UniquePaths(
+        os.path.expanduser(os.path.expandvars(p)) for p in raw.split(os.pathsep) if p
+    )
+
+
+#: One loader per process, shared by every session: botocore's loader caches the service models
+#: it reads, and a fresh session per client would parse the same JSON files again (~75 ms a
+#: client, paid by every worker process for every side it talks to).
+_LOADER = botocore.loaders.Loader(extra_search_paths=_data_paths())
+
+
+def _core_session() -> botocore.session.Session:
+    """A botocore session that reads service models through the process's shared loader."""
+    core = botocore.session.Session()
+    core.register_component("data_loader", _LOADER)
+    return core
 
 
 def _assume_role(base: boto3.Session, role_arn: str) -> boto3.Session:
@@ -85,7 +116,7 @@ def _assume_role(base: boto3.Session, role_arn: str) -> boto3.Session:
             "expiry_time": creds["Expiration"].isoformat(),
         }
 
-    core = botocore.session.Session()
+    core = _core_session()
     core._credentials = DeferredRefreshableCredentials(
         refresh_using=refresh, method="sts-assume-role"
     )
@@ -96,6 +127,7 @@ def make_session(auth: Auth, region: str, *, local_endpoint: bool) -> boto3.Sess
     """A boto3 session for one side; dummy credentials for a non-AWS endpoint that has none."""
     try:
         session = boto3.Session(
+            botocore_session=_core_session(),
             profile_name=auth.profile,
             region_name=region,
             aws_access_key_id=auth.access_key_id,
@@ -112,6 +144,7 @@ def make_session(auth: Auth, region: str, *, local_endpoint: bool) -> boto3.Sess
         return _assume_role(session, auth.role_arn)
     if local_endpoint and session.get_credentials() is None:
         session = boto3.Session(
+            botocore_session=_core_session(),
             region_name=region,
             aws_access_key_id=DUMMY_ACCESS_KEY,
             aws_secret_access_key=DUMMY_ACCESS_KEY,

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError, UsageError
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+from ..errors import AwsError, ConfigError, UsageError
 from ..items import KeySchema
 from .address import TableAddress
 from .aws import call
@@ -31,12 +33,18 @@ class TableInfo:
 
 def describe_table(client: Client, table: str, where: str | None = None) -> TableInfo:
     """Describe ``table``; a missing table is a :class:`TableNotFoundError` (exit 2)."""
-    desc = call(
-        f"DescribeTable at {where or table}",
-        client.describe_table,
-        table=table,
-        TableName=table,
-    )["Table"]
+    try:
+        desc = call(
+            f"DescribeTable at {where or table}",
+            client.describe_table,
+            table=table,
+            TableName=table,
+        )["Table"]
+    except AwsError as exc:
+        if isinstance(exc.cause, EndpointConnectionError | ConnectTimeoutError):
+            # found before any work: a configuration error, like a missing table
+            raise ConfigError(exc.message, hint=exc.hint, cause=exc.cause) from exc
+        raise
     stream = desc.get("StreamSpecification") or {}
     enabled = bool(stream.get("StreamEnabled"))
     return TableInfo(

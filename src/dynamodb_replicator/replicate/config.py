@@ -6,12 +6,12 @@ and a warning says so. Every problem is a :class:`ConfigError` naming the variab
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, cast
 
 from ..dynamo import Auth, ClientOptions, TableAddress, TableSpec
+from ..dynamo.address import is_role_arn, is_table_name
 from ..errors import ConfigError
 from .plan import Filters, Mode, TurnoverRole
 
@@ -42,8 +42,6 @@ LAMBDA_CLIENT_OPTIONS: Final = ClientOptions(
     retry_mode="standard", max_attempts=3, connect_timeout=2.0, read_timeout=10.0
 )
 
-_TABLE: Final = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
-_ROLE: Final = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"", "0", "false", "no", "off"})
 _MAX_CONCURRENCY: Final = LAMBDA_CLIENT_OPTIONS.max_pool_connections
@@ -98,7 +96,7 @@ def _table(env: _Env, name: str) -> str:
         old = ENV_NAMES.get(name)
         fix = f"set {name}" + (f" (or {old})" if old else "") + " to the table's name"
         raise _bad(name, "not set", fix)
-    if not _TABLE.match(value):
+    if not is_table_name(value):
         raise _bad(name, f"{value!r} is not a table name", "3-255 letters, digits, '_', '-', '.'")
     return value
 
@@ -151,7 +149,7 @@ def _mode(env: _Env) -> Mode:
 
 def _auth(env: _Env) -> Auth:
     role = env.get("REPLICA_ROLE_ARN")
-    if role is not None and not _ROLE.match(role):
+    if role is not None and not is_role_arn(role):
         raise _bad(
             "REPLICA_ROLE_ARN", f"{role!r} is not an IAM role ARN", "arn:aws:iam::ACCOUNT:role/NAME"
         )
