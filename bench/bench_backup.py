@@ -15,6 +15,8 @@ embedded moto S3 server. Prints items/s for:
 - with ``--memory``, the peak RSS of a ``backup-table`` process (measured with wait4 on that
   process alone, not on this script, which hosts the servers) for 200,000 items of ~1 KB.
 
+The peak RSS of a ``backup-table`` and a ``restore-table`` process at the bench size is always
+measured (child processes, wait4). ``--json PATH`` writes the rows for ``bench/run``.
 Client and server share this machine's cores: compare ratios, not absolute numbers.
 """
 
@@ -22,12 +24,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import multiprocessing
 import os
 import random
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -35,9 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
+import common
+from common import Row
 from dynamodb_replicator.backup import (
     BackupRequest,
     RestoreRequest,
@@ -51,14 +50,14 @@ from helpers import (
     DUMMY_ACCESS_KEY_ID,
     DUMMY_SECRET_ACCESS_KEY,
     REGION,
-    DynamoDBLocal,
     Endpoint,
-    find_dynamodb_local,
-    free_port,
     make_client,
 )
 
-Row = tuple[str, int, float, str]
+Line = tuple[str, int, float, str]
+
+#: Rates and peaks measured along the way, for the JSON rows.
+MEASURED: dict[str, float] = {}
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -113,10 +112,7 @@ def _scan_segment(endpoint: Endpoint, table: str, total: int, segment: int) -> i
 
 def _parallel(fn: Callable[[int], int], parts: int) -> int:
     """``fn`` over ``parts`` in as many spawned processes (inline for one), like the jobs do."""
-    if parts == 1:
-        return fn(0)
-    with multiprocessing.get_context("spawn").Pool(parts) as pool:
-        return sum(pool.map(fn, range(parts)))
+    return common.parallel(fn, parts)
 
 
 def _write_part(endpoint: Endpoint, table: str, items: int, parts: int, part: int) -> int:
@@ -125,14 +121,7 @@ def _write_part(endpoint: Endpoint, table: str, items: int, parts: int, part: in
 
 
 def _create_table(client: Any, name: str) -> str:
-    client.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.get_waiter("table_exists").wait(TableName=name)
-    return name
+    return common.create_table(client, name=name)
 
 
 def _timed(fn: Callable[[], int]) -> tuple[int, float]:
@@ -144,13 +133,13 @@ def _timed(fn: Callable[[], int]) -> tuple[int, float]:
 # --- the measurements -------------------------------------------------------------------------
 
 
-def bench_throughput(endpoint: Endpoint, args: argparse.Namespace, out: Path) -> list[Row]:
+def bench_throughput(endpoint: Endpoint, args: argparse.Namespace, out: Path) -> list[Line]:
     client = make_client("dynamodb", endpoint)
     parts = args.segments
     source = _create_table(client, f"bench-{uuid.uuid4().hex[:6]}")
     raw_target = _create_table(client, f"bench-raw-{uuid.uuid4().hex[:6]}")
     _parallel(functools.partial(_write_part, endpoint, source, args.items, 4), 4)  # load
-    rows: list[Row] = []
+    rows: list[Line] = []
 
     n, t = _timed(
         lambda: _parallel(functools.partial(_scan_segment, endpoint, source, parts), parts)
@@ -171,6 +160,7 @@ def bench_throughput(endpoint: Endpoint, args: argparse.Namespace, out: Path) ->
     n, t = _timed(backup)
     rows.append((f"backup-table ({parts} proc)", n, t, f"{n / t / scan_rate:.0%} of bare Scan"))
     assert summary is not None
+    MEASURED.update(backup=n / t, scan=scan_rate)
 
     writer = functools.partial(_write_part, endpoint, raw_target, args.items, parts)
     n, t = _timed(lambda: _parallel(writer, parts))
@@ -185,8 +175,30 @@ def bench_throughput(endpoint: Endpoint, args: argparse.Namespace, out: Path) ->
     rows.append(
         (f"restore-table ({parts} proc)", n, t, f"{n / t / write_rate:.0%} of bare BatchWrite")
     )
+    MEASURED.update(restore=n / t, write=write_rate)
+    rows.extend(_peaks(endpoint, source, parts, out, args.s3_endpoint))
     rows.extend(bench_dynamodump(endpoint, source, args.items, n / t, summary))
     return rows
+
+
+def _peaks(
+    endpoint: Endpoint, table: str, parts: int, out: Path, s3_endpoint: str | None
+) -> list[Line]:
+    """Peak RSS of a backup-table and a restore-table process on the same data (local folder)."""
+    where = str(out / "peak")
+    common_args = ["--segments", str(parts), "--workers", str(parts), "--quiet"]
+    backup = common.run_child(
+        common.cli("backup-table", f"{endpoint.url}/{table}", where, "--jobid", "p", *common_args)
+    )
+    copy = f"{endpoint.url}/bench-peak-{uuid.uuid4().hex[:6]}"
+    restore = common.run_child(
+        common.cli("restore-table", f"{where}/p", copy, "--create", "--workers", str(parts))
+    )
+    MEASURED.update(backup_rss=backup.peak_rss_mb, restore_rss=restore.peak_rss_mb)
+    return [
+        ("backup-table process", 0, backup.wall, f"peak RSS {backup.peak_rss_mb:.0f} MB"),
+        ("restore-table process", 0, restore.wall, f"peak RSS {restore.peak_rss_mb:.0f} MB"),
+    ]
 
 
 def _dynamodump() -> str | None:
@@ -195,7 +207,7 @@ def _dynamodump() -> str | None:
 
 def bench_dynamodump(
     endpoint: Endpoint, table: str, items: int, restore_rate: float, summary: Any
-) -> list[Row]:
+) -> list[Line]:
     exe = _dynamodump()
     if exe is None:
         print(
@@ -210,13 +222,14 @@ def bench_dynamodump(
         "--accessKey", DUMMY_ACCESS_KEY_ID, "--secretKey", DUMMY_SECRET_ACCESS_KEY,
     ]  # fmt: skip
     ours = summary.items / summary.seconds
-    rows: list[Row] = []
+    rows: list[Line] = []
     with tempfile.TemporaryDirectory() as dump:
         cmd = [*common, "-m", "backup", "-s", table, "--dumpPath", dump]
         started = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)
         t = time.perf_counter() - started
         rows.append(("dynamodump backup", items, t, f"backup-table is {ours / (items / t):.1f}x"))
+        MEASURED.update(dd_backup=items / t)
         copy = f"{table}-dd"
         cmd = [*common, "-m", "restore", "-s", table, "-d", copy, "--dumpPath", dump, "--noConfirm"]
         started = time.perf_counter()
@@ -225,71 +238,36 @@ def bench_dynamodump(
         rows.append(
             ("dynamodump restore", items, t, f"restore-table is {restore_rate / (items / t):.1f}x")
         )
+        MEASURED.update(dd_restore=items / t)
     return rows
 
 
-def bench_memory(endpoint: Endpoint, items: int, out: Path) -> Row:
+def bench_memory(endpoint: Endpoint, items: int, out: Path) -> Line:
     """Peak RSS of one ``backup-table`` process backing up ``items`` items of ~1 KB."""
     client = make_client("dynamodb", endpoint)
     table = _create_table(client, f"bench-mem-{uuid.uuid4().hex[:6]}")
     _parallel(functools.partial(_write_part, endpoint, table, items, 4), 4)
-    cmd = [
-        sys.executable, "-m", "dynamodb_replicator.cli", "backup-table",
-        f"{endpoint.url}/{table}", str(out / "memory"), "--jobid", "m", "--quiet",
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    took = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"backup-table exited {proc.returncode}")
-    peak_mb = usage.ru_maxrss / 1024
+    run = common.run_child(
+        common.cli(
+            "backup-table",
+            f"{endpoint.url}/{table}",
+            str(out / "memory"),
+            "--jobid",
+            "m",
+            "--quiet",
+        )
+    )
+    took = run.wall
+    peak_mb = run.peak_rss_mb
     verdict = "OK" if peak_mb < 150 else "OVER"
     return ("backup-table peak RSS", items, took, f"{peak_mb:.0f} MB ({verdict}: limit 150 MB)")
 
 
-class _BigDynamoDBLocal(DynamoDBLocal):
-    """DynamoDB Local with a larger heap: 200,000 items of 1 KB do not fit in the tests' 256 MB."""
-
-    def __init__(self, workdir: Path, heap: str):
-        super().__init__(workdir)
-        self.heap = heap
-
-    def start(self) -> Endpoint:
-        java = shutil.which("java")
-        if java is None:
-            raise RuntimeError("DynamoDB Local needs Java 17+ on PATH")
-        folder = find_dynamodb_local()
-        port = free_port()
-        self.proc = subprocess.Popen(
-            [
-                java, f"-Xmx{self.heap}", "-XX:+UseSerialGC",
-                f"-Djava.library.path={folder / 'DynamoDBLocal_lib'}",
-                "-jar", str(folder / "DynamoDBLocal.jar"),
-                "-inMemory", "-port", str(port), "-disableTelemetry",
-            ],
-            cwd=self.workdir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        endpoint = Endpoint(f"http://127.0.0.1:{port}", REGION, "dynamodb-local")
-        probe = make_client("dynamodb", endpoint)
-        for _ in range(300):
-            try:
-                probe.list_tables(Limit=1)
-                return endpoint
-            except Exception:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("DynamoDB Local did not start")
-
-
-def _print(rows: list[Row]) -> None:
+def _print(rows: list[Line]) -> None:
     print(f"{'operation':<36} {'items':>8} {'seconds':>8} {'items/s':>9}  note")
     for name, n, t, note in rows:
-        print(f"{name:<36} {n:>8} {t:>8.2f} {n / t:>9.0f}  {note}")
+        rate = f"{n / t:>9.0f}" if n else f"{'-':>9}"
+        print(f"{name:<36} {n:>8} {t:>8.2f} {rate}  {note}")
 
 
 def main() -> None:
@@ -299,19 +277,13 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="also measure peak RSS")
     parser.add_argument("--memory-items", type=int, default=200_000)
     parser.add_argument("--s3", action="store_true", help="back up to the embedded S3 server")
+    common.add_json_option(parser)
     args = parser.parse_args()
-    os.environ.update(
-        AWS_ACCESS_KEY_ID=DUMMY_ACCESS_KEY_ID,
-        AWS_SECRET_ACCESS_KEY=DUMMY_SECRET_ACCESS_KEY,
-        AWS_REGION=REGION,
-        AWS_DEFAULT_REGION=REGION,
-    )
     args.s3_url = None
     args.s3_endpoint = None
-    with tempfile.TemporaryDirectory() as scratch:
+    heap = "1500m" if args.memory else "512m"
+    with tempfile.TemporaryDirectory() as scratch, common.dynamodb_local(heap) as endpoint:
         work = Path(scratch)
-        server = _BigDynamoDBLocal(work, "1500m") if args.memory else DynamoDBLocal(work)
-        endpoint = server.start()
         s3_server = None
         try:
             if args.s3:
@@ -330,7 +302,34 @@ def main() -> None:
         finally:
             if s3_server is not None:
                 s3_server.stop()
-            server.stop()
+    _write_json(args)
+
+
+def _write_json(args: argparse.Namespace) -> None:
+    m = MEASURED
+    where = "S3 (moto)" if args.s3 else "local folder"
+    dd = "dynamodump: not measured (no executable)"
+    rows = [
+        Row.of(
+            "backup",
+            f"backup-table, {args.segments} processes, {args.items} items of ~1 KB -> {where}",
+            m["backup"],
+            ceiling=m["scan"],
+            peak_rss_mb=m.get("backup_rss"),
+            vs_dynamodump=m["backup"] / m["dd_backup"] if "dd_backup" in m else None,
+            target=">= 0.80 of bare Scan" + ("" if "dd_backup" in m else f"; {dd}"),
+        ),
+        Row.of(
+            "restore",
+            f"restore-table, {args.segments} processes, {args.items} items of ~1 KB",
+            m["restore"],
+            ceiling=m["write"],
+            peak_rss_mb=m.get("restore_rss"),
+            vs_dynamodump=m["restore"] / m["dd_restore"] if "dd_restore" in m else None,
+            target=">= 0.80 of bare BatchWriteItem" + ("" if "dd_restore" in m else f"; {dd}"),
+        ),
+    ]
+    common.write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -9,29 +9,24 @@ then times, with 1 and 4 workers (processes):
 - ``diff``: :func:`dynamodb_replicator.diff.run_diff` over the same segments.
 
 Prints items compared per second, the ratio diff/bare (target: at least 0.8) and client CPU
-per item. Run: ``python bench/bench_diff.py [--items N] [--workers 1,4]``.
+per item; each is the best of ``--rounds`` alternating runs (the machine is shared). Then the
+peak RSS of a ``diff-tables`` process with the most workers. ``--json PATH`` writes the rows
+for ``bench/run``. Run: ``python bench/bench_diff.py [--items N] [--workers 1,4]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
-import resource
-import sys
-import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from dynamodb_replicator.diff import DiffOptions, run_diff  # noqa: E402
-from dynamodb_replicator.dynamo import TableSpec, parse_table_address  # noqa: E402
-from helpers import DynamoDBLocal, Endpoint, make_client, put_items  # noqa: E402
+import common
+from common import Endpoint, Row, Timing, make_client, timed
+from dynamodb_replicator.diff import DiffOptions, run_diff
+from dynamodb_replicator.dynamo import TableSpec, parse_table_address
+from helpers import put_items
 
 
 def _item(i: int) -> dict[str, Any]:
@@ -45,12 +40,7 @@ def _item(i: int) -> dict[str, Any]:
 
 
 def _create(client: Any, name: str) -> None:
-    client.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    common.create_table(client, name=name)
 
 
 def _load(endpoint: Endpoint, tables: list[str], count: int) -> None:
@@ -130,54 +120,63 @@ def _diff(endpoint: Endpoint, primary: str, replica: str, workers: int) -> int:
     return result.stats.scanned_primary + result.stats.scanned_replica
 
 
-def _cpu() -> float:
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # finished worker processes only
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def _timed(fn: Callable[[], int]) -> tuple[int, float, float]:
-    cpu, wall = _cpu(), time.perf_counter()
-    count = fn()
-    return count, time.perf_counter() - wall, _cpu() - cpu
+def _best(fn: Any, rounds: list[Timing]) -> int:
+    count, t = timed(fn)
+    rounds.append(t)
+    return int(count)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=20_000, help="items per table")
     parser.add_argument("--workers", default="1,4", help="comma-separated worker counts")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs; best counts")
+    common.add_json_option(parser)
     args = parser.parse_args()
-    for name in [n for n in os.environ if n.startswith("AWS_")]:
-        del os.environ[name]
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="AKIALOCALTESTING0000",
-        AWS_REGION="us-east-1",
-        AWS_SECRET_ACCESS_KEY="localtestingsecretaccesskey0000000000000",
-    )
-    with tempfile.TemporaryDirectory() as scratch:
-        server = DynamoDBLocal(Path(scratch))
-        endpoint = server.start()
-        try:
-            started = time.perf_counter()
-            _load(endpoint, ["bench-primary", "bench-replica"], args.items)
-            print(f"loaded 2 x {args.items} items in {time.perf_counter() - started:.1f} s")
-            print(
-                f"{'workers':>7} {'bare items/s':>13} {'diff items/s':>13} {'ratio':>6} "
-                f"{'bare CPU us/item':>17} {'diff CPU us/item':>17}"
+    p, r = "bench-primary", "bench-replica"
+    rows: list[Row] = []
+    with common.dynamodb_local() as endpoint:
+        started = time.perf_counter()
+        _load(endpoint, [p, r], args.items)
+        print(f"loaded 2 x {args.items} items in {time.perf_counter() - started:.1f} s")
+        print(
+            f"{'workers':>7} {'bare items/s':>13} {'diff items/s':>13} {'ratio':>6} "
+            f"{'bare CPU us/item':>17} {'diff CPU us/item':>17}"
+        )
+        counts = [int(w) for w in args.workers.split(",")]
+        most = max(counts)
+        child = common.run_child(
+            common.cli(
+                "diff-tables", f"{endpoint.url}/{p}", f"{endpoint.url}/{r}",
+                "--segments", str(most), "--workers", str(most), "--recheck-delay", "0",
             )
-            for workers in (int(w) for w in args.workers.split(",")):
-                bn, bt, bc = _timed(
-                    lambda w=workers: _bare(endpoint, "bench-primary", "bench-replica", w)
+        )  # fmt: skip
+        print(f"diff-tables --workers {most} process peak RSS: {child.peak_rss_mb:.0f} MB")
+        for workers in counts:
+            bare: list[Timing] = []
+            diff: list[Timing] = []
+            for _ in range(args.rounds):
+                bn = _best(lambda w=workers: _bare(endpoint, p, r, w), bare)
+                dn = _best(lambda w=workers: _diff(endpoint, p, r, w), diff)
+            b = min(bare, key=lambda t: t.wall)
+            d = min(diff, key=lambda t: t.wall)
+            brate, drate = bn / b.wall, dn / d.wall
+            print(
+                f"{workers:>7} {brate:>13,.0f} {drate:>13,.0f} {drate / brate:>6.2f} "
+                f"{b.cpu / bn * 1e6:>17,.0f} {d.cpu / dn * 1e6:>17,.0f}"
+            )
+            rows.append(
+                Row.of(
+                    "diff",
+                    f"diff-tables, {workers} worker process(es), items compared",
+                    drate,
+                    ceiling=brate,
+                    cpu_us=d.cpu / dn * 1e6,
+                    peak_rss_mb=child.peak_rss_mb if workers == most else None,
+                    target=">= 0.80",
                 )
-                dn, dt, dc = _timed(
-                    lambda w=workers: _diff(endpoint, "bench-primary", "bench-replica", w)
-                )
-                print(
-                    f"{workers:>7} {bn / bt:>13,.0f} {dn / dt:>13,.0f} {(dn / dt) / (bn / bt):>6.2f} "
-                    f"{bc / bn * 1e6:>17,.0f} {dc / dn * 1e6:>17,.0f}"
-                )
-        finally:
-            server.stop()
+            )
+    common.write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -109,8 +109,16 @@ class DynamoDBLocal:
 
     HOST = "127.0.0.1"
 
-    def __init__(self, workdir: Path, *, region: str = REGION, start_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        region: str = REGION,
+        start_timeout: float = 30.0,
+        heap: str = "256m",
+    ) -> None:
         self.workdir = workdir
+        self.heap = heap  # Java -Xmx: benchmarks loading many items need more than the tests
         self.region = region
         self.start_timeout = start_timeout
         self.log_path = workdir / "dynamodb-local.log"
@@ -139,7 +147,7 @@ class DynamoDBLocal:
     def _start_once(self, java: str, folder: Path, port: int) -> Endpoint:
         cmd = [
             java,
-            "-Xmx256m",
+            f"-Xmx{self.heap}",
             "-XX:+UseSerialGC",
             f"-Djava.library.path={folder / 'DynamoDBLocal_lib'}",
             "-jar",

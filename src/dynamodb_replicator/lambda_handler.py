@@ -9,6 +9,7 @@ CLI or terminal UI code, to keep cold starts small.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -21,7 +22,7 @@ from .replicate.config import ReplicatorConfig, load_config
 from .replicate.metrics import configure_json_logging, emf_line
 from .replicate.pipeline import Replicator
 
-__all__ = ["Handler", "build_handler", "handler"]
+__all__ = ["Handler", "build_handler", "handler", "settle_heap"]
 
 log = logging.getLogger(__name__)
 
@@ -88,4 +89,13 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     if _handler is None:
         configure_json_logging(os.environ.get("LOG_LEVEL", "INFO"))
         _handler = build_handler(os.environ)
+        settle_heap()
     return _handler(event, context)
+
+
+def settle_heap() -> None:
+    """Move everything the cold start made (modules, boto3's models, clients) out of the
+    garbage collector's view: they live as long as the process, and rescanning them on every
+    full collection costs about a third of the time spent parsing a batch."""
+    gc.collect()
+    gc.freeze()

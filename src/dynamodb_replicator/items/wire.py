@@ -156,7 +156,7 @@ def _convert(value: object) -> AttributeValue:
             raise _Bad(f"N value {payload!r} is not a number")
         return {"N": payload}
     if tag == "M":
-        if not isinstance(payload, Mapping):
+        if type(payload) is not dict and not isinstance(payload, Mapping):
             raise _Bad(f"M must be an object, got {type(payload).__name__}")
         return {"M": _convert_map(payload)}
     if tag == "L":
@@ -215,7 +215,7 @@ def item_from_text(obj: Mapping[str, Any]) -> Item:
     boolean, ``NULL`` true. Errors name the attribute path, e.g. ``attribute 'a.b[2]': ...``.
     The path is built only when a value is bad, so valid items convert fast.
     """
-    if not isinstance(obj, Mapping):
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         raise ItemFormatError(
             f"an item must be a JSON object, got {type(obj).__name__}", hint=_HINT
         )

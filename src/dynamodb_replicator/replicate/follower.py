@@ -233,6 +233,7 @@ class _ShardRun:
     empty_polls: int = 0
     last_records_at: float = 0.0
     open_gap: ShardGap | None = None
+    prefetch: Future[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -283,6 +284,7 @@ class Follower:
         self._started = 0.0
         self._first_start = True
         self._listed: set[str] = set()
+        self._prefetcher: ThreadPoolExecutor | None = None
 
     # --- state ------------------------------------------------------------------------------
 
@@ -401,15 +403,37 @@ class Follower:
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, f"GetShardIterator on shard {run.shard.shard_id}") from exc
 
+    def _prefetch(self, run: _ShardRun) -> None:
+        """Start reading the shard's next page, so it arrives while this one is applied."""
+        if self._prefetcher is None or run.iterator is None:
+            return
+        run.prefetch = self._prefetcher.submit(
+            self.streams.get_records, ShardIterator=run.iterator, Limit=self.options.page_limit
+        )
+
+    def _prefetched(self, run: _ShardRun) -> dict[str, Any] | None:
+        """The page read ahead at ``run.iterator``; ``None`` when there is none or it failed
+        (the normal read then repeats it, handling expired iterators and trimmed data)."""
+        future, run.prefetch = run.prefetch, None
+        if future is None:
+            return None
+        try:
+            response: dict[str, Any] = future.result()
+        except (ClientError, BotoCoreError) as exc:
+            log.debug("shard %s: read-ahead failed (%s); reading again", run.shard.shard_id, exc)
+            return None
+        return response
+
     def _poll(self, run: _ShardRun) -> _Poll:
         poll = _Poll()
-        response = self._get_records(run, poll)
+        response = self._prefetched(run) or self._get_records(run, poll)
         if poll.gap is not None and self.options.fail_on_gap:
             return poll
         run.iterator = response.get("NextShardIterator")
         poll.ended = run.iterator is None
         poll.records = [normalise_record(r) for r in response.get("Records", [])]
         if poll.records:
+            self._prefetch(run)
             poll.outcome = self.apply(run.shard.shard_id, poll.records)
             stamps = [
                 r["dynamodb"].get("ApproximateCreationDateTime")
@@ -527,7 +551,12 @@ class Follower:
         next_list = self._started + opts.relist_seconds
         next_status = self._started + opts.status_seconds
         next_renew = self._started + opts.renew_seconds
-        with ThreadPoolExecutor(max_workers=max(1, opts.concurrency)) as pool:
+        workers = max(1, opts.concurrency)
+        with (
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shard") as pool,
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read-ahead") as ahead,
+        ):
+            self._prefetcher = ahead
             try:
                 while True:
                     now = self.clock()
@@ -554,11 +583,14 @@ class Follower:
                         self.sleep(opts.idle_sleep)
             except KeyboardInterrupt:
                 pool.shutdown(wait=True, cancel_futures=True)
+                ahead.shutdown(wait=True, cancel_futures=True)
                 self._save()
                 raise JobInterrupted(
                     f"interrupted after {self.records} record(s); checkpoint saved to "
                     f"{self.store.describe()}"
                 ) from None
+            finally:
+                self._prefetcher = None
 
     def _out_of_time(self) -> FollowResult:
         self._save()

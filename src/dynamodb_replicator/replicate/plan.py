@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from ..items import Item, Key
 from .records import Change, ParsedBatch, RecordError, RecordFailure
@@ -47,10 +47,10 @@ class Filters:
     turnover_at_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedWrite:
+class PlannedWrite(NamedTuple):
     """The one write for a key: put ``item``, delete ``key`` (``item`` None), or, in fetch mode,
-    copy whatever the primary holds. ``position`` is the record it comes from."""
+    copy whatever the primary holds. ``position`` is the record it comes from. Immutable; a
+    named tuple because one is made per key on the hot path."""
 
     position: int
     key: Key

@@ -21,7 +21,7 @@ import datetime as dt
 import json
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 from ..errors import ItemFormatError
 from ..items import Item, Key, canonical_number, item_from_text, value_from_text
@@ -56,9 +56,11 @@ class RecordError(ItemFormatError):
     """A change record that cannot be used: malformed, unknown event name, missing image."""
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One change to one item, in the batch's order.
+class Change(NamedTuple):
+    """One change to one item, in the batch's order (immutable).
+
+    A named tuple rather than a frozen dataclass: one is made per record on the hot path, and a
+    tuple is built in a quarter of the time.
 
     ``new_image`` is ``None`` for a ``REMOVE`` and for records that carry keys only.
     ``rank`` orders changes of one key: the later position for DynamoDB streams (exact order),
@@ -121,7 +123,7 @@ def _fail(what: str) -> RecordError:
 
 
 def _mapping(value: object, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise _fail(f"{what} must be an object, got {type(value).__name__}")
     return value
 
@@ -290,7 +292,7 @@ def record_identifier(record: Mapping[str, Any]) -> str:
         ("kinesis", "sequenceNumber") if "kinesis" in record else ("dynamodb", "SequenceNumber")
     )
     body = record.get(section)
-    value = body.get(field) if isinstance(body, Mapping) else None
+    value = body.get(field) if (type(body) is dict or isinstance(body, Mapping)) else None
     if not isinstance(value, str) or not value:
         raise RecordError(
             f"record has no {section}.{field}, so its failure could not be reported",

@@ -34,21 +34,17 @@ def run(
 
 
 def test_expired_iterator_is_reacquired_from_the_checkpoint() -> None:
+    # Set before the run: with read-ahead, a flag set during an apply would race the next read.
     shard = FakeShard("s", list(range(1, 8)))
     streams = FakeStreams([shard], record_limit=3)
+    streams.expire_next.add("s")  # the first read's iterator has expired
+    store = MemoryStore(CheckpointState(ARN, {"s": ShardCheckpoint(seq(3))}))
     rec = Recorder()
-    original = rec.__call__
-
-    def apply(shard_id: str, records: list[dict[str, Any]]) -> ApplyOutcome:
-        outcome = original(shard_id, records)
-        if len(rec.applied) == 1:
-            streams.expire_next.add("s")  # the iterator of the next read has expired
-        return outcome
-
-    result = run(streams, MemoryStore(), apply)
+    result = run(streams, store, rec)
     assert result.caught_up
-    assert rec.numbers("s") == list(range(1, 8))  # nothing lost, nothing twice
-    assert ("get_shard_iterator", ("s", "AFTER_SEQUENCE_NUMBER", seq(3))) in streams.calls
+    assert rec.numbers("s") == list(range(4, 8))  # nothing lost, nothing twice
+    reacquire = ("get_shard_iterator", ("s", "AFTER_SEQUENCE_NUMBER", seq(3)))
+    assert streams.calls.count(reacquire) == 2
 
 
 def test_trimmed_checkpoint_is_reported_as_a_gap_and_reading_continues() -> None:
@@ -66,14 +62,15 @@ def test_trimmed_data_while_reading_is_a_gap_too() -> None:
     shard = FakeShard("s", list(range(1, 10)))
     streams = FakeStreams([shard], record_limit=3)
     rec = Recorder()
-    original = rec.__call__
+    read = streams.get_records
 
-    def apply(shard_id: str, records: list[dict[str, Any]]) -> ApplyOutcome:
-        outcome = original(shard_id, records)
+    def get_records(ShardIterator: str, Limit: int) -> Any:
+        response = read(ShardIterator=ShardIterator, Limit=Limit)
         shard.trim_below = 6  # records 4 and 5 are trimmed before they are read
-        return outcome
+        return response
 
-    result = run(streams, MemoryStore(), apply)
+    streams.get_records = get_records  # type: ignore[method-assign]
+    result = run(streams, MemoryStore(), rec)
     assert result.gaps == (ShardGap("s", seq(3), seq(6)),)
     assert rec.numbers("s") == [1, 2, 3, 6, 7, 8, 9]
 

