@@ -116,3 +116,40 @@ def test_a_follower_that_lost_its_lease_cannot_overwrite_the_checkpoint(
         assert loaded.to_json() == state.to_json()
     finally:
         client.delete_table(TableName=table)
+
+
+def test_a_batch_the_replica_keeps_refusing_names_its_keys(
+    ddb: Endpoint, ddb_client: Any, streams_client: Any, make_table: Callable[..., str]
+) -> None:
+    from dynamodb_replicator.dynamo import Backoff, TableSpec, parse_table_address
+    from dynamodb_replicator.errors import IncompleteBatchError
+    from dynamodb_replicator.replicate import Replicator, ReplicatorConfig, TableRef
+    from dynamodb_replicator.replicate.follower import make_stream_applier
+    from faults import inject_leftovers
+
+    primary, replica = make_table(stream=STREAM), make_table()
+    put_items(ddb_client, primary, [{"pk": {"S": f"k{i}"}} for i in range(5)])
+    arn = ddb_client.describe_table(TableName=primary)["Table"]["LatestStreamArn"]
+    shard = streams_client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
+    iterator = streams_client.get_shard_iterator(
+        StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records: list[dict[str, Any]] = []
+    while len(records) < 5:
+        page = streams_client.get_records(ShardIterator=iterator)
+        records += page["Records"]
+        iterator = page["NextShardIterator"]
+
+    client = make_client("dynamodb", region=ddb.region, endpoint_url=ddb.url)
+    inject_leftovers(
+        client, "BatchWriteItem", lambda r, _call: r["PutRequest"]["Item"]["pk"]["S"] == "k3"
+    )
+    spec = TableSpec(parse_table_address(f"{ddb.url}/{replica}", environ={}))
+    replicator = Replicator(
+        ReplicatorConfig(replica=spec),
+        replica=TableRef(client, replica),
+        backoff=Backoff(max_attempts=3, sleep=lambda _s: None),
+    )
+    outcome = make_stream_applier(replicator)(shard["ShardId"], records)
+    assert isinstance(outcome.error, IncompleteBatchError)
+    assert [dict(k) for k in outcome.error.keys] == [{"pk": {"S": "k3"}}]

@@ -31,7 +31,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..dynamo import Client
 from ..dynamo.aws import translate
-from ..errors import ConfigError, JobInterrupted, ReplicatorError, aws_error_code
+from ..errors import (
+    ConfigError,
+    IncompleteBatchError,
+    JobInterrupted,
+    ReplicatorError,
+    aws_error_code,
+)
 from .checkpoint import CheckpointState, CheckpointStore, ShardCheckpoint
 from .pipeline import Replicator
 
@@ -637,10 +643,15 @@ def make_stream_applier(replicator: Replicator) -> ApplyBatch:
             return ApplyOutcome(_sequence_of(records[-1]))
         done = outcome.received - outcome.failed
         last = _sequence_of(records[done - 1]) if done > 0 else None
-        error = ReplicatorError(
+        message = (
             f"shard {shard_id}: record {outcome.failed_ids[0]} and the {outcome.failed - 1} "
-            f"after it were not applied: {outcome.reason or 'unknown reason'}",
-            hint="fix the cause, then run again: the follower resumes at that record",
+            f"after it were not applied: {outcome.reason or 'unknown reason'}"
+        )
+        hint = "fix the cause, then run again: the follower resumes at that record"
+        error: ReplicatorError = (
+            IncompleteBatchError(message, keys=outcome.unwritten_keys, hint=hint)
+            if outcome.unwritten_keys
+            else ReplicatorError(message, hint=hint)
         )
         return ApplyOutcome(last, error)
 
