@@ -302,7 +302,10 @@ def _keep(server: LocalServer, story: Story) -> None:
     for name, value in server.environment().items():
         click.echo(f"  export {name}={value}")
     click.echo(f"  diff-tables {story.address('primary')} {story.address('replica')}")
-    threading.Event().wait()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:  # the way to stop the server: not an error
+        click.echo("stopped")
 
 
 @click.command(epilog=EXIT_CODES_HELP)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import click
@@ -32,7 +33,11 @@ def local(port: int, host: str, debug: bool, quiet: bool) -> None:
             for name, value in server.environment().items():
                 click.echo(f"  export {name}={value}")
             click.echo("Ctrl-C stops it (all data is in memory and goes with it).")
-            threading.Event().wait()
+            sys.stdout.flush()  # a script reading this through a pipe needs it now
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:  # the way to stop a server: not an error
+                click.echo("stopped")
         return 0
 
     run_job(body, debug=debug, quiet=quiet)
