@@ -19,6 +19,7 @@ __all__ = [
     "IncompleteBatchError",
     "ItemFormatError",
     "JobInterrupted",
+    "PartialSegmentError",
     "ReplicatorError",
     "RetriesExhaustedError",
     "SegmentFailedError",
@@ -138,6 +139,39 @@ class SegmentFailedError(ReplicatorError):
     ):
         super().__init__(message, hint=hint, cause=cause)
         self.segments: tuple[int, ...] = tuple(segments)
+
+
+class PartialSegmentError(ReplicatorError):
+    """A segment failed after doing work that stays done (repairs already written).
+
+    ``partial`` records that work in the job's own picklable form, so an engine that retries the
+    segment can report it once with the retry's result; the original failure is the cause (its
+    message is this error's). Survives pickling (workers send it back to the coordinator).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial: object,
+        hint: str | None = None,
+        cause: BaseException | None = None,
+    ):
+        super().__init__(message, hint=hint, cause=cause)
+        self.partial = partial
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_partial, (type(self), self.message, self.partial, self.hint, self.cause))
+
+
+def _rebuild_partial(
+    cls: type[PartialSegmentError],
+    message: str,
+    partial: object,
+    hint: str | None,
+    cause: BaseException | None,
+) -> PartialSegmentError:
+    return cls(message, partial=partial, hint=hint, cause=cause)
 
 
 class BackupError(ReplicatorError):

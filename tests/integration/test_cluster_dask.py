@@ -126,6 +126,36 @@ def test_a_segment_failing_once_is_retried(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["failed-once-2", "failed-once-6"]
 
 
+def test_repairs_of_a_failed_attempt_are_reported_once(
+    ddb: Endpoint,
+    ddb_client: Any,
+    make_table: Callable[..., str],
+    scheduler: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every segment with damage fails right after its first repairs; the retries find those
+    keys agreeing, yet the report and summary list each of them once, as repaired."""
+    here, there = _pair(ddb_client, make_table), _pair(ddb_client, make_table)
+    local = _diff(ddb, here, "--repair")
+    every = ",".join(f"after-repair:{s}" for s in range(int(SEGMENTS)))
+    monkeypatch.setenv("DYNAMODB_REPLICATOR_TEST_FAULTS", every)
+    monkeypatch.setenv("DYNAMODB_REPLICATOR_TEST_FAULTS_DIR", str(tmp_path))
+    cluster = _diff(ddb, there, "--repair", "--dask-scheduler", scheduler)
+    failed_once = [p.name for p in tmp_path.iterdir()]
+    assert failed_once, "no segment failed after its repairs"
+    assert all(name.startswith("failed-after-repair-") for name in failed_once)
+    assert cluster.exit_code == 0, cluster.output
+    assert sorted(cluster.stdout.splitlines()) == sorted(local.stdout.splitlines())
+    assert len(cluster.stdout.splitlines()) == 8
+    assert "repaired 8, skipped 0, failed 0" in cluster.stderr
+    # The same summary, but for the scan counts: the retries scanned the repaired replica.
+    assert _summary(cluster)[1:] == _summary(local)[1:]
+    assert sorted(scan_all(ddb_client, there[1]), key=str) == sorted(
+        scan_all(ddb_client, there[0]), key=str
+    )
+
+
 def test_a_segment_always_failing_is_exit_3_naming_it(
     ddb: Endpoint,
     ddb_client: Any,

@@ -8,6 +8,7 @@ from ..errors import (
     BackupIntegrityError,
     ConfigError,
     JobInterrupted,
+    PartialSegmentError,
     ReplicatorError,
     SegmentFailedError,
     UsageError,
@@ -40,6 +41,8 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     if isinstance(exc, SegmentFailedError) and exc.cause is not None:
         inner = exit_code_for(exc.cause)
         return inner if inner in (ExitCode.USAGE, ExitCode.INTERRUPTED) else ExitCode.FAILED
+    if isinstance(exc, PartialSegmentError) and exc.cause is not None:
+        return exit_code_for(exc.cause)
     if isinstance(exc, BackupIntegrityError):
         return ExitCode.USAGE if exc.before_write else ExitCode.FAILED
     if isinstance(exc, UsageError | ConfigError):

@@ -34,6 +34,16 @@ def _describe_keys(exc: IncompleteBatchError) -> str:
     return "keys not done: " + " ".join(shown) + (f" (+{more} more)" if more > 0 else "")
 
 
+def _keyed(exc: BaseException) -> IncompleteBatchError | None:
+    """The error naming the keys not done, wherever it sits in the chain of causes."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, IncompleteBatchError):
+            return seen
+        seen = seen.cause if isinstance(seen, ReplicatorError) else None
+    return None
+
+
 def fail(exc: BaseException, *, debug: bool) -> ExitCode:
     """Print ``exc`` as one or two lines on stderr (a traceback with --debug); its exit code."""
     code = exit_code_for(exc)
@@ -44,9 +54,8 @@ def fail(exc: BaseException, *, debug: bool) -> ExitCode:
         return code
     message = exc.message if isinstance(exc, ReplicatorError) else f"{type(exc).__name__}: {exc}"
     click.echo(f"error: {message}", err=True)
-    inner = exc.cause if isinstance(exc, ReplicatorError) else None
-    keyed = exc if isinstance(exc, IncompleteBatchError) else inner
-    if isinstance(keyed, IncompleteBatchError) and keyed.keys:
+    keyed = _keyed(exc)
+    if keyed is not None and keyed.keys:
         click.echo(f"  {_describe_keys(keyed)}", err=True)
     elif isinstance(exc, ReplicatorError) and exc.hint:
         click.echo(f"  hint: {exc.hint}", err=True)

@@ -2,11 +2,13 @@
 
 ``distributed`` is an optional extra and is imported only when a cluster job starts. Each task
 runs the job's picklable segment function in a worker process with the worker's own
-credentials; a failed task is retried by Dask a bounded number of times, and a segment that
-still fails is named at the end (the other segments finish first). Results are collected in
-this process (the coordinator) as tasks finish, each segment's once: the first result wins, so
-a recomputed or retried task never adds to the counts twice. Progress is per segment: when a
-task finishes, its item counts and one ``segments`` step reach the listener.
+credentials. A failed task is retried here, on the coordinator, a bounded number of times (Dask
+itself never re-runs a task), and a segment that still fails is named at the end (the other
+segments finish first). A failure carrying a :class:`PartialSegmentError` (work that stays
+done, such as repairs) is kept, and the job's ``merge_partial`` folds it into the segment's
+final result, so that work is reported once. Results are collected in this process (the
+coordinator) as tasks finish, each segment's once. Progress is per segment: when a task
+finishes, its item counts and one ``segments`` step reach the listener.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
 from ..dynamo import SegmentContext
-from ..errors import ConfigError, JobInterrupted, ReplicatorError, SegmentFailedError
+from ..errors import (
+    ConfigError,
+    JobInterrupted,
+    PartialSegmentError,
+    ReplicatorError,
+    SegmentFailedError,
+)
 from ..progress import NullProgress, ProgressListener
 from .engine import check_no_secrets
 
@@ -61,13 +69,15 @@ def run_segment_task(
     fn: Callable[[SegmentContext], T],
     segment: int,
     total_segments: int,
-    hook: Callable[[int], None] | None = None,
+    hook: Callable[[int, str], None] | None = None,
 ) -> TaskOutcome[T]:
-    """One cluster task: (the test hook, then) the segment function; module-level for pickling."""
+    """One cluster task: (the test hook, then) the segment function; module-level for pickling.
+
+    The hook also reaches the segment through its context (``ctx.checkpoint``)."""
     if hook is not None:
-        hook(segment)
+        hook(segment, "start")
     sink = _CountingSink()
-    value = fn(SegmentContext(segment, total_segments, threading.Event(), sink))
+    value = fn(SegmentContext(segment, total_segments, threading.Event(), sink, hook))
     return TaskOutcome(segment, value, dict(sink.counts))
 
 
@@ -106,13 +116,14 @@ def _detail(exc: BaseException) -> str:
 class DaskEngine:
     """Segments as Dask tasks on the scheduler at ``address`` (or an existing ``client``).
 
-    ``retries`` bounds the re-runs of a failed task; ``hook`` is a picklable callable run
-    before each segment (tests use it to inject faults).
+    ``retries`` bounds the re-runs of a failed task (submitted again from here); ``hook`` is a
+    picklable callable run before each segment and at its named checkpoints (tests use it to
+    inject faults).
     """
 
     address: str | None = None
     retries: int = DEFAULT_RETRIES
-    hook: Callable[[int], None] | None = None
+    hook: Callable[[int, str], None] | None = None
     client: Any = field(default=None, compare=False, repr=False)
     connect_timeout: float = 10.0
 
@@ -130,9 +141,15 @@ class DaskEngine:
         processes: bool = False,
         progress: ProgressListener | None = None,
         on_result: Callable[[int, T], None] | None = None,
+        merge_partial: Callable[[T, Sequence[Any]], T] | None = None,
     ) -> dict[int, T]:
-        """Submit one task per segment, collect results as they finish; raise
-        :class:`SegmentFailedError` naming every segment that failed after its retries."""
+        """Submit one task per segment, collect results as they finish, re-submit a failed
+        one up to ``retries`` times; raise :class:`SegmentFailedError` naming every segment
+        that failed after its retries.
+
+        ``merge_partial(result, partials)`` folds the ``partial`` of each
+        :class:`PartialSegmentError` a segment's earlier attempts raised (oldest first) into
+        its final result; without it those partials are dropped."""
         if self.retries < 0:
             raise ConfigError("the number of task retries must be 0 or more")
         check_no_secrets(fn)
@@ -140,7 +157,9 @@ class DaskEngine:
         owned = self.client is None
         client = _connect(self.address, self.connect_timeout) if owned else self.client
         try:
-            return self._run(client, fn, segments, total_segments, listener, on_result)
+            return self._run(
+                client, fn, segments, total_segments, listener, on_result, merge_partial
+            )
         finally:
             if owned:
                 client.close()
@@ -153,46 +172,58 @@ class DaskEngine:
         total: int,
         listener: ProgressListener,
         on_result: Callable[[int, T], None] | None,
+        merge_partial: Callable[[T, Sequence[Any]], T] | None,
     ) -> dict[int, T]:
         import distributed
 
         as_completed: Any = distributed.as_completed
         token = uuid.uuid4().hex[:12]
         by_key: dict[str, int] = {}
-        futures = []
-        for segment in segments:
-            key = f"dynamodb-replicator-{token}-segment-{segment}"
-            futures.append(
-                client.submit(
-                    run_segment_task,
-                    fn,
-                    segment,
-                    total,
-                    self.hook,
-                    key=key,
-                    retries=self.retries,
-                    pure=False,
-                )
+        attempts: dict[int, int] = {}
+        futures: list[Any] = []
+
+        def submit(segment: int) -> Any:
+            attempts[segment] = attempts.get(segment, 0) + 1
+            key = f"dynamodb-replicator-{token}-segment-{segment}-attempt-{attempts[segment]}"
+            future = client.submit(
+                run_segment_task, fn, segment, total, self.hook, key=key, retries=0, pure=False
             )
             by_key[key] = segment
+            futures.append(future)
+            return future
+
+        for segment in segments:
+            submit(segment)
+        pending: Any = as_completed(list(futures), loop=client.loop)
         results: dict[int, T] = {}
         failed: dict[int, BaseException] = {}
+        partials: dict[int, list[Any]] = {}
         listener.start(TASK_SEGMENTS, len(segments))
         try:
-            for future in as_completed(futures, loop=client.loop):
+            for future in pending:
                 segment = by_key[future.key]
                 if segment in results or segment in failed:
                     continue
                 if future.status == "error":
-                    failed[segment] = future.exception()
+                    exc = future.exception()
+                    if isinstance(exc, PartialSegmentError):
+                        partials.setdefault(segment, []).append(exc.partial)
+                    if attempts[segment] <= self.retries:
+                        log.info("segment %d failed, retrying: %s", segment, _detail(exc))
+                        pending.add(submit(segment))
+                        continue
+                    failed[segment] = exc
                     listener.note(TASK_SEGMENTS, f"segment {segment} failed")
-                    log.warning("segment %d failed: %s", segment, _detail(failed[segment]))
+                    log.warning("segment %d failed: %s", segment, _detail(exc))
                     continue
                 outcome: TaskOutcome[T] = future.result()
                 self._report(outcome, listener)
-                results[segment] = outcome.value
+                value = outcome.value
+                if merge_partial is not None and segment in partials:
+                    value = merge_partial(value, partials[segment])
+                results[segment] = value
                 if on_result is not None:
-                    on_result(segment, outcome.value)
+                    on_result(segment, value)
         except KeyboardInterrupt:
             client.cancel(futures)
             done = ", ".join(str(s) for s in sorted(results)) or "none"

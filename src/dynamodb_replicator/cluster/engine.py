@@ -41,9 +41,14 @@ class Engine(Protocol):
         processes: bool = False,
         progress: ProgressListener | None = None,
         on_result: Callable[[int, T], None] | None = None,
+        merge_partial: Callable[[T, Sequence[Any]], T] | None = None,
     ) -> dict[int, T]:
         """Like :func:`dynamo.run_segments`; raises :class:`SegmentFailedError` naming the
-        segments that failed."""
+        segments that failed.
+
+        An engine that retries a failed segment passes ``merge_partial`` the ``partial`` of
+        every :class:`PartialSegmentError` its earlier attempts raised, to fold into the final
+        result; an engine that does not retry never calls it."""
         ...
 
     def share(self, segments_here: int, total_segments: int, workers: int) -> float:
@@ -53,7 +58,8 @@ class Engine(Protocol):
 
 @dataclass(frozen=True)
 class LocalEngine:
-    """The foundation's bounded pool in this process (threads or worker processes)."""
+    """The foundation's bounded pool in this process (threads or worker processes); it does
+    not retry segments, so ``merge_partial`` is never called."""
 
     def run(
         self,
@@ -65,6 +71,7 @@ class LocalEngine:
         processes: bool = False,
         progress: ProgressListener | None = None,
         on_result: Callable[[int, T], None] | None = None,
+        merge_partial: Callable[[T, Sequence[Any]], T] | None = None,
     ) -> dict[int, T]:
         return run_segments(
             fn,

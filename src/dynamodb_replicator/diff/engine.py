@@ -5,6 +5,10 @@ Pass 1 scans the primary and batch-gets each page's keys from the replica: ``mis
 primary: ``extraneous`` candidates. Candidates are re-checked together, after a delay longer
 than normal replication lag, with consistent reads of both sides; those that went away are
 counted as *cleared*, never reported. Each key is reported at most once.
+
+A segment that fails after writing repairs raises :class:`PartialSegmentError` carrying what it
+had done (:class:`SegmentOutcome`); an engine that retries the segment folds that into the
+retry's outcome with :func:`merge_partial_outcomes`, so each repaired key is reported once.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from typing import Any
 from ..dynamo import Backoff, RateLimiter, SegmentContext, TableSpec, batch_get, scan_segment
 from ..dynamo.backoff import Clock, Sleep
 from ..dynamo.clients import Client
-from ..errors import JobInterrupted
+from ..errors import JobInterrupted, PartialSegmentError, ReplicatorError
 from ..items import Item, Key, KeySchema, diff_items, extract_key, items_equal, key_identity
-from .model import DiffOptions, DiffStats, Discrepancy, Kind, Tally
+from .model import Action, DiffOptions, DiffStats, Discrepancy, Kind, Tally
 from .repair import RepairSides, repair_batch
 
 __all__ = [
@@ -33,6 +37,7 @@ __all__ = [
     "classify",
     "diff_segment",
     "make_sides",
+    "merge_partial_outcomes",
 ]
 
 log = logging.getLogger(__name__)
@@ -121,6 +126,10 @@ class _Progress:
     def advance(self, task: str, amount: int) -> None:
         if self.ctx is not None and amount:
             self.ctx.advance(task, amount)
+
+    def checkpoint(self, point: str) -> None:
+        if self.ctx is not None:
+            self.ctx.checkpoint(point)
 
     def check(self) -> None:
         if self.ctx is not None and self.ctx.cancelled():
@@ -262,7 +271,10 @@ class Finder:
         self.progress.advance(TASK_FOUND, len(confirmed))
         if self.repair_here and self.opts.repair:
             confirmed = repair_batch(s, confirmed)
-        self.found.extend(confirmed)
+            self.found.extend(confirmed)
+            self.progress.checkpoint("after-repair")
+        else:
+            self.found.extend(confirmed)
 
     def run(self) -> list[Discrepancy]:
         """Both passes and every re-check; the confirmed discrepancies."""
@@ -293,10 +305,64 @@ def diff_segment(job: SegmentJob, ctx: SegmentContext) -> SegmentOutcome:
         repair_here=job.repair_here,
         progress=ctx,
     )
-    found = finder.run()
+    try:
+        found = finder.run()
+    except Exception as exc:
+        acted = [_strip(d) for d in finder.found if d.action is not Action.NONE]
+        if not acted or isinstance(exc, JobInterrupted):
+            raise
+        detail = exc.message if isinstance(exc, ReplicatorError) else f"{type(exc).__name__}: {exc}"
+        hint = exc.hint if isinstance(exc, ReplicatorError) else None
+        raise PartialSegmentError(
+            detail,
+            partial=SegmentOutcome(tuple(acted), stats_of(sides)),
+            hint=hint,
+            cause=exc,
+        ) from exc
     if job.repair_here:
         found = [_strip(d) for d in found]
     return SegmentOutcome(tuple(found), stats_of(sides))
+
+
+def merge_partial_outcomes(
+    schema: KeySchema, final: SegmentOutcome, partials: Sequence[object]
+) -> SegmentOutcome:
+    """Fold what failed attempts of one segment had done into its final outcome, each key once.
+
+    A key the final attempt reports keeps the final entry. A key only an earlier attempt acted
+    on agreed when the final attempt scanned: it is reported as that attempt left it (the latest
+    attempt's entry), resolved; one whose repair had failed or been skipped became *skipped*
+    (something else fixed it). Its kind, action and re-check are added to the counts, as are the
+    capacity units the failed attempts consumed.
+    """
+    reported = {key_identity(d.key, schema) for d in final.discrepancies}
+    earlier: dict[Hashable, Discrepancy] = {}
+    units = DiffStats()
+    for partial in partials:
+        if not isinstance(partial, SegmentOutcome):
+            continue
+        units += DiffStats(
+            read_units=partial.stats.read_units, write_units=partial.stats.write_units
+        )
+        for d in partial.discrepancies:
+            ident = key_identity(d.key, schema)
+            if ident not in reported:
+                earlier[ident] = d
+    tally = Tally()
+    added: list[Discrepancy] = []
+    for d in earlier.values():
+        if d.action is not Action.REPAIRED:
+            d = replace(d, action=Action.SKIPPED)
+        d = replace(_strip(d), resolved=True)
+        tally.add(d.kind.value)
+        tally.add(d.action.value)
+        tally.add("rechecked")
+        added.append(d)
+    return replace(
+        final,
+        discrepancies=final.discrepancies + tuple(added),
+        stats=final.stats + tally.freeze() + units,
+    )
 
 
 def stats_of(sides: RepairSides) -> DiffStats:

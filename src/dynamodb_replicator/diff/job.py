@@ -34,6 +34,7 @@ from .engine import (
     compare_reference,
     diff_segment,
     make_sides,
+    merge_partial_outcomes,
     stats_of,
 )
 from .model import DiffOptions, DiffResult, DiffStats, Discrepancy, Kind, RepairLimitError
@@ -156,8 +157,19 @@ def run_diff(
     try:
         if options.backfill and options.max_writes is not None and options.writes:
             capped = _backfill_capped(job, run, total_segments, listener, collect)
+        elif engine is not None:
+            engine.run(
+                functools.partial(diff_segment, job),
+                run,
+                total_segments,
+                workers=used,
+                processes=processes,
+                progress=listener,
+                on_result=collect,
+                merge_partial=functools.partial(merge_partial_outcomes, p_info.key_schema),
+            )
         else:
-            (engine.run if engine is not None else run_segments)(
+            run_segments(
                 functools.partial(diff_segment, job),
                 run,
                 total_segments,

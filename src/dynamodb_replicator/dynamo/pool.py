@@ -48,12 +48,14 @@ class _Sink(Protocol):
 
 @dataclass(frozen=True)
 class SegmentContext:
-    """What a segment function gets besides its number: a cancel flag and a progress sink."""
+    """What a segment function gets besides its number: a cancel flag, a progress sink and
+    (tests only) a fault hook called with the segment and a named point of its work."""
 
     segment: int
     total_segments: int
     _cancel: _Flag
     _sink: _Sink
+    _fault: Callable[[int, str], None] | None = None
 
     def cancelled(self) -> bool:
         """True once the job is stopping; check between pages and stop early."""
@@ -62,6 +64,12 @@ class SegmentContext:
     def advance(self, task: str, amount: int = 1) -> None:
         """Report progress to the job's listener (from any thread or process)."""
         self._sink.put((task, amount))
+
+    def checkpoint(self, point: str) -> None:
+        """A named point of the segment's work (e.g. ``"after-repair"``) where a test fault
+        hook may raise; does nothing otherwise."""
+        if self._fault is not None:
+            self._fault(self.segment, point)
 
 
 class _ListenerSink:

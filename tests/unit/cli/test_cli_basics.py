@@ -104,3 +104,15 @@ def test_errors_print_one_or_two_lines_and_name_the_keys(
     ]
     assert fail(UsageError("bad --segment", hint="use 0 to 9"), debug=False) == 2
     assert capsys.readouterr().err.splitlines() == ["error: bad --segment", "  hint: use 0 to 9"]
+
+
+def test_keys_are_named_from_deep_in_the_chain_of_causes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from dynamodb_replicator.errors import PartialSegmentError
+
+    error = RetriesExhaustedError("BatchGetItem on t: 1 key(s) left", keys=[{"pk": {"S": "z"}}])
+    partial = PartialSegmentError(error.message, partial=None, cause=error)
+    wrapped = SegmentFailedError("segment 1 failed", segments=[1], cause=partial)
+    assert fail(wrapped, debug=False) == 3
+    assert capsys.readouterr().err.splitlines()[1] == '  keys not done: {"pk":{"S":"z"}}'

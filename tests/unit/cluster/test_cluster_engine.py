@@ -92,6 +92,22 @@ def test_fault_hook_once_and_always(tmp_path: Path) -> None:
     assert pickle.loads(pickle.dumps(hook)) == hook
 
 
+def test_fault_hook_after_repair_fires_once_at_its_point(tmp_path: Path) -> None:
+    hook = FaultHook(after_repair=(1,), marker_dir=str(tmp_path))
+    hook(1)  # the start of the segment: no fault
+    hook(0, "after-repair")
+    with pytest.raises(InjectedFault, match="after repair"):
+        hook(1, "after-repair")
+    hook(1, "after-repair")  # the retry passes
+    env = {
+        "DYNAMODB_REPLICATOR_TEST_FAULTS": "after-repair:1",
+        "DYNAMODB_REPLICATOR_TEST_FAULTS_DIR": str(tmp_path),
+    }
+    assert hook_from_environ(env) == FaultHook(marker_dir=str(tmp_path), after_repair=(1,))
+    with pytest.raises(UsageError, match="need"):
+        hook_from_environ({"DYNAMODB_REPLICATOR_TEST_FAULTS": "after-repair:1"})
+
+
 def test_fault_hook_from_environ(tmp_path: Path) -> None:
     assert hook_from_environ({}) is None
     env = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 from hypothesis import given
@@ -20,14 +21,14 @@ from dynamodb_replicator.diff import (
     format_jsonl,
     summary_lines,
 )
-from dynamodb_replicator.diff.engine import classify
+from dynamodb_replicator.diff.engine import SegmentOutcome, classify, merge_partial_outcomes
 from dynamodb_replicator.diff.repair import (
     MAX_OPERATORS,
     absent_condition,
     unchanged_condition,
     write_item,
 )
-from dynamodb_replicator.errors import UsageError
+from dynamodb_replicator.errors import PartialSegmentError, ReplicatorError, UsageError
 from dynamodb_replicator.items import KeySchema
 
 KEY = {"pk": {"S": "a"}}
@@ -131,3 +132,66 @@ def test_stats_add_up(a: list[int], b: list[int]) -> None:
 def test_bad_options_are_usage_errors(options: DiffOptions) -> None:
     with pytest.raises(UsageError):
         check_options(options)
+
+
+def _key(name: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": name}}
+
+
+def test_merge_partial_outcomes_reports_each_key_once() -> None:
+    schema = KeySchema("pk", "S")
+    done = Action.REPAIRED
+    first = SegmentOutcome(
+        (
+            Discrepancy(Kind.MISSING, _key("a"), action=done, resolved=True),
+            Discrepancy(Kind.DIFFERENT, _key("b"), ("n",), action=Action.FAILED),
+        ),
+        DiffStats(scanned_primary=9, missing=1, different=1, repaired=1, failed=1, write_units=2),
+    )
+    second = SegmentOutcome(
+        (Discrepancy(Kind.EXTRANEOUS, _key("c"), action=done, resolved=True),),
+        DiffStats(scanned_primary=9, extraneous=1, repaired=1, write_units=1),
+    )
+    final = SegmentOutcome(
+        (Discrepancy(Kind.DIFFERENT, _key("b"), ("n",), action=done, resolved=True),),
+        DiffStats(scanned_primary=10, scanned_replica=10, different=1, repaired=1, rechecked=1),
+    )
+    merged = merge_partial_outcomes(schema, final, [first, second])
+    assert merged.discrepancies == (
+        final.discrepancies[0],  # reported by the final attempt: its entry wins
+        Discrepancy(Kind.MISSING, _key("a"), action=done, resolved=True),
+        Discrepancy(Kind.EXTRANEOUS, _key("c"), action=done, resolved=True),
+    )
+    s = merged.stats
+    assert (s.scanned_primary, s.scanned_replica, s.rechecked) == (10, 10, 3)
+    assert (s.missing, s.different, s.extraneous) == (1, 1, 1)
+    assert (s.repaired, s.skipped, s.failed, s.write_units) == (3, 0, 0, 3)
+    assert merge_partial_outcomes(schema, final, []) == final
+
+
+def test_merge_partial_outcomes_a_failed_repair_found_clean_later_is_skipped() -> None:
+    failed = Discrepancy(Kind.MISSING, _key("a"), action=Action.FAILED)
+    merged = merge_partial_outcomes(
+        KeySchema("pk", "S"),
+        SegmentOutcome((), DiffStats()),
+        [SegmentOutcome((failed,), DiffStats(missing=1, failed=1))],
+    )
+    assert merged.discrepancies == (
+        Discrepancy(Kind.MISSING, _key("a"), action=Action.SKIPPED, resolved=True),
+    )
+    assert (merged.stats.failed, merged.stats.skipped, merged.stats.missing) == (0, 1, 1)
+
+
+def test_partial_segment_error_survives_pickling_with_its_data() -> None:
+    outcome = SegmentOutcome(
+        (Discrepancy(Kind.MISSING, _key("a"), action=Action.REPAIRED, resolved=True),),
+        DiffStats(missing=1, repaired=1),
+    )
+    cause = ReplicatorError("boom", hint="try again")
+    error = PartialSegmentError("boom", partial=outcome, hint="try again", cause=cause)
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is PartialSegmentError
+    assert (back.message, back.hint, back.partial) == ("boom", "try again", outcome)
+    assert isinstance(back.cause, ReplicatorError)
+    assert back.cause.message == "boom"
+    assert back.__cause__ is back.cause
