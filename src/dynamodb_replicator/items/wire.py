@@ -64,14 +64,6 @@ def split_value(value: object, path: str = "value") -> tuple[str, Any]:
     return tag, payload
 
 
-def _check_set(payload: object, tag: str, path: str) -> list[Any]:
-    if not isinstance(payload, list | tuple):
-        raise _fail(path, f"{tag} must be a list, got {type(payload).__name__}")
-    if not payload:
-        raise _fail(path, f"{tag} must not be empty")
-    return list(payload)
-
-
 class _Bad(Exception):
     """A malformed value; ``parts`` collects the path on the way out (only errors pay for it)."""
 
@@ -225,10 +217,56 @@ def item_from_text(obj: Mapping[str, Any]) -> Item:
         raise _fail(_path_of(bad, None), bad.problem) from None
 
 
-def _encode_base64(data: object, path: str) -> str:
+def _b64_text(data: object) -> str:
     if not isinstance(data, bytes | bytearray | memoryview):
-        raise _fail(path, f"binary must be bytes in memory, got {type(data).__name__}")
+        raise _Bad(f"binary must be bytes in memory, got {type(data).__name__}")
     return base64.b64encode(data).decode("ascii")
+
+
+def _text_member(member: object) -> str:
+    if type(member) is not str:
+        raise _Bad("set members must be strings")
+    return member
+
+
+def _to_text(value: object) -> dict[str, Any]:
+    """One value, memory to text form; raises :class:`_Bad` without building a path."""
+    try:
+        tag, payload = split_value(value, "")
+    except ItemFormatError as exc:
+        raise _Bad(exc.message.split(": ", 1)[1]) from None
+    if tag == "B":
+        return {"B": _b64_text(payload)}
+    if tag == "M":
+        if type(payload) is not dict and not isinstance(payload, Mapping):
+            raise _Bad(f"M must be a mapping, got {type(payload).__name__}")
+        return {"M": _map_to_text(payload)}
+    if tag == "L":
+        if not isinstance(payload, list | tuple):
+            raise _Bad(f"L must be a list, got {type(payload).__name__}")
+        return {"L": _each(list(payload), _to_text)}
+    if tag == "BS":
+        return {"BS": _each(_set_members(payload, tag), _b64_text)}
+    if tag in ("SS", "NS"):
+        return {tag: _each(_set_members(payload, tag), _text_member)}
+    if tag in ("S", "N") and type(payload) is not str:
+        raise _Bad(f"{tag} must be a string, got {type(payload).__name__}")
+    if tag == "BOOL" and type(payload) is not bool:
+        raise _Bad(f"BOOL must be a bool, got {payload!r}")
+    if tag == "NULL" and payload is not True:
+        raise _Bad(f"NULL must be True, got {payload!r}")
+    return {tag: payload}
+
+
+def _map_to_text(obj: Mapping[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, value in obj.items():
+        try:
+            result[name] = _to_text(value)
+        except _Bad as bad:
+            bad.parts.append(f".{name}")
+            raise
+    return result
 
 
 def value_to_text(value: object, path: str = "value") -> dict[str, Any]:
@@ -237,32 +275,10 @@ def value_to_text(value: object, path: str = "value") -> dict[str, Any]:
     Checks the structure (one known tag, payload types) but not number syntax: the input is
     expected to come from DynamoDB or from :func:`value_from_text`.
     """
-    tag, payload = split_value(value, path)
-    if tag == "B":
-        return {"B": _encode_base64(payload, path)}
-    if tag == "M":
-        if not isinstance(payload, Mapping):
-            raise _fail(path, f"M must be a mapping, got {type(payload).__name__}")
-        return {"M": {n: value_to_text(v, f"{path}.{n}") for n, v in payload.items()}}
-    if tag == "L":
-        if not isinstance(payload, list | tuple):
-            raise _fail(path, f"L must be a list, got {type(payload).__name__}")
-        return {"L": [value_to_text(v, f"{path}[{i}]") for i, v in enumerate(payload)]}
-    if tag == "BS":
-        members = _check_set(payload, tag, path)
-        return {"BS": [_encode_base64(m, f"{path}[{i}]") for i, m in enumerate(members)]}
-    if tag in ("S", "N") and not isinstance(payload, str):
-        raise _fail(path, f"{tag} must be a string, got {type(payload).__name__}")
-    if tag in ("SS", "NS"):
-        members = _check_set(payload, tag, path)
-        if not all(isinstance(m, str) for m in members):
-            raise _fail(path, f"{tag} members must be strings")
-        return {tag: members}
-    if tag == "BOOL" and not isinstance(payload, bool):
-        raise _fail(path, f"BOOL must be a bool, got {payload!r}")
-    if tag == "NULL" and payload is not True:
-        raise _fail(path, f"NULL must be True, got {payload!r}")
-    return {tag: payload}
+    try:
+        return _to_text(value)
+    except _Bad as bad:
+        raise _fail(_path_of(bad, path), bad.problem) from None
 
 
 def item_to_text(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -270,6 +286,9 @@ def item_to_text(item: Mapping[str, Any]) -> dict[str, Any]:
 
     Returns new dicts and lists; the input is not changed. Attribute order is kept.
     """
-    if not isinstance(item, Mapping):
+    if type(item) is not dict and not isinstance(item, Mapping):
         raise ItemFormatError(f"an item must be a mapping, got {type(item).__name__}", hint=_HINT)
-    return {name: value_to_text(value, name) for name, value in item.items()}
+    try:
+        return _map_to_text(item)
+    except _Bad as bad:
+        raise _fail(_path_of(bad, None), bad.problem) from None
