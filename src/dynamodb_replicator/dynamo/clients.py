@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
 
 from ..errors import ConfigError
-from .address import TableAddress
+from .address import TableAddress, resolve_region
 
 __all__ = [
     "DUMMY_ACCESS_KEY",
@@ -184,7 +184,7 @@ def s3_client(
     """An S3 client; ``endpoint_url`` or ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL`` aim it elsewhere."""
     env = os.environ if environ is None else environ
     endpoint = endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
-    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    region = resolve_region(region, env)
     return make_client("s3", region=region, endpoint_url=endpoint, auth=auth, options=options)
 
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
 
+from dynamodb_replicator.dynamo.address import DEFAULT_REGION, resolve_region
 from dynamodb_replicator.errors import ConfigError
 
 __all__ = ["DEFAULT_REGION", "LocalServer"]
@@ -28,7 +29,6 @@ __all__ = ["DEFAULT_REGION", "LocalServer"]
 log = logging.getLogger(__name__)
 
 #: The region :meth:`LocalServer.environment` names when none is set.
-DEFAULT_REGION = "us-east-1"
 
 # moto accepts any credentials; these are plainly fake (alphanumeric, as botocore expects).
 _DUMMY_ACCESS_KEY_ID = "AKIALOCALTESTING0000"
@@ -181,7 +181,7 @@ class LocalServer:
         if not env.get("AWS_ACCESS_KEY_ID") or not env.get("AWS_SECRET_ACCESS_KEY"):
             out["AWS_ACCESS_KEY_ID"] = _DUMMY_ACCESS_KEY_ID
             out["AWS_SECRET_ACCESS_KEY"] = _DUMMY_SECRET_ACCESS_KEY
-        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+        region = resolve_region(None, env)
         out["AWS_REGION"] = region
         out["AWS_DEFAULT_REGION"] = region
         return out
