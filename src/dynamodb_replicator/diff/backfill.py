@@ -37,7 +37,7 @@ def _absent(sides: RepairSides, items: Sequence[Item]) -> list[Item]:
         backoff=sides.backoff,
         limiter=sides.replica_limiter,
     )
-    present = {key_identity(item, schema) for item in got.items}
+    present = got.by_key(schema)
     return [item for item in items if key_identity(item, schema) not in present]
 
 

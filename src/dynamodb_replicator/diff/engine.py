@@ -226,7 +226,7 @@ class Finder:
             backoff=self.sides.backoff,
             limiter=limiter,
         )
-        return {key_identity(item, self.schema): item for item in result.items}
+        return result.by_key(self.schema)
 
     # --- re-check -------------------------------------------------------------------------
 
@@ -414,22 +414,15 @@ def compare_reference(
     for page in reference_pages:
         items = [dict(item) for item in page]
         keys = [extract_key(item, schema) for item in items]
-        got = (
-            {
-                key_identity(item, schema): item
-                for item in batch_get(
-                    client,
-                    live.name,
-                    keys,
-                    schema,
-                    consistent=consistent,
-                    backoff=backoff,
-                    limiter=limiter,
-                ).items
-            }
-            if keys
-            else {}
-        )
+        got = batch_get(
+            client,
+            live.name,
+            keys,
+            schema,
+            consistent=consistent,
+            backoff=backoff,
+            limiter=limiter,
+        ).by_key(schema)
         for key, item in zip(keys, items, strict=True):
             ident = key_identity(key, schema)
             known.add(ident)

@@ -129,7 +129,7 @@ class RepairSides:
             backoff=self.backoff,
             limiter=limiter,
         )
-        return {identity(item, self.schema): item for item in got.items}
+        return got.by_key(self.schema)
 
 
 def _attempt(

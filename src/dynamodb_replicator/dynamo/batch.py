@@ -12,7 +12,7 @@ for again at once, without spending the retry budget.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +71,10 @@ class BatchResult:
     written: int = 0
     consumed: float = 0.0
     retries: int = 0
+
+    def by_key(self, schema: KeySchema) -> dict[Hashable, Item]:
+        """The items read, by key identity (for looking keys up after a batch get)."""
+        return {key_identity(item, schema): item for item in self.items}
 
 
 def _request_key(request: WriteRequest, schema: KeySchema) -> Key:
