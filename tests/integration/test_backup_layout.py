@@ -6,7 +6,9 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -185,3 +187,33 @@ def test_s3_streaming_upload_in_growing_parts_and_abort(
     small.write(b"abc")
     assert small.commit() == 3
     assert storage.get("small") == b"abc"
+
+
+def test_a_job_refuses_segments_of_another_table_with_the_same_name(
+    dynamodb_local: Endpoint, moto_server: Endpoint, tmp_path: Path
+) -> None:
+    """Same region and name, another endpoint (or account): not the same table."""
+    from helpers import make_client
+
+    name = f"same-{uuid.uuid4().hex[:6]}"
+    for endpoint in (dynamodb_local, moto_server):
+        client = make_client("dynamodb", endpoint)
+        client.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        put_items(client, name, [{"pk": {"S": f"{endpoint.name}-{i}"}} for i in range(5)])
+    dest = str(tmp_path / "mixed")
+    first = CliRunner().invoke(
+        cli, ["backup-table", f"{dynamodb_local.url}/{name}", dest, "--jobid", "j",
+              "--segment", "0", "--segments", "2"],
+    )  # fmt: skip
+    assert first.exit_code == 0, first.output
+    second = CliRunner().invoke(
+        cli, ["backup-table", f"{moto_server.url}/{name}", dest, "--jobid", "j",
+              "--segment", "1", "--segments", "2"],
+    )  # fmt: skip
+    assert second.exit_code == 2, second.output
+    assert "already holds a backup" in second.output

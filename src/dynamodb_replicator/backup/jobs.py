@@ -158,6 +158,7 @@ def run_backup(
             segments=request.total_segments,
             started_at=now_iso(),
             tool_version=__version__,
+            table_arn=info.description.get("TableArn"),
         ),
     )
     skipped = segments_to_skip(storage, request.segments) if request.resume else {}

@@ -167,6 +167,9 @@ class Started:
     tool_version: str
     tool: str = TOOL
     format_version: int = FORMAT_VERSION
+    table_arn: str | None = None
+    """The source table's ARN, so segments from another table (same name, other account or
+    endpoint) cannot join the job; absent in jobs written before it was recorded."""
 
     def to_bytes(self) -> bytes:
         return _dumps(asdict(self))
@@ -184,17 +187,19 @@ class Started:
                 tool_version=str(obj["tool_version"]),
                 tool=str(obj.get("tool", TOOL)),
                 format_version=int(obj.get("format_version", FORMAT_VERSION)),
+                table_arn=None if obj.get("table_arn") is None else str(obj["table_arn"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BackupError(f"{what} lacks a valid field ({exc})") from exc
 
     def same_job(self, other: Started) -> bool:
-        """True when ``other`` describes the same backup (start time aside)."""
+        """True when ``other`` describes the same backup (start time aside), of the same table."""
+        same_arn = self.table_arn is None or other.table_arn is None
         return (self.table, self.region, self.segments) == (
             other.table,
             other.region,
             other.segments,
-        )
+        ) and (same_arn or self.table_arn == other.table_arn)
 
 
 @dataclass(frozen=True)
@@ -311,10 +316,21 @@ def check_job(
     problems: list[str] = []
     for segment in range(started.segments):
         problems.extend(_segment_problems(segment, sizes, manifests.get(segment)))
+        problems.extend(_table_problems(segment, started, manifests.get(segment)))
     extra = [s for s in data if s >= started.segments]
     if extra:
         problems.append(f"data objects {extra} lie outside the job's {started.segments} segments")
     return JobCheck("ours", tuple(range(started.segments)), tuple(problems))
+
+
+def _table_problems(segment: int, started: Started, manifest: Manifest | None) -> list[str]:
+    """A segment whose manifest names another table than ``_started`` does."""
+    if manifest is None or started.table_arn is None:
+        return []
+    arn = manifest.table_description.get("TableArn")
+    if arn is None or arn == started.table_arn:
+        return []
+    return [f"segment {segment}: backed up from {arn}, but the job is of {started.table_arn}"]
 
 
 def _segment_problems(

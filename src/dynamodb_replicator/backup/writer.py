@@ -147,7 +147,8 @@ def write_started(storage: Storage, started: Started) -> None:
         if not existing.same_job(started):
             raise UsageError(
                 f"jobid {started.jobid!r} already holds a backup of {existing.region}/"
-                f"{existing.table} in {existing.segments} segment(s) at {storage.location.url()}",
+                f"{existing.table} in {existing.segments} segment(s) at {storage.location.url()}"
+                + (f" (table {existing.table_arn})" if existing.table_arn else ""),
                 hint="choose another --jobid (or the same table and --segments as that job)",
             )
         return

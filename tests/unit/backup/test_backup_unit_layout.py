@@ -151,3 +151,22 @@ def test_original_tool_backups_and_incomplete_ones() -> None:
     orphan = check_job({"0": 10}, None, {0: _manifest(0, 10)})
     assert orphan.kind == "ours"
     assert not orphan.ok
+
+
+def test_a_segment_from_another_table_is_a_problem() -> None:
+    import dataclasses
+
+    ours = dataclasses.replace(STARTED, table_arn="arn:aws:dynamodb:us-east-1:111:table/t")
+    assert Started.from_bytes(ours.to_bytes()) == ours
+    theirs = dataclasses.replace(
+        _manifest(1, 20), table_description={"TableArn": "arn:aws:dynamodb:us-east-1:222:table/t"}
+    )
+    same = dataclasses.replace(_manifest(0, 10), table_description={"TableArn": ours.table_arn})
+    sizes = {"_started": 1, "0": 10, "1": 20}
+    check = check_job(sizes, ours, {0: same, 1: theirs})
+    assert check.problems == (
+        "segment 1: backed up from arn:aws:dynamodb:us-east-1:222:table/t, "
+        "but the job is of arn:aws:dynamodb:us-east-1:111:table/t",
+    )
+    assert not ours.same_job(dataclasses.replace(ours, table_arn="arn:other"))
+    assert ours.same_job(dataclasses.replace(ours, table_arn=None))  # jobs written before
