@@ -207,3 +207,12 @@ def test_verify_against_a_live_table(
     assert '[different] {"pk":{"S":"k002"}}' in result.output
     assert '[extraneous] {"pk":{"S":"new"}}' in result.output
     assert "time window" in result.stderr
+
+
+def test_verify_against_a_table_keyed_differently_is_refused(
+    ddb: Endpoint, make_table: Callable[..., str], job: Path
+) -> None:
+    other = make_table(("id", "N"))
+    result = _run("verify-backup", str(job), "--against", f"{ddb.url}/{other}")
+    assert result.exit_code == 2, result.output
+    assert "key schemas differ" in result.output

@@ -256,3 +256,10 @@ def test_backfill_cap_and_overwrite(
     assert done.exit_code == 0, done.output
     assert "written 30" in done.stderr
     assert diff(ddb, primary, replica).exit_code == 0
+
+
+def test_ignoring_a_key_attribute_is_refused(ddb: Endpoint, make_table: Callable[..., str]) -> None:
+    primary, replica = make_table(("pk", "S"), ("sk", "N")), make_table(("pk", "S"), ("sk", "N"))
+    result = diff(ddb, primary, replica, "--ignore-attributes", "s*", "--repair")
+    assert result.exit_code == 2, result.output
+    assert "matches key attribute(s) sk" in result.stderr

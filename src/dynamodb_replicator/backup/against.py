@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..diff import DiffResult, Discrepancy, verify_against
-from ..dynamo import TableSpec
-from ..errors import BackupIntegrityError
-from ..items import Item
+from ..dynamo import TableSpec, describe_table
+from ..errors import BackupIntegrityError, ConfigError
+from ..items import Item, KeySchema
 from ..progress import ProgressListener
 from .reader import BackupSource, open_source, read_items
 from .storage import StorageSpec
@@ -49,6 +49,17 @@ def _pages(source: BackupSource) -> Iterator[Sequence[Item]]:
         yield page
 
 
+def _check_keys(backed_up: KeySchema, live: TableSpec) -> None:
+    """A live table keyed differently cannot be compared item by item (exit 2, before reading)."""
+    info = describe_table(live.client(), live.name, str(live.address))
+    if info.key_schema != backed_up:
+        raise ConfigError(
+            f"key schemas differ: the backup's table has {backed_up.names}, "
+            f"{live.address} has {info.key_schema.names}",
+            hint="compare the backup with a table of the same key schema",
+        )
+
+
 def compare_with_table(
     source_spec: StorageSpec,
     live: TableSpec,
@@ -65,6 +76,8 @@ def compare_with_table(
     source = open_source(source_spec)
     if source.problems:
         return AgainstReport(source, source.problems, None)
+    if source.definition:
+        _check_keys(KeySchema.from_description(source.definition), live)
     try:
         result = verify_against(
             _pages(source),

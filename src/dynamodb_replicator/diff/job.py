@@ -24,6 +24,7 @@ from ..dynamo import (
     share_for,
 )
 from ..errors import UsageError
+from ..items import KeySchema, ignore_matcher
 from ..progress import NullProgress, ProgressListener
 from .engine import (
     TASK_FOUND,
@@ -43,7 +44,7 @@ from .repair import repair_batch
 if TYPE_CHECKING:
     from ..cluster.engine import Engine
 
-__all__ = ["check_options", "check_sides", "run_diff", "verify_against"]
+__all__ = ["check_ignored", "check_options", "check_sides", "run_diff", "verify_against"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,19 @@ def check_options(options: DiffOptions) -> None:
         )
     if options.recheck_batch < 1:
         raise UsageError("the re-check batch must hold at least one key")
+
+
+def check_ignored(schema: KeySchema, patterns: Collection[str]) -> None:
+    """Refuse ``--ignore-attributes`` patterns that match a key attribute: keys are never ignored."""
+    if not patterns:
+        return
+    matches = ignore_matcher(patterns)
+    hit = [name for name in schema.names if matches(name)]
+    if hit:
+        raise UsageError(
+            f"--ignore-attributes matches key attribute(s) {', '.join(hit)}",
+            hint="keys identify items and cannot be ignored; narrow the pattern",
+        )
 
 
 def check_sides(primary: TableSpec, replica: TableSpec) -> None:
@@ -127,6 +141,7 @@ def run_diff(
     p_info = _describe(primary, "primary")
     r_info = _describe(replica, "replica")
     check_compatible(primary.address, replica.address, p_info, r_info)
+    check_ignored(p_info.key_schema, options.ignore_attributes)
     processes = workers > 1 and len(run) > 1
     used = min(workers, len(run)) if processes else 1
     two_phase = options.capped and options.repair and not options.backfill and not options.dry_run
