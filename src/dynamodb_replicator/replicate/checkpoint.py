@@ -437,9 +437,10 @@ def parse_checkpoint_location(text: str) -> tuple[str, str] | Path:
         return Path(text)
     rest = text[len(CHECKPOINT_TABLE_PREFIX) :]
     region, sep, table = rest.partition("/")
-    if not sep or not region or not table or "/" in table:
+    if not sep or not region or not table or "/" in table or ":" in region:
         raise UsageError(
             f"malformed checkpoint table address {text!r}",
-            hint="use ddb://REGION/TABLE, for example ddb://us-east-1/replicator-checkpoints",
+            hint="use ddb://REGION/TABLE, for example ddb://us-east-1/replicator-checkpoints "
+            "(the table is reached like the primary: --endpoint-url for a local server)",
         )
     return region, table

@@ -300,6 +300,12 @@ class Follower:
             return
         self._first_start = False
         if state.stream_arn != self.stream_arn:
+            if _table_of(state.stream_arn) != _table_of(self.stream_arn):
+                raise ConfigError(
+                    f"checkpoint {self.store.describe()} belongs to another table's stream "
+                    f"({state.stream_arn})",
+                    hint="give each primary its own --checkpoint",
+                )
             log.warning(
                 "checkpoint %s was for stream %s; the table's stream is now %s: "
                 "reading every shard of the new stream from its start",
@@ -628,6 +634,15 @@ class Follower:
             self._save()
             raise error
         return applied, ended
+
+
+def _table_of(stream_arn: str) -> str:
+    """The table part of a stream ARN (``arn:...:table/NAME/stream/LABEL`` -> ``NAME``).
+
+    Only the name is read: region and account are not trustworthy on local servers.
+    """
+    _, found, rest = stream_arn.partition(":table/")
+    return rest.split("/stream/", 1)[0] if found else stream_arn
 
 
 def make_stream_applier(replicator: Replicator) -> ApplyBatch:

@@ -55,6 +55,8 @@ def test_checkpoint_locations() -> None:
     assert parse_checkpoint_location("x/cp.json") == Path("x/cp.json")
     with pytest.raises(UsageError, match="malformed"):
         parse_checkpoint_location("ddb://eu-west-1")
+    with pytest.raises(UsageError, match="malformed"):
+        parse_checkpoint_location("ddb://localhost:8000/cps")
 
 
 def test_a_run_with_a_gap_exits_1(tmp_path: Path) -> None:

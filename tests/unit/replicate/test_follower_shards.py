@@ -118,10 +118,18 @@ def test_restart_resumes_after_the_checkpoint() -> None:
 
 
 def test_checkpoint_of_another_stream_reads_every_shard_from_its_start() -> None:
+    old = ARN.rsplit("/stream/", 1)[0] + "/stream/2020-01-01T00:00:00.000"  # re-enabled stream
     shard = FakeShard("s", [1, 2])
-    store = MemoryStore(CheckpointState("arn:old", {"s": ShardCheckpoint(seq(1))}))
+    store = MemoryStore(CheckpointState(old, {"s": ShardCheckpoint(seq(1))}))
     _, rec, _, _ = follow(FakeStreams([shard]), store=store)
     assert rec.numbers("s") == [1, 2]
+
+
+def test_checkpoint_of_another_tables_stream_is_refused() -> None:
+    other = "arn:aws:dynamodb:us-east-1:123456789012:table/other/stream/2020-01-01T00:00:00.000"
+    store = MemoryStore(CheckpointState(other, {"s": ShardCheckpoint(seq(1))}))
+    with pytest.raises(ConfigError, match="belongs to another table's stream"):
+        follow(FakeStreams([FakeShard("s", [1, 2])]), store=store)
 
 
 def test_until_caught_up_needs_quiet_polls_spanning_quiet_seconds() -> None:
