@@ -167,6 +167,11 @@ def backup_table(table: str, destination: str, **opts: Any) -> None:
         )
         results_dir = results_dir_from_options(opts, run if opts["segment"] is not None else None)
         sse = opts["sse"] or ("aws:kms" if opts["sse_kms_key_id"] else None)
+        if opts["resume"] and opts["jobid"] is None:
+            raise UsageError(
+                "--resume needs the --jobid of the backup to resume",
+                hint="pass the jobid printed by the first run",
+            )
         spec = table_spec(table, region=opts["region"], endpoint_url=opts["endpoint_url"])
         job = f"backup-table {spec.address} -> {destination} jobid {opts['jobid']}"
         request = BackupRequest(

@@ -130,7 +130,7 @@ def parse_segment_options(
     if segment is not None and segments is None:
         raise UsageError("--segment needs --segments", hint="add --segments M (segment < M)")
     segment = resolve_segment(segment)
-    total = segments or 1
+    total = 1 if segments is None else segments
     if total < 1 or total > 1_000_000:
         raise UsageError(f"--segments {total} is out of range", hint="use 1 to 1000000")
     if segment is not None and not 0 <= segment < total:

@@ -116,3 +116,20 @@ def test_keys_are_named_from_deep_in_the_chain_of_causes(
     wrapped = SegmentFailedError("segment 1 failed", segments=[1], cause=partial)
     assert fail(wrapped, debug=False) == 3
     assert capsys.readouterr().err.splitlines()[1] == '  keys not done: {"pk":{"S":"z"}}'
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["diff-tables", "localhost:1/aaa", "localhost:1/bbb", "--segments", "0"], "--segments 0"),
+        (["backup-table", "localhost:1/aaa", "/tmp/x", "--resume"], "--resume needs the --jobid"),
+        (
+            ["diff-tables", "localhost:1/aaa", "localhost:1/bbb", "--segment", "3"],
+            "needs --segments",
+        ),
+    ],
+)
+def test_option_mistakes_are_usage_errors_before_any_call(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app.cli, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
