@@ -216,3 +216,12 @@ def test_verify_against_a_table_keyed_differently_is_refused(
     result = _run("verify-backup", str(job), "--against", f"{ddb.url}/{other}")
     assert result.exit_code == 2, result.output
     assert "key schemas differ" in result.output
+
+
+@pytest.mark.parametrize("name", ["_started", "0.manifest.json"])
+def test_restoring_a_record_instead_of_data_is_refused(
+    ddb: Endpoint, make_table: Callable[..., str], job: Path, name: str
+) -> None:
+    result = _run("restore-table", str(job / name), f"{ddb.url}/{make_table()}", "--force")
+    assert result.exit_code == 2, result.output
+    assert "not a data object" in result.output

@@ -188,6 +188,11 @@ def open_source(spec: StorageSpec) -> BackupSource:
     if sizes:
         return _read_job(spec, storage, sizes)
     parent, name = spec.location.parent_and_name()
+    if name == STARTED or name.endswith(MANIFEST_SUFFIX):
+        raise ConfigError(
+            f"{spec.location.url()} is a job's {name}, not a data object",
+            hint="name the job folder (…/<prefix>/<jobid>) or one data object such as …/<jobid>/0",
+        )
     if name:
         size = spec.at(parent).open().size(name)
         if size is not None:
