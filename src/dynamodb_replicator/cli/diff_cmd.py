@@ -44,6 +44,7 @@ from ..dynamo import (
 from ..errors import ItemFormatError, ReplicatorError, RetriesExhaustedError, UsageError
 from ..items import (
     Item,
+    JsonNumber,
     Key,
     KeySchema,
     diff_items,
@@ -253,7 +254,7 @@ def _pair(
 def parse_key_argument(text: str, schema: KeySchema) -> Key:
     """KEY as wire JSON (``{"pk": {"S": "a"}}``) or plain JSON typed by the key schema."""
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, parse_float=JsonNumber, parse_int=JsonNumber)
     except json.JSONDecodeError as exc:
         raise UsageError(
             f"KEY is not valid JSON ({exc})",

@@ -16,6 +16,8 @@ from dynamodb_replicator.items.compare import (
 from dynamodb_replicator.items.jsonl import decode_item, encode_item, encode_key_for_report
 from dynamodb_replicator.items.keys import (
     KEY_TYPES,
+    MAX_DIGITS,
+    JsonNumber,
     KeySchema,
     extract_key,
     item_size,
@@ -37,10 +39,12 @@ from dynamodb_replicator.items.wire import (
 
 __all__ = [
     "KEY_TYPES",
+    "MAX_DIGITS",
     "TYPE_TAGS",
     "AttributeDiff",
     "AttributeValue",
     "Item",
+    "JsonNumber",
     "Key",
     "KeySchema",
     "canonical_number",

@@ -12,8 +12,13 @@ from dynamodb_replicator.errors import ItemFormatError
 from dynamodb_replicator.items.numbers import canonical_number, is_number, significant_digits
 from dynamodb_replicator.items.wire import Key, split_value, value_from_text
 
+#: DynamoDB numbers hold at most 38 significant digits.
+MAX_DIGITS: Final = 38
+
 __all__ = [
     "KEY_TYPES",
+    "MAX_DIGITS",
+    "JsonNumber",
     "KeySchema",
     "extract_key",
     "item_size",
@@ -158,15 +163,30 @@ def item_size(item: Mapping[str, Any]) -> int:
     return sum(_utf8_len(name) + _value_size(value) for name, value in item.items())
 
 
+class JsonNumber(str):
+    """A JSON number kept as the text it was written as.
+
+    Decode user-typed JSON with ``json.loads(text, parse_float=JsonNumber,
+    parse_int=JsonNumber)`` and numbers never pass through ``float``: ``1e0`` stays ``1e0``
+    and a 38-digit key stays exact. It is a number, not a string, for an ``S`` key.
+    """
+
+
 def _plain_payload(value: object, name: str, type_: str) -> Any:
     """The wire payload of a plain JSON key value of schema type ``type_``."""
-    if type_ == "S" and isinstance(value, str):
+    if type_ == "S" and isinstance(value, str) and not isinstance(value, JsonNumber):
         return value
     if type_ == "N":
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         if isinstance(value, str) and is_number(value):
-            return value
+            if significant_digits(value) > MAX_DIGITS:
+                raise ItemFormatError(
+                    f"key attribute {name!r}: {value} has more than {MAX_DIGITS} significant "
+                    "digits, DynamoDB's limit",
+                    hint="check the key value",
+                )
+            return str(value)
         if isinstance(value, float):
             raise ItemFormatError(
                 f"key attribute {name!r}: {value!r} is a float, which may not be exact",

@@ -190,3 +190,24 @@ def test_parse_plain_key() -> None:
 def test_parse_plain_key_errors(obj: dict[str, Any], schema: KeySchema, what: str) -> None:
     with pytest.raises(ItemFormatError, match=what):
         parse_plain_key(obj, schema)
+
+
+def test_plain_json_numbers_stay_exact_and_typed() -> None:
+    import json
+
+    from dynamodb_replicator.items import JsonNumber
+
+    schema = KeySchema("pk", "S", "n", "N")
+
+    def parse(text: str) -> dict[str, object]:
+        return parse_plain_key(
+            json.loads(text, parse_float=JsonNumber, parse_int=JsonNumber), schema
+        )
+
+    big = "1234567890123456789012345678901234567.8"
+    assert parse(f'{{"pk": "a", "n": {big}}}') == {"pk": {"S": "a"}, "n": {"N": big}}
+    assert parse('{"pk": "a", "n": 1e0}') == {"pk": {"S": "a"}, "n": {"N": "1e0"}}
+    with pytest.raises(ItemFormatError, match="not a valid S value"):
+        parse('{"pk": 5, "n": 1}')
+    with pytest.raises(ItemFormatError, match="more than 38 significant digits"):
+        parse('{"pk": "a", "n": 12345678901234567890123456789012345678901}')
