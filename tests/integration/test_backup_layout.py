@@ -217,3 +217,20 @@ def test_a_job_refuses_segments_of_another_table_with_the_same_name(
     )  # fmt: skip
     assert second.exit_code == 2, second.output
     assert "already holds a backup" in second.output
+
+
+def test_consistent_backup_is_recorded_in_the_manifest(
+    ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str], tmp_path: Path
+) -> None:
+    import json
+
+    table = make_table()
+    put_items(ddb_client, table, [{"pk": {"S": f"k{i}"}} for i in range(7)])
+    dest = tmp_path / "c"
+    result = CliRunner().invoke(
+        cli, ["backup-table", f"{ddb.url}/{table}", str(dest), "--jobid", "j", "--consistent"]
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((dest / "j" / "0.manifest.json").read_text())
+    assert manifest["consistent_read"] is True
+    assert manifest["item_count"] == 7

@@ -101,6 +101,7 @@ class BackupRequest:
     rate: RateSpec = field(default_factory=RateSpec)
     resume: bool = False
     gzip_level: int = 1
+    consistent: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ def run_backup(
         definition=definition,
         rate_read=request.rate.scaled(share).read,
         gzip_level=request.gzip_level,
+        consistent=request.consistent,
     )
     estimate = info.item_count * len(request.segments) // max(request.total_segments, 1)
     listener.start("backup", estimate or None)

@@ -230,6 +230,7 @@ class Manifest:
     content: str = "jsonl-dynamodb-wire"
     tool: str = TOOL
     format_version: int = FORMAT_VERSION
+    consistent_read: bool = False
 
     def to_bytes(self) -> bytes:
         obj = asdict(self)
@@ -265,6 +266,7 @@ class Manifest:
                 content=str(obj.get("content", "jsonl-dynamodb-wire")),
                 tool=str(obj.get("tool", TOOL)),
                 format_version=version,
+                consistent_read=bool(obj.get("consistent_read", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BackupError(f"{what} lacks a valid field ({exc})") from exc

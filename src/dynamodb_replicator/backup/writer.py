@@ -120,6 +120,9 @@ class BackupJob:
     """Read capacity units per second this worker may spend (its share of the job budget)."""
     gzip_level: int = DEFAULT_GZIP_LEVEL
     page_size: int | None = None
+    consistent: bool = False
+    """Strongly consistent scan reads (twice the read capacity): every write acknowledged
+    before a page is read is in it."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,7 @@ def backup_segment(
             total_segments=job.total_segments if job.total_segments > 1 else None,
             limiter=limiter,
             page_size=job.page_size,
+            consistent=job.consistent,
         )
         for page in pages:
             if ctx.cancelled():
@@ -231,4 +235,5 @@ def _manifest(job: BackupJob, result: SegmentBackup) -> Manifest:
         tool_version=__version__,
         table_description=dict(job.definition),
         object=data_name(result.segment),
+        consistent_read=job.consistent,
     )

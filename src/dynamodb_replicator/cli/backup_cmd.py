@@ -142,6 +142,12 @@ def _write_quietly(results_dir: StorageSpec | None, result: SegmentResult) -> No
 @cluster_options
 @results_options
 @click.option("--resume", is_flag=True, help="Skip segments whose manifest matches its object.")
+@click.option(
+    "--consistent",
+    is_flag=True,
+    help="Strongly consistent scan reads (twice the read capacity): each page holds every "
+    "write acknowledged before it was read.",
+)
 @click.option("--rate-read", type=float, help="Read capacity units/s for the whole job.")
 @click.option("--sse", type=click.Choice(["AES256", "aws:kms"]), help="S3 server-side encryption.")
 @click.option("--sse-kms-key-id", help="KMS key for --sse aws:kms (implies it).")
@@ -188,6 +194,7 @@ def backup_table(table: str, destination: str, **opts: Any) -> None:
             workers=workers if opts["segment"] is None else 1,
             rate=RateSpec(read=_rate(opts["rate_read"], "--rate-read")),
             resume=bool(opts["resume"]),
+            consistent=bool(opts["consistent"]),
         )
         engine = engine_from_options(opts)
         try:
