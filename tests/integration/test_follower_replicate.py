@@ -218,3 +218,23 @@ def test_keys_only_stream_suggests_fetch_mode_and_fetch_works(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     _assert_same(ddb_client, primary, replica)
+
+
+def test_empty_maps_and_lists_replicate(
+    ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str], tmp_path: Path
+) -> None:
+    """DynamoDB Local's stream images carry an empty map as ``{}``: still an empty map."""
+    primary, replica = make_table(stream=STREAM), make_table()
+    item = {
+        "pk": {"S": "e"},
+        "m": {"M": {}},
+        "l": {"L": []},
+        "n": {"M": {"x": {"M": {}}, "y": {"L": [{"M": {}}, {"L": []}]}}},
+    }
+    put_items(ddb_client, primary, [item])
+    result = _replicate(
+        ddb, primary, replica, "--until-caught-up", "--quiet-seconds", "0.5",
+        "--checkpoint", str(tmp_path / "cp.json"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert scan_all(ddb_client, replica) == [item]
