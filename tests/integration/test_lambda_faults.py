@@ -243,3 +243,30 @@ def test_concurrent_groups_report_from_the_earliest_failed_key(
     assert {f"k{i}" for i in range(60)} <= stored
     assert "k60" not in stored
     assert lines[0]["RecordsApplied"] == 60
+
+
+def test_a_kinesis_retry_never_replays_a_stale_duplicate_alone(
+    env: dict[str, str], ddb_client: Any, replica: str
+) -> None:
+    """a@t2000 (newest), b (keeps failing), a@t1000 (stale duplicate): the retry must start at
+    a's first record, so the newest change of a wins again in the retried batch."""
+    from lambda_events import kds_payload, kinesis_record
+
+    def rec(seq: int, pk: str, value: str, created: int) -> dict[str, Any]:
+        image = {"pk": {"S": pk}, "v": {"S": value}}
+        return kinesis_record(
+            kds_payload("MODIFY", {"pk": {"S": pk}}, image, created=created), seq=seq
+        )
+
+    evt = event([rec(1, "a", "new", 2000), rec(2, "b", "b", 1500), rec(3, "a", "stale", 1000)])
+    failing = {"b"}
+    handle, _, _ = handler_with(env, lambda c: Unprocessed(c, lambda r, _: pk_of(r) in failing))
+    result = handle(evt, Context(2_500))
+    failed = [f["itemIdentifier"] for f in result["batchItemFailures"]]
+    assert failed == ids(evt)  # from a's first record, not from b's
+
+    failing.clear()  # Lambda retries from the first failed record, and b now lands
+    retry = {"Records": evt["Records"][ids(evt).index(failed[0]) :]}
+    assert handle(retry, Context(2_500)) == {"batchItemFailures": []}
+    got = {i["pk"]["S"]: i["v"]["S"] for i in scan_all(ddb_client, replica)}
+    assert got == {"a": "new", "b": "b"}

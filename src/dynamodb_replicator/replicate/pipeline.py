@@ -87,7 +87,7 @@ def _key_text(key: Key) -> str:
 
 def outcome_of(plan: WritePlan, result: ApplyResult, *, now_ms: int) -> BatchOutcome:
     """Combine a plan and what applying it did into the batch's outcome (pure)."""
-    stop = min(plan.stop, result.stop)
+    stop = plan.safe_stop(min(plan.stop, result.stop))
     created = [c for p, c in plan.kept if p < stop and c is not None]
     reason = None
     unwritten: tuple[Key, ...] = ()

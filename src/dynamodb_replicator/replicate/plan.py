@@ -64,7 +64,9 @@ class WritePlan:
 
     ``stop`` is the position of the first record not covered (the batch length when all are);
     ``writes`` are in record order; ``kept`` holds ``(position, created_us)`` of each record
-    that passed the filters, ``skipped`` the positions filtered out.
+    that passed the filters, ``skipped`` the positions filtered out. ``key_spans`` holds, for
+    sources ordered by creation time (Kinesis), the first and last position of every key
+    with more than one record.
     """
 
     mode: Mode
@@ -74,10 +76,27 @@ class WritePlan:
     failure: RecordFailure | None
     kept: tuple[tuple[int, int | None], ...]
     skipped: tuple[int, ...]
+    key_spans: tuple[tuple[int, int], ...] = ()
 
     @property
     def received(self) -> int:
         return len(self.record_ids)
+
+    def safe_stop(self, stop: int) -> int:
+        """Where a retry must start so that it sees every record of a key it replays.
+
+        With Kinesis sources the newest change of a key may come before a stale duplicate in
+        the batch. If a retry started between them, the stale record would be applied alone
+        and move the replica backwards; so the retry starts at that key's first record, and
+        the newest change wins again in the retried batch.
+        """
+        moved = True
+        while moved:
+            moved = False
+            for first, last in self.key_spans:
+                if first < stop <= last:
+                    stop, moved = first, True
+        return stop
 
 
 def is_ttl_delete(change: Change) -> bool:
@@ -133,7 +152,11 @@ def plan_batch(
     newest: dict[Hashable, Change] = {}
     kept: list[tuple[int, int | None]] = []
     skipped: list[int] = []
+    spans: dict[Hashable, tuple[int, int]] = {}
     for change in batch.changes:
+        if change.source == "kinesis":
+            first = spans.get(change.key_id, (change.position, change.position))[0]
+            spans[change.key_id] = (first, change.position)
         try:
             problem = image_problem(change) if mode == "image" else None
             if problem is None and not keeps(change, filters):
@@ -157,4 +180,5 @@ def plan_batch(
         failure=failure,
         kept=tuple(kept),
         skipped=tuple(skipped),
+        key_spans=tuple(span for span in spans.values() if span[0] != span[1]),
     )
