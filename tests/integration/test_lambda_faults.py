@@ -136,7 +136,7 @@ def test_unprocessed_items_that_recover(env: dict[str, str], ddb_client: Any, re
 
 
 def test_a_write_that_keeps_failing_is_reported_before_the_deadline(
-    env: dict[str, str], ddb_client: Any, replica: str
+    env: dict[str, str], ddb_client: Any, replica: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     handle, lines, _ = handler_with(env, lambda c: Unprocessed(c, lambda r, _: pk_of(r) == "k5"))
     evt = records_for(10)
@@ -152,6 +152,8 @@ def test_a_write_that_keeps_failing_is_reported_before_the_deadline(
     assert lines[0]["RecordsFailed"] == 5
     assert "BatchWriteItem" in lines[0]["failure"]
     assert lines[0]["unwritten_keys"] == ['{"pk":{"S":"k5"}}']
+    failed = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage().split(" and ")[0] for r in failed] == [f"record {ids(evt)[5]}"]
 
 
 def test_no_time_left_writes_nothing_and_fails_every_record(

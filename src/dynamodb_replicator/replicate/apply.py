@@ -241,5 +241,5 @@ def _combine(plan: WritePlan, results: Sequence[_GroupResult]) -> ApplyResult:
 
 
 def _stopped(tally: _Tally, stop: int, error: ReplicatorError) -> ApplyResult:
-    log.warning("replication stopped at record position %d: %s", stop, error.message)
+    log.debug("writes stopped before record position %d: %s", stop, error.message)
     return tally.result(stop, error)

@@ -6,6 +6,7 @@ and a warning says so. Every problem is a :class:`ConfigError` naming the variab
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, cast
@@ -128,9 +129,25 @@ def _int(env: _Env, name: str, default: int) -> int:
     value = env.get(name)
     if value is None:
         return default
-    if not value.isdigit():
+    if not _DIGITS.fullmatch(value):
         raise _bad(name, f"{value!r} is not a whole number", "give a non-negative integer")
     return int(value)
+
+
+_DIGITS: Final = re.compile(r"[0-9]{1,18}")
+#: Epoch milliseconds below this (2001-09-09) are almost surely epoch seconds.
+_EARLIEST_MS: Final = 1_000_000_000_000
+#: Lambda functions run for at most 15 minutes.
+_MAX_MARGIN_MS: Final = 900_000
+
+
+def _margin(env: _Env) -> int:
+    value = _int(env, "DEADLINE_MARGIN_MS", 3_000)
+    if value >= _MAX_MARGIN_MS:
+        raise _bad(
+            "DEADLINE_MARGIN_MS", f"{value} leaves no time to write", "a few seconds, e.g. 3000"
+        )
+    return value
 
 
 def _concurrency(env: _Env) -> int:
@@ -173,7 +190,7 @@ def _filters(env: _Env) -> Filters:
         )
     if role is not None and role.upper() not in ("BEFORE", "AFTER"):
         raise _bad("TURNOVER_ROLE", f"{role!r} is not BEFORE or AFTER", "use BEFORE or AFTER")
-    if at is not None and not at.isdigit():
+    if at is not None and (not _DIGITS.fullmatch(at) or int(at) < _EARLIEST_MS):
         raise _bad("TURNOVER_AT", f"{at!r} is not epoch milliseconds", "e.g. 1700000000000")
     return Filters(
         skip_ttl_deletes=_flag(env, "SKIP_TTL_DELETES"),
@@ -218,7 +235,7 @@ def load_config(environ: Mapping[str, str]) -> LoadedConfig:
         mode=mode,
         primary=primary,
         filters=_filters(env),
-        deadline_margin_ms=_int(env, "DEADLINE_MARGIN_MS", 3_000),
+        deadline_margin_ms=_margin(env),
         metrics_namespace=env.get("METRICS_NAMESPACE") or "DynamoDBReplicator",
         write_concurrency=_concurrency(env),
     )

@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any, Final
 
+from ..errors import ConfigError
+
 __all__ = ["JsonFormatter", "configure_json_logging", "emf_document", "emf_line"]
 
 _STANDARD: Final = frozenset(
@@ -45,14 +47,27 @@ def configure_json_logging(
     """Send ``logger``'s records as JSON lines to ``stream`` (stdout); returns the handler.
 
     The logger stops propagating, so the Lambda runtime's text handler does not repeat them.
+    Calling it again replaces the JSON handler it installed before (a cold start that failed
+    is retried on the next invocation). An unknown ``level`` is a :class:`ConfigError`.
     """
+    name = level.strip().upper()
+    if name not in _LEVELS:
+        raise ConfigError(
+            f"LOG_LEVEL {level!r} is not a log level",
+            hint=f"use one of {', '.join(_LEVELS)}",
+        )
+    target = logging.getLogger(logger)
+    for old in [h for h in target.handlers if isinstance(h.formatter, JsonFormatter)]:
+        target.removeHandler(old)
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter())
-    target = logging.getLogger(logger)
     target.addHandler(handler)
-    target.setLevel(level.upper())
+    target.setLevel(name)
     target.propagate = False
     return handler
+
+
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def emf_document(

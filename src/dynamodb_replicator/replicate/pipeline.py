@@ -182,6 +182,17 @@ class Replicator:
             concurrency=self.config.write_concurrency,
         )
         outcome = outcome_of(plan, result, now_ms=int(self.wall_clock() * 1000))
+        if result.error is not None and outcome.failed_ids:
+            log.error(
+                "record %s and the %d after it not applied: %s",
+                outcome.failed_ids[0],
+                outcome.failed - 1,
+                result.error.message,
+                extra={
+                    "record_id": outcome.failed_ids[0],
+                    "unwritten_keys": [_key_text(k) for k in outcome.unwritten_keys],
+                },
+            )
         log.info(
             "batch of %d: %d applied, %d skipped, %d to retry",
             outcome.received,

@@ -90,6 +90,10 @@ def test_fetch_mode_with_primary_and_role() -> None:
         ({**BASE, "TURNOVER_ROLE": "AFTER", "TURNOVER_AT": "1.5"}, "epoch milliseconds"),
         ({**BASE, "SKIP_TTL_DELETES": "maybe"}, "not a boolean"),
         ({**BASE, "DEADLINE_MARGIN_MS": "-1"}, "whole number"),
+        ({**BASE, "DEADLINE_MARGIN_MS": "1\u00b2"}, "whole number"),
+        ({**BASE, "DEADLINE_MARGIN_MS": "900000"}, "leaves no time"),
+        ({**BASE, "WRITE_CONCURRENCY": "\u0661"}, "whole number"),
+        ({**BASE, "TURNOVER_ROLE": "AFTER", "TURNOVER_AT": "1700000000"}, "epoch milliseconds"),
         ({**BASE, "WRITE_CONCURRENCY": "0"}, "out of range"),
         (
             {**BASE, "PRIMARY_TABLE": "replica", "REPLICATION_MODE": "fetch"},
