@@ -40,7 +40,7 @@ ENV_NAMES: Final[Mapping[str, str | None]] = {
 
 #: Short timeouts and few attempts: a call must not outlive the Lambda deadline by much.
 LAMBDA_CLIENT_OPTIONS: Final = ClientOptions(
-    retry_mode="standard", max_attempts=3, connect_timeout=2.0, read_timeout=10.0
+    retry_mode="standard", max_attempts=3, connect_timeout=2.0, read_timeout=5.0
 )
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
