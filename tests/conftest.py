@@ -266,6 +266,22 @@ def make_table(ddb_client: Any) -> Iterator[Callable[..., str]]:
 
 
 @pytest.fixture
+def new_table(ddb_client: Any) -> Iterator[Callable[[], str]]:
+    """Factory: a fresh table name for a command to create (``restore-table --create``);
+    every table so named is deleted at teardown."""
+    made: list[str] = []
+
+    def factory() -> str:
+        made.append(f"r-{uuid.uuid4().hex[:8]}")
+        return made[-1]
+
+    yield factory
+    for name in made:
+        with contextlib.suppress(ddb_client.exceptions.ResourceNotFoundException):
+            ddb_client.delete_table(TableName=name)
+
+
+@pytest.fixture
 def make_bucket(s3_client: Any) -> Iterator[Callable[..., str]]:
     """Factory: create an S3 bucket (``b-<uuid8>`` unless named); emptied and deleted after."""
     created: list[tuple[Any, str]] = []

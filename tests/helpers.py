@@ -8,6 +8,7 @@ folder on ``sys.path``).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -275,3 +276,15 @@ def scan_all(client: Any, table: str, consistent: bool = True) -> list[Item]:
     for page in paginator.paginate(TableName=table, ConsistentRead=consistent):
         items.extend(page.get("Items", []))
     return items
+
+
+def wait_for_checkpoint(proc: Any, checkpoint: Path, timeout: float = 60.0) -> None:
+    """Wait until a follower process has saved a position for some shard (fail if it exits)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = checkpoint.read_text() if checkpoint.exists() else ""
+        if text and any(s["sequence"] for s in json.loads(text)["shards"].values()):
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"the follower saved no checkpoint within {timeout:g} s")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,20 +46,6 @@ def source_table(make_table: Callable[..., str], ddb_client: Any) -> str:
     table = make_table(("pk", "S"), ("sk", "N"), gsi={"by-g": ("g", "S")}, lsi={"by-l": ("l", "N")})
     put_items(ddb_client, table, _items())
     return table
-
-
-@pytest.fixture
-def new_table(ddb_client: Any) -> Iterator[Callable[[], str]]:
-    made: list[str] = []
-
-    def factory() -> str:
-        made.append(f"r-{uuid.uuid4().hex[:8]}")
-        return made[-1]
-
-    yield factory
-    for name in made:
-        with contextlib.suppress(ddb_client.exceptions.ResourceNotFoundException):
-            ddb_client.delete_table(TableName=name)
 
 
 def _run(*args: str) -> Result:

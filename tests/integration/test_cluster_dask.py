@@ -6,8 +6,6 @@ their own clients from their own environment (the hermetic test credentials).
 
 from __future__ import annotations
 
-import contextlib
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -168,20 +166,6 @@ def test_a_segment_always_failing_is_exit_3_naming_it(
     result = _diff(ddb, pair, "--dask-scheduler", scheduler, "--dask-retries", "1")
     assert result.exit_code == 3, result.output
     assert "segment 5 failed after 2 attempt(s): injected fault in segment 5" in result.stderr
-
-
-@pytest.fixture
-def new_table(ddb_client: Any) -> Iterator[Callable[[], str]]:
-    made: list[str] = []
-
-    def factory() -> str:
-        made.append(f"r-{uuid.uuid4().hex[:8]}")
-        return made[-1]
-
-    yield factory
-    for name in made:
-        with contextlib.suppress(ddb_client.exceptions.ResourceNotFoundException):
-            ddb_client.delete_table(TableName=name)
 
 
 def test_backup_and_restore_on_the_cluster(

@@ -8,7 +8,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from dynamodb_replicator.cli.app import cli
 from dynamodb_replicator.dynamo import make_client
 from dynamodb_replicator.local.sample import sample_item
 from dynamodb_replicator.replicate.checkpoint import FileCheckpoint, TableCheckpoint
-from helpers import Endpoint, put_items, scan_all
+from helpers import Endpoint, put_items, scan_all, wait_for_checkpoint
 
 STREAM = "NEW_AND_OLD_IMAGES"
 
@@ -124,15 +123,7 @@ def test_sigkill_then_restart_converges(
     checkpoint = tmp_path / "cp.json"
     proc = _spawn(ddb, primary, replica, checkpoint)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            text = checkpoint.read_text() if checkpoint.exists() else ""
-            if text and any(s["sequence"] for s in json.loads(text)["shards"].values()):
-                break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
-        else:
-            raise AssertionError("the follower saved no checkpoint within 60 s")
+        wait_for_checkpoint(proc, checkpoint)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)

@@ -8,7 +8,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,20 +18,9 @@ from dynamodb_replicator.dynamo import make_client
 from dynamodb_replicator.errors import ConfigError
 from dynamodb_replicator.local.sample import sample_item
 from dynamodb_replicator.replicate.checkpoint import TableCheckpoint
-from helpers import Endpoint, put_items
+from helpers import Endpoint, put_items, wait_for_checkpoint
 
 STREAM = "NEW_AND_OLD_IMAGES"
-
-
-def _wait_for_checkpoint(proc: Any, checkpoint: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        text = checkpoint.read_text() if checkpoint.exists() else ""
-        if text and any(s["sequence"] for s in json.loads(text)["shards"].values()):
-            return
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    raise AssertionError("the follower saved no checkpoint within 60 s")
 
 
 def test_ctrl_c_saves_the_checkpoint_and_exits_130(
@@ -48,7 +36,7 @@ def test_ctrl_c_saves_the_checkpoint_and_exits_130(
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, env=dict(os.environ), stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_checkpoint(proc, checkpoint)
+        wait_for_checkpoint(proc, checkpoint)
     finally:
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)
