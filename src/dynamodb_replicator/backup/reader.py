@@ -35,6 +35,9 @@ __all__ = [
     "SegmentSource",
     "SegmentVerdict",
     "VerifyJob",
+    "check_totals",
+    "count_lines",
+    "items_from_chunks",
     "open_source",
     "read_items",
     "verify_segment",
@@ -225,6 +228,17 @@ def read_items(
     Raises :class:`BackupIntegrityError` on an undecodable line (before yielding it), on a
     truncated gzip stream, or when the count, sizes or SHA-256 disagree with the manifest.
     """
+    return items_from_chunks(storage.read(source.name), source, before_write=before_write)
+
+
+def items_from_chunks(
+    chunks: Iterable[bytes],
+    source: SegmentSource,
+    *,
+    before_write: bool = False,
+) -> Iterator[Item]:
+    """The items of ``source`` read from its compressed ``chunks`` (from storage or a spool),
+    checked as :func:`read_items` checks them."""
     lines = GunzipLines()
     number = 0
 
@@ -235,7 +249,7 @@ def read_items(
             raise _damaged(source, exc.message, before_write=before_write, line=number) from exc
 
     try:
-        for chunk in storage.read(source.name):
+        for chunk in chunks:
             for raw in lines.feed(chunk):
                 number += 1
                 yield decode(raw)
@@ -252,10 +266,33 @@ def read_items(
             f"not valid gzip ({exc}) after {number} good line(s)",
             before_write=before_write,
         ) from exc
-    _check_totals(source, lines, number, before_write)
+    check_totals(source, lines, number, before_write)
 
 
-def _check_totals(source: SegmentSource, lines: GunzipLines, count: int, before: bool) -> None:
+def count_lines(
+    chunks: Iterable[bytes], source: SegmentSource, *, before_write: bool = True
+) -> GunzipLines:
+    """Gunzip, hash and count ``chunks`` without decoding a line; the totals are checked
+    against ``source``'s manifest (a :class:`BackupIntegrityError` naming the segment)."""
+    lines = GunzipLines()
+    number = 0
+    try:
+        for chunk in chunks:
+            number += len(lines.feed(chunk))
+        number += len(lines.finish())
+    except zlib.error as exc:
+        raise _damaged(
+            source, f"not valid gzip ({exc}) after {number} line(s)", before_write=before_write
+        ) from exc
+    except ValueError as exc:
+        raise _damaged(source, str(exc), before_write=before_write) from exc
+    check_totals(source, lines, number, before_write)
+    return lines
+
+
+def check_totals(source: SegmentSource, lines: GunzipLines, count: int, before: bool) -> None:
+    """Raise :class:`BackupIntegrityError` when the object's size, SHA-256, item count or
+    uncompressed size differ from its manifest (nothing to check without one)."""
     manifest = source.manifest
     if manifest is None:
         return

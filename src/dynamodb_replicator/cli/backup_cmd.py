@@ -24,11 +24,13 @@ from ..backup import (
     run_restore,
     run_verify,
 )
+from ..backup.extraneous import ExtraAction
 from ..backup.reader import open_source
 from ..cluster import SegmentResult, write_result
 from ..diff import Discrepancy, format_discrepancy, summary_lines
 from ..dynamo import RateSpec
 from ..errors import ReplicatorError, UsageError
+from ..items import Key, encode_key_for_report
 from .exit_codes import EXIT_CODES_HELP, ExitCode
 from .options import (
     ADDRESS_HELP,
@@ -240,7 +242,7 @@ def restore_line(
     )
 
 
-def _print_restore(summary: RestoreSummary) -> None:
+def _print_restore(summary: RestoreSummary) -> int:
     for warning in summary.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(
@@ -253,6 +255,28 @@ def _print_restore(summary: RestoreSummary) -> None:
             summary.seconds,
         )
     )
+    extra = summary.extraneous
+    if extra is None:
+        return ExitCode.OK
+    click.echo(
+        f"extraneous: {summary.table} holds {extra.extraneous} item(s) the backup lacks "
+        f"(of {extra.scanned} scanned); deleted {extra.deleted}, remaining {extra.remaining}",
+        err=True,
+    )
+    if extra.remaining:
+        click.echo(
+            "hint: restore-table ... --force --delete-extraneous makes the table equal to the "
+            "backup (conditional deletes: an item changed meanwhile is kept)",
+            err=True,
+        )
+        return ExitCode.FOUND
+    return ExitCode.OK
+
+
+def _extraneous_key(key: Key, action: ExtraAction) -> None:
+    """One ``[extraneous]`` line per table item the backup lacks, as diff-tables prints it."""
+    suffix = "" if action is ExtraAction.FOUND else f" ({action.value})"
+    click.echo(f"[extraneous] {encode_key_for_report(key, list(key))}{suffix}")
 
 
 def _backup_segments(source: StorageSpec) -> int | None:
@@ -269,6 +293,12 @@ def _backup_segments(source: StorageSpec) -> int | None:
 @click.option("--create", is_flag=True, help="Create TABLE from the backup's manifest.")
 @click.option("--force", is_flag=True, help="Restore into a table that already holds items.")
 @click.option("--verify-first", is_flag=True, help="Verify every object before writing anything.")
+@click.option(
+    "--delete-extraneous",
+    is_flag=True,
+    help="After the restore, delete the table's items that the backup lacks (conditional "
+    "deletes), so the table equals the backup.",
+)
 @click.option(
     "--segment",
     type=SEGMENT,
@@ -317,12 +347,15 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
             billing_mode=opts["billing_mode"],
             sse_kms_key_id=opts["sse_kms_key_id"],
             ttl=bool(opts["ttl"]),
+            delete_extraneous=bool(opts["delete_extraneous"]),
         )
         job = f"restore-table {source} -> {request.table.address}"
         engine = engine_from_options(opts)
         try:
             with progress_display(bool(opts["quiet"])) as listener:
-                summary = run_restore(request, progress=listener, engine=engine)
+                summary = run_restore(
+                    request, progress=listener, engine=engine, on_extraneous=_extraneous_key
+                )
         except ReplicatorError as exc:
             total = _backup_segments(request.source) if results_dir is not None else None
             if segment is not None and total is not None:
@@ -347,8 +380,7 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
                     duration=summary.seconds,
                 ),
             )
-        _print_restore(summary)
-        return ExitCode.OK
+        return _print_restore(summary)
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
 
