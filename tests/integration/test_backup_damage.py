@@ -225,3 +225,99 @@ def test_restoring_a_record_instead_of_data_is_refused(
     result = _run("restore-table", str(job / name), f"{ddb.url}/{make_table()}", "--force")
     assert result.exit_code == 2, result.output
     assert "not a data object" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "problem"),
+    [
+        ("1.manifest.json", "truncate", "1.manifest.json is not valid JSON"),
+        ("1.manifest.json", "garbage", "1.manifest.json is not valid JSON"),
+        ("1.manifest.json", "empty-object", "1.manifest.json has format version 0"),
+        ("_started", "garbage", "_started is not valid JSON"),
+        ("_started", "truncate", "_started is not valid JSON"),
+        ("_started", "empty-object", "_started lacks a valid field"),
+    ],
+)
+def test_damaged_metadata_is_damage_not_a_crash(
+    ddb: Endpoint,
+    ddb_client: Any,
+    make_table: Callable[..., str],
+    job: Path,
+    tmp_path: Path,
+    name: str,
+    damage: str,
+    problem: str,
+) -> None:
+    broken = tmp_path / "meta" / "j"
+    shutil.copytree(job, broken)
+    record = broken / name
+    if damage == "truncate":
+        record.write_bytes(record.read_bytes()[:40])
+    elif damage == "garbage":
+        record.write_bytes(b"\x8b\x00 not json at all \xff")
+    else:
+        record.write_text("{}")
+
+    verified = _run("verify-backup", str(broken))
+    assert verified.exit_code == 1, verified.output
+    assert "backup damaged or incomplete" in verified.output
+    assert problem in verified.output
+
+    target = make_table()
+    result = _run("restore-table", str(broken), f"{ddb.url}/{target}")
+    assert result.exit_code == 2, result.output
+    assert problem in result.output
+    assert "nothing was written" in result.output
+    assert scan_all(ddb_client, target) == []
+
+
+def test_verify_lists_every_problem_not_the_first(job: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "many" / "j"
+    shutil.copytree(job, broken)
+    (broken / "_started").write_text("{")
+    (broken / "0.manifest.json").write_bytes((broken / "0.manifest.json").read_bytes()[:30])
+    data = bytearray((broken / "1").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (broken / "1").write_bytes(bytes(data))
+
+    verified = _run("verify-backup", str(broken))
+    assert verified.exit_code == 1, verified.output
+    assert "_started is not valid JSON" in verified.output
+    assert "segment 0: " in verified.output
+    assert "0.manifest.json is not valid JSON" in verified.output
+    assert "segment 1: " in verified.output
+
+
+def test_a_job_run_one_segment_per_machine(
+    ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str], primary: str, tmp_path: Path
+) -> None:
+    def backup(*extra: str) -> Result:
+        return _run("backup-table", f"{ddb.url}/{primary}", str(tmp_path), "--jobid", "m", *extra)
+
+    for segment in ("0", "2"):
+        result = backup("--segment", segment, "--segments", "4")
+        assert result.exit_code == 0, result.output
+    verified = _run("verify-backup", str(tmp_path / "m"))
+    assert verified.exit_code == 1, verified.output
+    assert "segments present: 0, 2; still missing: 1, 3 (of 4;" in verified.output
+    assert "no data object" not in verified.output
+    assert verified.output.count("\n") <= 3, verified.output
+
+    refused = backup()
+    assert refused.exit_code == 2, refused.output
+    assert "in 4 segment(s)" in refused.output
+    assert "run this backup under another jobid, e.g. --jobid m-1" in refused.output
+    assert "--segments 4" in refused.output
+
+    for segment in ("1", "3"):
+        result = backup("--segment", segment, "--segments", "4")
+        assert result.exit_code == 0, result.output
+    verified = _run("verify-backup", str(tmp_path / "m"))
+    assert verified.exit_code == 0, verified.output
+    target = make_table()
+    for segment in ("0", "1", "2", "3"):
+        result = _run(
+            "restore-table", str(tmp_path / "m"), f"{ddb.url}/{target}", "--segment", segment
+        )
+        assert result.exit_code == 0, result.output
+    assert len(scan_all(ddb_client, target)) == len(ITEMS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -136,19 +136,36 @@ def _manifest(storage: Storage, name: str) -> Manifest:
     return Manifest.from_bytes(storage.get(name), storage.location.url(name))
 
 
-def _read_job(spec: StorageSpec, storage: Storage, sizes: dict[str, int]) -> BackupSource:
-    started = (
-        Started.from_bytes(storage.get(STARTED), storage.location.url(STARTED))
-        if STARTED in sizes
-        else None
-    )
+def _read_records(
+    storage: Storage, sizes: Mapping[str, int]
+) -> tuple[Started | None, dict[int, Manifest], dict[str, str]]:
+    """``_started`` and the manifests; a record that exists but cannot be read (truncated,
+    not JSON, a field missing) goes into the third map, name -> why, instead of raising, so
+    every problem of the job can be listed."""
+    unreadable: dict[str, str] = {}
+    started = None
+    if STARTED in sizes:
+        try:
+            started = Started.from_bytes(storage.get(STARTED), storage.location.url(STARTED))
+        except BackupError as exc:
+            unreadable[STARTED] = exc.message
     manifests: dict[int, Manifest] = {}
-    for name in sizes:
-        if name.endswith(MANIFEST_SUFFIX):
-            segment = segment_of(name[: -len(MANIFEST_SUFFIX)])
-            if segment is not None:
-                manifests[segment] = _manifest(storage, name)
-    check = check_job(sizes, started, manifests)
+    for name in sorted(sizes):
+        if not name.endswith(MANIFEST_SUFFIX):
+            continue
+        segment = segment_of(name[: -len(MANIFEST_SUFFIX)])
+        if segment is None:
+            continue
+        try:
+            manifests[segment] = _manifest(storage, name)
+        except BackupError as exc:
+            unreadable[name] = exc.message
+    return started, manifests, unreadable
+
+
+def _read_job(spec: StorageSpec, storage: Storage, sizes: dict[str, int]) -> BackupSource:
+    started, manifests, unreadable = _read_records(storage, sizes)
+    check = check_job(sizes, started, manifests, unreadable)
     if check.kind == "empty":
         raise ConfigError(
             f"no backup found at {storage.location.url()}",
@@ -168,14 +185,20 @@ def _read_object(spec: StorageSpec, size: int) -> BackupSource:
     segment = segment_of(name)
     manifest = None
     problems: tuple[str, ...] = ()
+    damaged = False
     if segment is not None and storage.size(manifest_name(segment)) is not None:
-        manifest = _manifest(storage, manifest_name(segment))
-        if manifest.compressed_bytes != size:
+        try:
+            manifest = _manifest(storage, manifest_name(segment))
+        except BackupError as exc:
+            damaged = True
+            problems = (f"segment {segment}: {exc.message}",)
+        if manifest is not None and manifest.compressed_bytes != size:
             problems = (
                 f"segment {segment}: object is {size} bytes, its manifest says "
                 f"{manifest.compressed_bytes} (truncated or replaced)",
             )
-    kind: Literal["ours", "original"] = "ours" if manifest is not None else "original"
+    ours = manifest is not None or damaged
+    kind: Literal["ours", "original"] = "ours" if ours else "original"
     source = SegmentSource(name, segment if segment is not None else 0, manifest)
     return BackupSource(parent_spec, kind, (source,), problems)
 

@@ -151,11 +151,26 @@ def write_started(storage: Storage, started: Started) -> None:
             raise UsageError(
                 f"jobid {started.jobid!r} already holds a backup of {existing.region}/"
                 f"{existing.table} in {existing.segments} segment(s) at {storage.location.url()}"
-                + (f" (table {existing.table_arn})" if existing.table_arn else ""),
-                hint="choose another --jobid (or the same table and --segments as that job)",
+                + (f" (table {existing.table_arn})" if existing.table_arn else "")
+                + "; a job keeps the table and segment count of its first run",
+                hint=_another_jobid_hint(existing, started),
             )
         return
     storage.put(STARTED, started.to_bytes())
+
+
+def _another_jobid_hint(existing: Started, wanted: Started) -> str:
+    """How to run the refused backup: under another jobid (the same one on every machine of
+    that job), or with the existing job's segment count when it is of the same table."""
+    suggestion = f"{wanted.jobid}-{wanted.segments}"
+    example = f"--jobid {suggestion}" if len(suggestion) <= 200 else "another --jobid"
+    hint = (
+        f"run this backup under another jobid, e.g. {example} (the same --jobid and "
+        f"--segments {wanted.segments} on every machine of that job)"
+    )
+    if (existing.table, existing.region) == (wanted.table, wanted.region):
+        hint += f"; or add to the existing job with --segments {existing.segments}"
+    return hint
 
 
 def segments_to_skip(storage: Storage, segments: Iterable[int]) -> dict[int, Manifest]:
