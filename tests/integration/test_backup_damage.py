@@ -194,19 +194,49 @@ def test_original_tool_backup_on_s3(
 def test_verify_against_a_live_table(
     ddb: Endpoint, ddb_client: Any, primary: str, job: Path
 ) -> None:
-    result = _run("verify-backup", str(job), "--against", f"{ddb.url}/{primary}")
+    table = f"{ddb.url}/{primary}"
+    result = _run("verify-backup", str(job), "--against", table)
     assert result.exit_code == 0, result.output
-    assert "missing 0, different 0, extraneous 0" in result.output
+    assert result.stdout == ""
+    assert f"scanned: backup {job} 60, table {table}" in result.stderr
+    assert "discrepancies: missing 0, different 0, extraneous 0" in result.stderr
+    assert "remaining discrepancies: 0" in result.stderr
+    assert "backup intact: 60 items in 2 segment(s)" in result.stderr
+    assert "agrees with it" in result.stderr
+    assert "primary" not in result.stderr.replace(primary, "")
 
     ddb_client.delete_item(TableName=primary, Key={"pk": {"S": "k001"}})
     ddb_client.put_item(TableName=primary, Item={"pk": {"S": "k002"}, "v": {"N": "-1"}})
     ddb_client.put_item(TableName=primary, Item={"pk": {"S": "new"}})
-    result = _run("verify-backup", str(job), "--against", f"{ddb.url}/{primary}")
+    result = _run("verify-backup", str(job), "--against", table)
     assert result.exit_code == 1, result.output
-    assert '[missing] {"pk":{"S":"k001"}}' in result.output
-    assert '[different] {"pk":{"S":"k002"}}' in result.output
-    assert '[extraneous] {"pk":{"S":"new"}}' in result.output
+    lines = result.stdout.splitlines()
+    assert '[missing] {"pk":{"S":"k001"}}' in lines
+    assert '[different] {"pk":{"S":"k002"}} attributes: b, v' in lines
+    assert '[extraneous] {"pk":{"S":"new"}}' in lines
+    assert len(lines) == 3
+    assert "discrepancies: missing 1, different 1, extraneous 1" in result.stderr
+    assert "differs from it in 3 item(s)" in result.stderr
     assert "time window" in result.stderr
+
+    jsonl = _run("verify-backup", str(job), "--against", table, "--format", "jsonl", "-q")
+    assert jsonl.exit_code == 1, jsonl.output
+    assert {json.loads(line)["kind"] for line in jsonl.stdout.splitlines()} == {
+        "missing",
+        "different",
+        "extraneous",
+    }
+    assert jsonl.stderr == ""
+
+
+def test_verify_against_a_damaged_backup(
+    ddb: Endpoint, primary: str, job: Path, tmp_path: Path
+) -> None:
+    broken = _damaged(job, tmp_path, "missing-manifest")
+    result = _run("verify-backup", str(broken), "--against", f"{ddb.url}/{primary}")
+    assert result.exit_code == 1, result.output
+    assert "[damaged] segment 1: no manifest" in result.stdout
+    assert "backup damaged or incomplete" in result.stderr
 
 
 def test_verify_against_a_table_keyed_differently_is_refused(

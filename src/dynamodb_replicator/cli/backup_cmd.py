@@ -27,10 +27,11 @@ from ..backup import (
 from ..backup.extraneous import ExtraAction
 from ..backup.reader import open_source
 from ..cluster import SegmentResult, write_result
-from ..diff import Discrepancy, format_discrepancy, summary_lines
+from ..diff import FORMATS, Discrepancy, format_discrepancy, summary_lines
 from ..dynamo import RateSpec
 from ..errors import ReplicatorError, UsageError
 from ..items import Key, encode_key_for_report
+from .diff_cmd import diff_exit_code
 from .exit_codes import EXIT_CODES_HELP, ExitCode
 from .options import (
     ADDRESS_HELP,
@@ -408,22 +409,43 @@ def _print_verify(report: VerifyReport) -> int:
     return ExitCode.OK
 
 
-def _print_against(report: AgainstReport) -> int:
+def _print_against(report: AgainstReport, table: str, quiet: bool) -> int:
+    """As diff-tables reports: findings on stdout (already printed as they were found, plus
+    ``[damaged]`` lines), the summary on stderr, naming the backup and the table; exit 0 when
+    the backup is intact and the table agrees with it, 1 otherwise."""
+    where = report.source.storage.location.url()
     if report.problems or report.diff is None:
-        click.echo(f"backup damaged or incomplete: {report.source.storage.location.url()}")
         for problem in report.problems:
-            click.echo(f"  {problem}")
+            click.echo(f"[damaged] {problem}")
+        if not quiet:
+            click.echo(
+                f"backup damaged or incomplete: {where}; not compared with {table}", err=True
+            )
         return ExitCode.FOUND
-    for line in summary_lines(report.diff):
-        click.echo(line)
-    if not report.diff.agree:
-        click.echo(
-            "note: a backup is a scan over a time window; changes made to the table since "
-            "show up as differences",
-            err=True,
-        )
-        return ExitCode.FOUND
-    return ExitCode.OK
+    diff = report.diff
+    code = diff_exit_code(diff)
+    if quiet:
+        return code
+    for line in summary_lines(diff, sides=(f"backup {where}", f"table {table}")):
+        click.echo(line, err=True)
+    verdict = (
+        f"backup intact: {diff.stats.scanned_primary} items in "
+        f"{len(report.source.segments)} segment(s) at {where}; "
+    )
+    if diff.agree:
+        click.echo(verdict + f"table {table} agrees with it", err=True)
+        return code
+    click.echo(
+        verdict + f"table {table} differs from it in {diff.stats.unresolved} item(s) "
+        "([missing]: only in the backup, [extraneous]: only in the table)",
+        err=True,
+    )
+    click.echo(
+        "note: a backup is a scan over a time window; changes made to the table since "
+        "show up as differences",
+        err=True,
+    )
+    return code
 
 
 @click.command("verify-backup", epilog=f"{ADDRESS_HELP}\n\n{LOCATION_HELP}\n\n{EXIT_CODES_HELP}")
@@ -434,6 +456,14 @@ def _print_against(report: AgainstReport) -> int:
     help="Also compare the backup's items with this live table (diff-tables engine).",
 )
 @click.option("--rate-read", type=float, help="With --against: read capacity units/s.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="human",
+    show_default=True,
+    help="With --against: discrepancy lines on stdout, as diff-tables prints them.",
+)
 @click.option("--workers", type=int, help="Worker processes for the segments (default 1).")
 @cluster_options
 @_s3_option
@@ -442,10 +472,12 @@ def _print_against(report: AgainstReport) -> int:
 def verify_backup(source: str, **opts: Any) -> None:
     """Check every segment of a backup against its manifest, without restoring.
 
-    Counts, sizes and SHA-256 must match and every line must decode; exit 1 lists what is
-    damaged or missing. With --against TABLE the backup's items are compared with TABLE and
-    missing / different / extraneous items are reported as diff-tables reports them (exit 1
-    when any): the backup covers a time window, so later changes to TABLE show up too.
+    Counts, sizes and SHA-256 must match and every line must decode; exit 1 lists every
+    problem. With --against TABLE the backup's items are also compared with TABLE, reported
+    as diff-tables reports them: one line per discrepancy on stdout ([missing]: only in the
+    backup, [different], [extraneous]: only in TABLE), the summary on stderr ending in
+    "backup intact" and whether TABLE agrees; exit 1 when any. The backup covers a time
+    window, so later changes to TABLE show up too.
     """
 
     def body() -> int:
@@ -457,7 +489,7 @@ def verify_backup(source: str, **opts: Any) -> None:
             )
 
             def show(d: Discrepancy) -> None:
-                click.echo(format_discrepancy(d, list(d.key)))
+                click.echo(format_discrepancy(d, list(d.key), str(opts["fmt"])))
 
             with progress_display(quiet) as listener:
                 report = compare_with_table(
@@ -467,7 +499,7 @@ def verify_backup(source: str, **opts: Any) -> None:
                     progress=listener,
                     on_discrepancy=show,
                 )
-            return _print_against(report)
+            return _print_against(report, str(live.address), quiet)
         with progress_display(quiet) as listener:
             verified = run_verify(
                 storage,
