@@ -351,3 +351,20 @@ def test_a_job_run_one_segment_per_machine(
         )
         assert result.exit_code == 0, result.output
     assert len(scan_all(ddb_client, target)) == len(ITEMS)
+
+
+def test_backup_table_over_damaged_records(
+    ddb: Endpoint, primary: str, job: Path, tmp_path: Path
+) -> None:
+    args = ("backup-table", f"{ddb.url}/{primary}", str(job.parent), "--jobid", "j")
+    (job / "1.manifest.json").write_text("{")
+    resumed = _run(*args, "--segments", "2", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "segment 0: kept (--resume" in resumed.output
+    assert _run("verify-backup", str(job)).exit_code == 0
+
+    (job / "_started").write_text("garbage")
+    refused = _run(*args, "--segments", "2")
+    assert refused.exit_code == 2, refused.output
+    assert "holds an unreadable _started" in refused.output
+    assert "--jobid j-2" in refused.output

@@ -27,7 +27,7 @@ from ..dynamo import (
     scan_segment,
 )
 from ..dynamo.clients import Client
-from ..errors import JobInterrupted, UsageError
+from ..errors import BackupError, JobInterrupted, UsageError
 from ..items import encode_item
 from .layout import STARTED, Manifest, Started, data_name, manifest_name
 from .storage import Storage, StorageSpec
@@ -146,7 +146,14 @@ def write_started(storage: Storage, started: Started) -> None:
     ``--segment`` runs of one job do not overwrite each other's start time.
     """
     if storage.size(STARTED) is not None:
-        existing = Started.from_bytes(storage.get(STARTED), storage.location.url(STARTED))
+        try:
+            existing = Started.from_bytes(storage.get(STARTED), storage.location.url(STARTED))
+        except BackupError as exc:
+            raise UsageError(
+                f"jobid {started.jobid!r} holds an unreadable {STARTED}: {exc.message}",
+                hint=f"run this backup under another jobid, e.g. --jobid {started.jobid}-2 "
+                "(verify-backup lists what else is wrong with the old one)",
+            ) from exc
         if not existing.same_job(started):
             raise UsageError(
                 f"jobid {started.jobid!r} already holds a backup of {existing.region}/"
@@ -179,7 +186,11 @@ def segments_to_skip(storage: Storage, segments: Iterable[int]) -> dict[int, Man
     for segment in segments:
         if storage.size(manifest_name(segment)) is None:
             continue
-        manifest = Manifest.from_bytes(storage.get(manifest_name(segment)))
+        try:
+            manifest = Manifest.from_bytes(storage.get(manifest_name(segment)))
+        except BackupError as exc:
+            log.warning("segment %d runs again: %s", segment, exc.message)
+            continue
         if storage.size(data_name(segment)) == manifest.compressed_bytes:
             done[segment] = manifest
     return done

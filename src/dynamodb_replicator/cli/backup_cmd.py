@@ -329,8 +329,11 @@ def _backup_segments(source: StorageSpec) -> int | None:
 def restore_table(source: str, table: str, **opts: Any) -> None:
     """Restore a backup job (or one segment object) from SOURCE into TABLE.
 
-    The listing, manifests and sizes are checked before anything is written; checksums and
-    counts while streaming. Backups of the original tool (no manifests) restore with a warning.
+    The listing, manifests and sizes are checked before anything is written, and each
+    segment's SHA-256 and item count before any of its items is written (it is spooled to
+    TMPDIR meanwhile): a damaged segment writes nothing. After --force into a table that held
+    items, the items the backup lacks are listed (exit 1 while any remain; --delete-extraneous
+    deletes them). Backups of the original tool (no manifests) restore with a warning.
     """
 
     def body() -> int:
