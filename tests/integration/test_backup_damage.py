@@ -179,6 +179,7 @@ def test_original_tool_backup_on_s3(
     result = _run("restore-table", source, f"{ddb.url}/{target}", *s3)
     assert result.exit_code == 0, result.output
     assert "integrity cannot be checked" in result.stderr
+    assert "cannot be verified before writing" in result.stderr
     got = sorted(scan_all(ddb_client, target), key=lambda i: i["pk"]["S"])
     assert got == ITEMS
 

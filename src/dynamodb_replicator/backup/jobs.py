@@ -414,7 +414,8 @@ def run_restore(
         log.warning(warnings[-1])
     total = max(len(source.segments), 1)
     workers = _pool_size(len(chosen), request.workers)
-    check_spool_space(spool_space_needed(chosen, workers))
+    if engine is None:  # a cluster's workers spool on their own machines
+        check_spool_space(spool_space_needed(chosen, workers))
     share = _share(engine, len(chosen), total, workers)
     collect = request.delete_extraneous or target.held_items
     job = RestoreJob(
