@@ -300,6 +300,11 @@ def test_damaged_metadata_is_damage_not_a_crash(
     assert problem in result.output
     assert "nothing was written" in result.output
     assert scan_all(ddb_client, target) == []
+    if name == "1.manifest.json":  # the one object, named on its own
+        single = _run("restore-table", str(broken / "1"), f"{ddb.url}/{target}")
+        assert single.exit_code == 2, single.output
+        assert problem in single.output
+        assert scan_all(ddb_client, target) == []
 
 
 def test_verify_lists_every_problem_not_the_first(job: Path, tmp_path: Path) -> None:
