@@ -680,6 +680,11 @@ def make_stream_applier(replicator: Replicator) -> ApplyBatch:
             f"after it were not applied: {outcome.reason or 'unknown reason'}"
         )
         hint = "fix the cause, then run again: the follower resumes at that record"
+        if outcome.refused_id is not None:
+            hint = (
+                "fix the record's producer and run again, or skip this one record on purpose "
+                f"with --skip-record {outcome.refused_id}"
+            )
         error: ReplicatorError = (
             IncompleteBatchError(message, keys=outcome.unwritten_keys, hint=hint)
             if outcome.unwritten_keys
