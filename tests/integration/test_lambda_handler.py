@@ -459,3 +459,30 @@ def test_bad_table_maps_fail_at_cold_start(
 def test_table_map_and_replica_table_together_fail(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match="REPLICA_TABLE: set together with TABLE_MAP"):
         build_handler({**env, "TABLE_MAP": "a1b=x1y"})
+
+
+@pytest.mark.moto
+def test_table_map_in_fetch_mode_reads_each_source(
+    env: dict[str, str], make_table: Callable[..., str], ddb_client: Any
+) -> None:
+    orders, users = make_table(), make_table()
+    orders_copy, users_copy = make_table(), make_table()
+    put_items(ddb_client, orders, [{"pk": {"S": "a"}, "from": {"S": "orders"}}])
+    put_items(ddb_client, users, [{"pk": {"S": "a"}, "from": {"S": "users"}}])
+    mapped = {k: v for k, v in env.items() if k != "REPLICA_TABLE"}
+    handle = build_handler(
+        {
+            **mapped,
+            "TABLE_MAP": f"{orders}={orders_copy},{users}={users_copy}",
+            "REPLICATION_MODE": "fetch",
+            "PRIMARY_ENDPOINT_URL": env["REPLICA_ENDPOINT_URL"],
+        }
+    )
+    key = {"pk": {"S": "a"}}
+    evt = event(
+        from_table(stream_record("MODIFY", key, seq=i, view="KEYS_ONLY"), table)
+        for i, table in enumerate([orders, users])
+    )
+    assert handle(evt, Context()) == NO_FAILURES
+    assert scan_all(ddb_client, orders_copy) == [{**key, "from": {"S": "orders"}}]
+    assert scan_all(ddb_client, users_copy) == [{**key, "from": {"S": "users"}}]

@@ -120,6 +120,8 @@ def _table(env: _Env, name: str) -> str:
     if value is None:
         old = ENV_NAMES.get(name)
         fix = f"set {name}" + (f" (or {old})" if old else "") + " to the table's name"
+        if name == "REPLICA_TABLE":
+            fix += ", or TABLE_MAP to SOURCE=REPLICA pairs for several tables"
         raise _bad(name, "not set", fix)
     if not is_table_name(value):
         raise _bad(name, f"{value!r} is not a table name", "3-255 letters, digits, '_', '-', '.'")
