@@ -486,3 +486,17 @@ def test_table_map_in_fetch_mode_reads_each_source(
     assert handle(evt, Context()) == NO_FAILURES
     assert scan_all(ddb_client, orders_copy) == [{**key, "from": {"S": "orders"}}]
     assert scan_all(ddb_client, users_copy) == [{**key, "from": {"S": "users"}}]
+
+
+@pytest.mark.moto
+def test_a_warm_function_refuses_a_batch_that_starts_with_another_table(
+    env: dict[str, str], ddb_client: Any, replica: str, emitted: list[dict[str, Any]]
+) -> None:
+    handle = build_handler(env, emit=lambda line: emitted.append(json.loads(line)))
+    first = two_table_batch()
+    assert handle(event(first["Records"][:1]), Context()) == NO_FAILURES  # orders
+    later = event(first["Records"][1:])  # users, then orders
+    result = handle(later, Context())
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == ids(later)
+    assert set(by_key(scan_all(ddb_client, replica))) == {"a"}
+    assert "set PRIMARY_TABLE to name it" in emitted[-1]["failure"]

@@ -20,7 +20,7 @@ from ..items import Key, encode_key_for_report
 from .apply import ApplyResult, TableRef, apply_plan, merge_results
 from .config import ReplicatorConfig
 from .metrics import emf_document
-from .plan import WritePlan, plan_batch
+from .plan import Sources, WritePlan, plan_batch
 from .records import Change, ParsedBatch, parse_batch
 
 __all__ = ["LAMBDA_BACKOFF", "BatchOutcome", "Replicator", "outcome_of"]
@@ -138,6 +138,7 @@ class Replicator:
         self.backoff = backoff
         self.wall_clock = wall_clock
         self._warned = False
+        self._source: str | None = None  # the table of the first record seen, when unconfigured
 
     def _warn_about_order(self, changes: Sequence[Change]) -> None:
         """Once per process: Kinesis order is only kept within a batch in image mode."""
@@ -149,6 +150,19 @@ class Replicator:
                 "Kinesis records in image mode: a stale duplicate arriving in a later batch can "
                 "overwrite a newer item on the replica; set REPLICATION_MODE=fetch to rule it out"
             )
+
+    def _sources(self) -> Sources:
+        """The configured sources; without any, the table of the first record this replicator
+        applied, so a warm function also refuses a batch that starts with another table."""
+        sources = self.config.sources
+        if sources.mapped or sources.expected is not None or self._source is None:
+            return sources
+        return Sources(expected=self._source, learned=True)
+
+    def _learn_source(self, batch: ParsedBatch, plan: WritePlan) -> None:
+        if self._source is None and not self.config.table_map:
+            named = [c.table for c in batch.changes if c.position < plan.stop and c.table]
+            self._source = named[0] if named else None
 
     def _replica_for(self, source: str | None) -> TableRef:
         """The replica of ``source``: the mapped one under a table map, else the replica."""
@@ -225,8 +239,9 @@ class Replicator:
         self._log_skipped(batch)
         self._warn_about_order(batch.changes)
         plan = plan_batch(
-            batch, mode=self.config.mode, filters=self.config.filters, sources=self.config.sources
+            batch, mode=self.config.mode, filters=self.config.filters, sources=self._sources()
         )
+        self._learn_source(batch, plan)
         if plan.failure is not None:
             log.error(
                 "record %s (position %d) refused: %s (to skip it on purpose: "

@@ -57,14 +57,16 @@ class Filters:
 class Sources:
     """Which source tables a batch may hold.
 
-    Without ``mapped`` the batch holds one table: ``expected`` when configured, else the table
-    its first record names. With ``mapped`` (a table map) it may hold exactly those tables,
-    and every record must name its table so it can be routed. Records that name no table
-    (the Streams API, the original tool's Kinesis records) pass when nothing is mapped.
+    Without ``mapped`` the batch holds one table: ``expected`` (configured, or ``learned`` from
+    the consumer's earlier batches), else the table its first record names. With ``mapped`` (a
+    table map) it may hold exactly those tables, and every record must name its table so it
+    can be routed. Records that name no table (the Streams API, the original tool's Kinesis
+    records) pass when nothing is mapped.
     """
 
     expected: str | None = None
     mapped: frozenset[str] = frozenset()
+    learned: bool = False
 
 
 class PlannedWrite(NamedTuple):
@@ -178,7 +180,13 @@ def source_problem(change: Change, sources: Sources, batch_table: str | None) ->
         return None
     if table is None or batch_table is None or table == batch_table:
         return None
-    whose = "the configured PRIMARY_TABLE" if sources.expected else "the batch's other records"
+    whose = (
+        "the batch's other records"
+        if not sources.expected
+        else "the table of this function's earlier records; set PRIMARY_TABLE to name it"
+        if sources.learned
+        else "the configured PRIMARY_TABLE"
+    )
     return (
         f"record is from table {table!r}, not {batch_table!r} ({whose}): one function "
         "replicates one table unless TABLE_MAP maps each source table to its replica"
