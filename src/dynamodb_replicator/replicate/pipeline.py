@@ -198,8 +198,12 @@ class Replicator:
         return merge_results(results, plan.stop)
 
     @staticmethod
-    def _log_skipped(batch: ParsedBatch) -> None:
+    def _log_skipped(batch: ParsedBatch, stop: int) -> None:
+        """One warning per record skipped on request before ``stop`` (later ones are retried,
+        and logged when the retry skips them)."""
         for record in batch.skipped:
+            if record.position >= stop:
+                break
             log.warning(
                 "record %s (position %d) skipped on request, keys %s: not replicated",
                 record.record_id,
@@ -236,12 +240,12 @@ class Replicator:
         ``binary_as_text`` is false for records read through boto3 (binary already bytes).
         """
         batch = parse_batch(records, binary_as_text=binary_as_text, skip=self.config.skip_records)
-        self._log_skipped(batch)
         self._warn_about_order(batch.changes)
         plan = plan_batch(
             batch, mode=self.config.mode, filters=self.config.filters, sources=self._sources()
         )
         self._learn_source(batch, plan)
+        self._log_skipped(batch, plan.stop)
         if plan.failure is not None:
             log.error(
                 "record %s (position %d) refused: %s (to skip it on purpose: "
