@@ -353,3 +353,27 @@ def test_a_later_groups_failure_reports_from_its_keys_first_record(
     got = {i["pk"]["S"]: i["v"]["N"] for i in scan_all(ddb_client, replica)}
     assert got["k0"] == "55"
     assert len(got) == 59
+
+
+@pytest.mark.moto
+def test_fetch_mode_failed_chunk_holds_back_the_keys_of_later_chunks(
+    env: dict[str, str], ddb_client: Any, replica: str, make_table: Callable[..., str]
+) -> None:
+    # fetch mode reads 100 keys, then writes them 25 at a time: k0 (changed at records 0 and
+    # 29) sits in the second write; the first write fails, so the second is never sent
+    primary = make_table()
+    put_items(ddb_client, primary, [{"pk": {"S": f"k{i}"}, "v": {"N": "1"}} for i in range(29)])
+    evt = rewrites_first_key(30, again_at=29)
+    arn = f"arn:aws:dynamodb:ddblocal:000000000000:table/{primary}/stream/2026-01-01T00:00:00.000"
+    for record in evt["Records"]:
+        record["eventSourceARN"] = arn
+    handle, _, _ = handler_with(
+        env,
+        lambda c: Throttled(c, "BatchWriteItem", 1),
+        REPLICATION_MODE="fetch",
+        PRIMARY_TABLE=primary,
+        PRIMARY_ENDPOINT_URL=env["REPLICA_ENDPOINT_URL"],
+    )
+    result = handle(evt, Context(30_000))
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == ids(evt)
+    assert scan_all(ddb_client, replica) == []
