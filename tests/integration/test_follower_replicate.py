@@ -312,6 +312,7 @@ def test_an_inconsistent_record_stops_the_follower_until_skipped(
     assert by_key_values(ddb_client, replica) == {"k0": "1", "k1": "1", "k2": "2"}
     assert f"record {damage.sequence} (position " in skipped.output
     assert 'skipped on request, keys {"pk":{"S":"k1"}}' in skipped.output
+    assert "(1 skipped on request)" in skipped.output
 
     bad = _replicate(ddb, primary, replica, *args, "--skip-record", "12a")
     assert bad.exit_code == 2

@@ -120,9 +120,11 @@ def _summary(result: FollowResult, store: CheckpointStore, quiet: bool) -> int:
         click.echo("  data may be missing from the replica: run diff-tables --repair", err=True)
     if not quiet:
         state = "caught up" if result.caught_up else "stopped"
+        skipped = result.skipped_on_request
         click.echo(
-            f"{state}: {result.records} record(s) in {result.batches} batch(es), "
-            f"{result.shards_finished} shard(s) finished; checkpoint {store.describe()}"
+            f"{state}: {result.records} record(s) in {result.batches} batch(es)"
+            + (f" ({skipped} skipped on request)" if skipped else "")
+            + f", {result.shards_finished} shard(s) finished; checkpoint {store.describe()}"
         )
     return int(ExitCode.FOUND if result.gaps else ExitCode.OK)
 
