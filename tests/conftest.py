@@ -11,7 +11,8 @@ Per test:
     ddb             -> Endpoint  DynamoDB under test: moto, or DynamoDB Local when
                                  ``$DYNAMODB_LOCAL_ENDPOINT`` is set. A test marked
                                  ``@pytest.mark.dynalite`` also runs on dynalite
-                                 (``dynalite(only=True)``: there only); one marked
+                                 (``dynalite(only=True, reason=...)``: instead of moto, for
+                                 what moto does not do as DynamoDB promises); one marked
                                  ``@pytest.mark.moto`` also runs on moto when the default is
                                  DynamoDB Local. Ids: ``[moto]``, ``[dynalite]``, ``[ddblocal]``.
                                  ``@pytest.mark.ddblocal(reason=...)``: needs DynamoDB Local;
@@ -136,9 +137,9 @@ def s3_endpoint(moto_server: Endpoint) -> Endpoint:
 def _backends(definition: Any) -> list[str]:
     """The DynamoDB servers a test runs on: the default, plus those its markers add."""
     dynalite_marker = definition.get_closest_marker("dynalite")
-    if dynalite_marker is not None and dynalite_marker.kwargs.get("only"):
-        return ["dynalite"]
     backends = [_default_backend()]
+    if dynalite_marker is not None and dynalite_marker.kwargs.get("only") and backends == ["moto"]:
+        backends = []  # moto cannot run it (the marker's reason says why): dynalite instead
     if definition.get_closest_marker("moto") and "moto" not in backends:
         backends.append("moto")
     if dynalite_marker is not None:

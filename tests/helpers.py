@@ -226,9 +226,9 @@ class ServerProcess:
         if proc is None:
             return
         if proc.poll() is None:
-            proc.terminate()
+            proc.terminate()  # in memory: nothing to flush, so a short grace period
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
