@@ -45,8 +45,8 @@ if _TESTS_DIR not in sys.path:  # make `import helpers` work in every import mod
 from helpers import (  # noqa: E402
     DUMMY_ACCESS_KEY_ID,
     DUMMY_SECRET_ACCESS_KEY,
-    REGION,
     DYNAMODB_LOCAL_ENDPOINT_VAR,
+    REGION,
     Endpoint,
     ServerProcess,
     ServerStartError,

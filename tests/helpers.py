@@ -202,8 +202,7 @@ class ServerProcess:
                 if code is not None:
                     self.proc = None
                     raise ServerStartError(
-                        f"{self.name} exited with code {code} during start-up.\n"
-                        f"{self.log_tail()}"
+                        f"{self.name} exited with code {code} during start-up.\n{self.log_tail()}"
                     )
                 try:
                     probe.list_tables(Limit=1)

@@ -78,9 +78,7 @@ def test_table_with_indexes(ddb_client: Any, make_table: Any) -> None:
     assert [index["IndexName"] for index in desc["LocalSecondaryIndexes"]] == ["by_n"]
 
 
-def test_stream_table(
-    ddb_client: Any, streams_client: Any, make_table: Any
-) -> None:
+def test_stream_table(ddb_client: Any, streams_client: Any, make_table: Any) -> None:
     table = make_table(stream="NEW_AND_OLD_IMAGES")
     desc = ddb_client.describe_table(TableName=table)["Table"]
     arn = desc["LatestStreamArn"]
