@@ -1,4 +1,4 @@
-"""diff-tables end to end through the CLI, against DynamoDB Local (and moto where marked)."""
+"""diff-tables end to end through the CLI, against the test server (moto; dynalite too where marked)."""
 
 from __future__ import annotations
 
