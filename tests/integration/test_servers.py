@@ -61,12 +61,21 @@ def test_moto_server_runs_in_its_own_process(moto_server: Endpoint) -> None:
         client.close()
 
 
-@pytest.mark.dynalite(only=True)
-def test_dynalite_serves_tables(ddb: Endpoint, ddb_client: Any, make_table: Any) -> None:
-    assert ddb.name == "dynalite"
-    table = make_table(("pk", "S"), ("sk", "N"))
-    put_items(ddb_client, table, [{"pk": {"S": "a"}, "sk": {"N": str(i)}} for i in range(30)])
-    assert len(scan_all(ddb_client, table)) == 30
+def test_dynalite_serves_tables(dynalite: Endpoint, make_table: Any) -> None:
+    assert dynalite.name == "dynalite"
+    client = make_client("dynamodb", dynalite)
+    try:
+        table = make_table(("pk", "S"), ("sk", "N"), client=client)
+        put_items(client, table, [{"pk": {"S": "a"}, "sk": {"N": str(i)}} for i in range(30)])
+        assert len(scan_all(client, table)) == 30
+    finally:
+        client.close()
+
+
+@pytest.mark.dynalite(only=True, reason="checks the marker itself")
+def test_dynalite_only_replaces_moto_but_not_dynamodb_local(ddb: Endpoint) -> None:
+    chosen = os.environ.get(DYNAMODB_LOCAL_ENDPOINT_VAR)
+    assert ddb.name in ({"dynalite", "dynamodb-local"} if chosen else {"dynalite"})
 
 
 def test_table_with_indexes(ddb_client: Any, make_table: Any) -> None:
