@@ -1,4 +1,4 @@
-"""The stand-alone follower against DynamoDB Local: convergence, restart after SIGKILL, leases."""
+"""The stand-alone follower against a real server (moto by default): convergence, restart after SIGKILL, leases."""
 
 from __future__ import annotations
 

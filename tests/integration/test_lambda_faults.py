@@ -1,5 +1,5 @@
 """Injected faults the server cannot produce on demand: UnprocessedItems / UnprocessedKeys,
-whole-request throttling, a deadline. Hooks run on the real client against DynamoDB Local."""
+whole-request throttling, a deadline. Hooks run on the real client against the test server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Lambda handler end to end against DynamoDB Local, with events as Lambda sends them."""
+"""The Lambda handler end to end against the test server, with events as Lambda sends them."""
 
 from __future__ import annotations
 
