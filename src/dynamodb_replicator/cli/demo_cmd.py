@@ -38,8 +38,8 @@ from ..local.sample import sample_items
 from ..replicate.checkpoint import FileCheckpoint
 from ..replicate.follow import FollowJob, follow
 from ..replicate.follower import FollowOptions
-from .exit_codes import EXIT_CODES_HELP
-from .options import common_options
+from .exit_codes import exit_codes_help
+from .options import CONTEXT_SETTINGS, common_options
 from .runner import run_job
 
 __all__ = ["demo"]
@@ -308,7 +308,10 @@ def _keep(server: LocalServer, story: Story) -> None:
         click.echo("stopped")
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+@click.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog=exit_codes_help("every step of the story ended as it should"),
+)
 @click.option(
     "--items",
     "count",

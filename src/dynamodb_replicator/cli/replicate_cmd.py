@@ -21,8 +21,15 @@ from ..replicate.checkpoint import (
 from ..replicate.follow import FollowJob, follow
 from ..replicate.follower import FollowOptions, FollowResult, FollowStatus, GapError
 from ..replicate.plan import Filters, Mode, TurnoverRole
-from .exit_codes import EXIT_CODES_HELP, ExitCode
-from .options import ADDRESS_HELP, common_options, endpoint_options, side_auth_options, table_spec
+from .exit_codes import ExitCode, exit_codes_help
+from .options import (
+    ADDRESS_HELP,
+    CONTEXT_SETTINGS,
+    common_options,
+    endpoint_options,
+    side_auth_options,
+    table_spec,
+)
 from .runner import run_job
 
 __all__ = ["replicate"]
@@ -117,7 +124,15 @@ def _summary(result: FollowResult, store: CheckpointStore, quiet: bool) -> int:
     return int(ExitCode.FOUND if result.gaps else ExitCode.OK)
 
 
-@click.command("replicate", epilog=f"{ADDRESS_HELP}\n\n{EXIT_CODES_HELP}")
+@click.command(
+    "replicate",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=f"{ADDRESS_HELP}\n\n"
+    + exit_codes_help(
+        "caught up (--until-caught-up) or stopped at --max-seconds, every record applied",
+        "records expired before they were applied (a gap): run diff-tables --repair",
+    ),
+)
 @click.argument("primary")
 @click.argument("replica")
 @click.option(
