@@ -17,6 +17,7 @@ from ..errors import UsageError
 __all__ = [
     "CONTEXT_SETTINGS",
     "SEGMENT",
+    "STANDALONE_COMMANDS",
     "WORKERS_HINT",
     "cluster_options",
     "common_options",
@@ -87,6 +88,12 @@ def side_auth_options(*sides: str) -> Callable[[F], F]:
         )
     return _stack(*decorators)
 
+
+#: The commands installed as programs of their own too (``diff-tables``, as in the original
+#: tool); the others run only as ``dynamodb-replicator COMMAND``.
+STANDALONE_COMMANDS = frozenset(
+    {"diff-tables", "backup-table", "restore-table", "diff-record", "replicate-record"}
+)
 
 #: The fix for a bad ``--workers``.
 WORKERS_HINT = "give 1 or more worker processes, or leave --workers out for the default"
