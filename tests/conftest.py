@@ -64,7 +64,8 @@ KeyAttr = tuple[str, str]  # (attribute name, "S" | "N" | "B")
 
 @pytest.fixture(scope="session", autouse=True)
 def _hermetic_aws_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """No test sees the developer's AWS settings: only dummy credentials and us-east-1."""
+    """No test sees the developer's AWS settings (only dummy credentials and us-east-1) or
+    writes into the developer's state folder."""
     empty = tmp_path_factory.mktemp("aws-config")
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
@@ -77,6 +78,8 @@ def _hermetic_aws_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         mp.setenv("AWS_CONFIG_FILE", str(empty / "config"))  # do not exist: read as empty
         mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
         mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        # replicate's default checkpoints: never in the developer's real state folder
+        mp.setenv("DYNAMODB_REPLICATOR_STATE_DIR", str(tmp_path_factory.mktemp("state")))
         yield
 
 

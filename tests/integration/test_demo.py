@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import shlex
+import tomllib
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -19,6 +22,14 @@ def test_demo_tells_the_whole_story_and_exits_zero() -> None:
     assert out.count("0 discrepancies") == 3
     assert "summary" in out
     assert "total" in out
+    installed = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())[
+        "project"
+    ]["scripts"]
+    shown = [shlex.split(m) for m in re.findall(r"^\s*\$ (.+)$", out, re.MULTILINE)]
+    assert len(shown) == 9
+    for argv in shown:  # each printed command names an installed program
+        assert argv[0] in installed, argv
+    assert shown[6][:2] == ["dynamodb-replicator", "verify-backup"]
 
 
 def test_demo_refuses_a_tiny_size() -> None:

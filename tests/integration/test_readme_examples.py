@@ -234,3 +234,60 @@ def test_the_readme_local_examples_run_as_written(readme: str, tmp_path: Path) -
                 assert "hint:" in done.stderr, context
     finally:
         assert server.stop() in (0, 130)
+
+
+_SHOWN = re.compile(r"^\s*\$ (.+)$")
+
+
+def test_the_demos_printed_commands_run_as_shown(tmp_path: Path) -> None:
+    """`demo --keep` leaves its server running and prints how to reach it; every `$ ...` line
+    it printed then runs with the installed scripts, as shown, against the state it left (the
+    backup job and the restored table it made are removed first, so those two run afresh)."""
+    env = base_env()
+    demo = Server([script("dynamodb-replicator"), "demo", "--items", "100", "--keep"], env)
+    try:
+        output = demo.wait_ready("keeps running", timeout=240)
+        output += demo.wait_ready(" diff-tables ", timeout=30)
+        env.update(exports("".join(output)))
+        shown = [m.group(1) for line in output if (m := _SHOWN.match(line))]
+        shown.append(output[-1].strip())  # the diff-tables line it suggests at the end
+        assert len(shown) >= 10, "".join(output)
+        argvs = [shlex.split(line) for line in shown]
+        assert {argv[0] for argv in argvs} <= COMMANDS, shown
+        _forget_backup_and_restore(argvs, env)
+        for line, argv in zip(shown, argvs, strict=True):
+            done = subprocess.run(
+                [script(argv[0]), *argv[1:]],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            context = f"{line}\nstdout:\n{done.stdout[-2000:]}\nstderr:\n{done.stderr[-2000:]}"
+            assert done.returncode == 0, context
+        assert list(tmp_path.iterdir()) == []  # nothing left where the user stands
+    finally:
+        assert demo.stop() in (0, 130)
+
+
+def _forget_backup_and_restore(argvs: list[list[str]], env: dict[str, str]) -> None:
+    """Delete the backup job and the restored table the demo made, so its printed
+    backup-table and restore-table --create lines can run again exactly as shown."""
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_REGION"],
+    )
+    s3 = session.client("s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"])
+    ddb = session.client("dynamodb", endpoint_url=env["AWS_ENDPOINT_URL_DYNAMODB"])
+    for argv in argvs:
+        if argv[0] == "restore-table":
+            source, target = argv[1], argv[2]
+            ddb.delete_table(TableName=target.rsplit("/", 1)[1])
+            bucket, _, prefix = source.removeprefix("s3://").partition("/")
+            listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")
+            for obj in listed.get("Contents", []):
+                s3.delete_object(Bucket=bucket, Key=obj["Key"])

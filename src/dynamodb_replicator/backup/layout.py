@@ -13,6 +13,7 @@ manifests); they are read the same way, without integrity checks.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -31,8 +32,11 @@ __all__ = [
     "Started",
     "check_job",
     "data_name",
+    "is_explicit_local",
     "manifest_name",
+    "parse_destination",
     "parse_location",
+    "parse_source",
     "segment_of",
     "validate_jobid",
 ]
@@ -113,9 +117,64 @@ class Location:
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
+#: How a local folder is written so that it cannot be a forgotten ``s3://``.
+_LOCAL_PREFIXES: Final = ("./", "../", "~/", "file://")
+_LOCAL_WORDS: Final = (".", "..", "~")
+_AMBIGUOUS_HINT: Final = (
+    "write s3://my-bucket/some-prefix for S3, or ./my-bucket/some-prefix for a local folder"
+)
+
+
+def is_explicit_local(text: str) -> bool:
+    """Whether ``text`` names a local folder unmistakably: ``./dir``, ``../dir``, ``/abs/dir``,
+    ``~/dir`` or ``file://...`` (``.\\dir`` too where the separator is ``\\``)."""
+    native = tuple(p.replace("/", os.sep) for p in _LOCAL_PREFIXES)
+    return (
+        text in _LOCAL_WORDS
+        or os.path.isabs(text)
+        or text.startswith(_LOCAL_PREFIXES)
+        or text.startswith(native)
+    )
+
+
+def parse_destination(text: str) -> Location:
+    """Where a job *writes* (a backup, ``--results-dir``, a change log): ``s3://bucket[/prefix]``
+    or an unmistakable local folder (:func:`is_explicit_local`).
+
+    Anything else is a :class:`UsageError`: ``my-bucket/some-prefix`` is most likely a
+    forgotten ``s3://``, and writing it under the current folder would report success while the
+    data never reached S3.
+    """
+    if text.startswith("s3://") or is_explicit_local(text) or "://" in text:
+        return parse_location(text)
+    raise UsageError(
+        f"{text!r} is neither an S3 location nor an explicit local folder",
+        hint=_AMBIGUOUS_HINT,
+    )
+
+
+def parse_source(text: str) -> Location:
+    """Where a job *reads* (a backup to restore or verify, results to merge): like
+    :func:`parse_destination`, and a path that exists locally is also accepted as written
+    (``docs/examples/backups/orders-v1``)."""
+    if text and not text.startswith("s3://") and "://" not in text and os.path.exists(text):
+        return parse_location(text)
+    try:
+        return parse_destination(text)
+    except UsageError as exc:
+        raise UsageError(
+            f"{text!r} is neither an S3 location nor a local folder that exists",
+            hint=exc.hint,
+        ) from None
+
 
 def parse_location(text: str) -> Location:
-    """``s3://bucket[/prefix]``, ``file:///path`` or a plain path; a :class:`UsageError` if bad."""
+    """``s3://bucket[/prefix]``, ``file:///path`` or a plain path; a :class:`UsageError` if bad.
+
+    The form check only: commands parse what they write with :func:`parse_destination` and
+    what they read with :func:`parse_source`, which refuse a path that could be a forgotten
+    ``s3://``.
+    """
     if text.startswith("s3://"):
         bucket, _, prefix = text[len("s3://") :].partition("/")
         if not _BUCKET.match(bucket):

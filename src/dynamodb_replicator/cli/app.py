@@ -15,13 +15,14 @@ from .diff_cmd import diff_record, diff_tables, replicate_record
 from .exit_codes import EXIT_CODES_HELP
 from .local_cmd import local
 from .merge_cmd import merge_results_command
+from .options import CONTEXT_SETTINGS
 from .replicate_cmd import replicate
 
 __all__ = ["cli"]
 
 
 @click.group(
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    context_settings=CONTEXT_SETTINGS,
     epilog=EXIT_CODES_HELP,
 )
 @click.version_option(__version__, prog_name="dynamodb-replicator")

@@ -19,7 +19,8 @@ from ..backup import (
     StorageSpec,
     VerifyReport,
     compare_with_table,
-    parse_location,
+    parse_destination,
+    parse_source,
     run_backup,
     run_restore,
     run_verify,
@@ -32,10 +33,12 @@ from ..dynamo import RateSpec
 from ..errors import ReplicatorError, UsageError
 from ..items import Key, encode_key_for_report
 from .diff_cmd import diff_exit_code
-from .exit_codes import EXIT_CODES_HELP, ExitCode
+from .exit_codes import ExitCode, exit_codes_help
 from .options import (
     ADDRESS_HELP,
+    CONTEXT_SETTINGS,
     SEGMENT,
+    WORKERS_HINT,
     cluster_options,
     common_options,
     endpoint_options,
@@ -50,12 +53,21 @@ from .options import (
 from .progress_ui import progress_display
 from .runner import run_job
 
-__all__ = ["backup_line", "backup_table", "restore_line", "restore_table", "verify_backup"]
+__all__ = [
+    "backup_line",
+    "backup_table",
+    "human_size",
+    "restore_line",
+    "restore_table",
+    "verify_backup",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 LOCATION_HELP = (
-    "Backup locations: s3://bucket, s3://bucket/prefix, file:///path or a folder path. "
+    "Backup locations: s3://bucket or s3://bucket/prefix, or a local folder written so it "
+    "cannot be a forgotten s3:// (./dir, ../dir, /abs/dir, ~/dir or file:///path; a backup to "
+    "read may also be any folder that exists). "
     "A job lives at <location>/<jobid>/: _started, then per segment <N> (gzip JSON Lines) "
     "and <N>.manifest.json."
 )
@@ -78,16 +90,29 @@ def _rate(value: float | None, name: str) -> float | None:
 
 def _workers(value: int | None) -> int:
     if value is not None and value < 1:
-        raise UsageError("--workers must be at least 1")
+        raise UsageError("--workers must be at least 1", hint=WORKERS_HINT)
     return value or 1
 
 
-def _mb(size: int) -> str:
-    return f"{size / 1_000_000:.1f} MB"
+def human_size(size: int) -> str:
+    """``size`` bytes in the largest decimal unit that keeps it >= 1 (``512 B``, ``4.2 KB``,
+    ``1.3 MB``, ``2.0 GB``), so a small backup does not read as ``0.0 MB``."""
+    if size < 1000:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}"
 
 
-def _storage(location: str, s3_endpoint_url: str | None, **extra: Any) -> StorageSpec:
-    return StorageSpec(parse_location(location), s3_endpoint_url=s3_endpoint_url, **extra)
+def _destination(location: str, s3_endpoint_url: str | None, **extra: Any) -> StorageSpec:
+    return StorageSpec(parse_destination(location), s3_endpoint_url=s3_endpoint_url, **extra)
+
+
+def _source(location: str, s3_endpoint_url: str | None) -> StorageSpec:
+    return StorageSpec(parse_source(location), s3_endpoint_url=s3_endpoint_url)
 
 
 # --- backup-table -----------------------------------------------------------------------------
@@ -105,7 +130,7 @@ def backup_line(
     """The line a finished backup prints (a single run and a merge of array jobs alike)."""
     return (
         f"backup complete: jobid {jobid} at {location}: {segments} segment(s), "
-        f"{items} items, {_mb(compressed)} gzip ({_mb(uncompressed)} JSON), {seconds:.1f}s"
+        f"{items} items, {human_size(compressed)} gzip ({human_size(uncompressed)} JSON), {seconds:.1f}s"
     )
 
 
@@ -137,7 +162,12 @@ def _write_quietly(results_dir: StorageSpec | None, result: SegmentResult) -> No
         click.echo(f"warning: segment result not written: {exc.message}", err=True)
 
 
-@click.command("backup-table", epilog=f"{ADDRESS_HELP}\n\n{LOCATION_HELP}\n\n{EXIT_CODES_HELP}")
+@click.command(
+    "backup-table",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=f"{ADDRESS_HELP}\n\n{LOCATION_HELP}\n\n"
+    + exit_codes_help("the backup is complete: every segment and its manifest written"),
+)
 @click.argument("table")
 @click.argument("destination")
 @click.option("--jobid", help="Assign a jobid to this backup (default: a random one).")
@@ -185,7 +215,7 @@ def backup_table(table: str, destination: str, **opts: Any) -> None:
         job = f"backup-table {spec.address} -> {destination} jobid {opts['jobid']}"
         request = BackupRequest(
             table=spec,
-            destination=_storage(
+            destination=_destination(
                 destination,
                 opts["s3_endpoint_url"],
                 sse=sse,
@@ -288,7 +318,16 @@ def _backup_segments(source: StorageSpec) -> int | None:
         return None
 
 
-@click.command("restore-table", epilog=f"{ADDRESS_HELP}\n\n{LOCATION_HELP}\n\n{EXIT_CODES_HELP}")
+@click.command(
+    "restore-table",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=f"{ADDRESS_HELP}\n\n{LOCATION_HELP}\n\n"
+    + exit_codes_help(
+        "every item of the backup was written to TABLE, counts and checksums matched",
+        "restored, but TABLE still holds items the backup lacks (each listed; "
+        "--delete-extraneous removes them)",
+    ),
+)
 @click.argument("source")
 @click.argument("table")
 @click.option("--create", is_flag=True, help="Create TABLE from the backup's manifest.")
@@ -306,7 +345,11 @@ def _backup_segments(source: StorageSpec) -> int | None:
     help="Restore only this segment (TABLE must exist); 'auto' takes it from "
     "AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX (array jobs).",
 )
-@click.option("--workers", type=int, help="Worker processes for the segments (default 1).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Worker processes for the segments (default 1).",
+)
 @click.option("--rate-write", type=float, help="Write capacity units/s for the whole job.")
 @cluster_options
 @results_options
@@ -340,7 +383,7 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
         segment = resolve_segment(opts["segment"])
         results_dir = results_dir_from_options(opts, None if segment is None else [segment])
         request = RestoreRequest(
-            source=_storage(source, opts["s3_endpoint_url"]),
+            source=_source(source, opts["s3_endpoint_url"]),
             table=table_spec(table, region=opts["region"], endpoint_url=opts["endpoint_url"]),
             segment=segment,
             workers=_workers(opts["workers"]),
@@ -451,7 +494,15 @@ def _print_against(report: AgainstReport, table: str, quiet: bool) -> int:
     return code
 
 
-@click.command("verify-backup", epilog=f"{ADDRESS_HELP}\n\n{LOCATION_HELP}\n\n{EXIT_CODES_HELP}")
+@click.command(
+    "verify-backup",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=f"{ADDRESS_HELP}\n\n{LOCATION_HELP}\n\n"
+    + exit_codes_help(
+        "backup intact (and, with --against, the same items as the table)",
+        "damaged or missing segments (each listed), or differences from the --against table",
+    ),
+)
 @click.argument("source")
 @click.option(
     "--against",
@@ -467,7 +518,11 @@ def _print_against(report: AgainstReport, table: str, quiet: bool) -> int:
     show_default=True,
     help="With --against: discrepancy lines on stdout, as diff-tables prints them.",
 )
-@click.option("--workers", type=int, help="Worker processes for the segments (default 1).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Worker processes for the segments (default 1).",
+)
 @cluster_options
 @_s3_option
 @endpoint_options
@@ -484,7 +539,7 @@ def verify_backup(source: str, **opts: Any) -> None:
     """
 
     def body() -> int:
-        storage = _storage(source, opts["s3_endpoint_url"])
+        storage = _source(source, opts["s3_endpoint_url"])
         quiet = bool(opts["quiet"])
         if opts["against"]:
             live = table_spec(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import shlex
 import tempfile
 import threading
 import time
@@ -38,8 +39,8 @@ from ..local.sample import sample_items
 from ..replicate.checkpoint import FileCheckpoint
 from ..replicate.follow import FollowJob, follow
 from ..replicate.follower import FollowOptions
-from .exit_codes import EXIT_CODES_HELP
-from .options import common_options
+from .exit_codes import exit_codes_help
+from .options import CONTEXT_SETTINGS, STANDALONE_COMMANDS, common_options
 from .runner import run_job
 
 __all__ = ["demo"]
@@ -91,11 +92,22 @@ def _step(story: Story, title: str, fn: Callable[[], str]) -> None:
     story.timings.append((title, took, outcome))
 
 
+def shown_command(args: list[str]) -> str:
+    """``args`` (a subcommand and its arguments) as a user types it: stand-alone commands by
+    their own name, the others as ``dynamodb-replicator COMMAND``, quoted for a shell."""
+    argv = args if args[0] in STANDALONE_COMMANDS else ["dynamodb-replicator", *args]
+    return shlex.join(argv)
+
+
+def _show(args: list[str]) -> None:
+    click.echo(click.style("  $ " + shown_command(args), dim=True))
+
+
 def _run_command(args: list[str]) -> int:
     """Run one of this tool's commands in-process, as typed on a terminal; its exit code."""
     from .app import cli  # here, not at import time: app imports this module
 
-    click.echo(click.style("  $ " + " ".join(args), dim=True))
+    _show(args)
     code = cli.main(args=args, prog_name="dynamodb-replicator", standalone_mode=False)
     return int(code or 0)
 
@@ -153,13 +165,7 @@ def _follow(story: Story) -> str:
         story.spec("replica"),
         options=FollowOptions(until_caught_up=True, quiet_seconds=1.0, max_seconds=120),
     )
-    click.echo(
-        click.style(
-            f"  $ dynamodb-replicator replicate {story.address('primary')} "
-            f"{story.address('replica')} --until-caught-up",
-            dim=True,
-        )
-    )
+    _show(["replicate", story.address("primary"), story.address("replica"), "--until-caught-up"])
     result = follow(job, FileCheckpoint(story.workdir / "checkpoint.json"))
     if not result.caught_up or result.gaps:
         raise DemoStepFailed("the follower did not catch up cleanly")
@@ -171,12 +177,8 @@ def _follow(story: Story) -> str:
 
 
 def _diff(story: Story, primary: str, replica: str, **options: Any) -> DiffResult:
-    flags = " --repair" if options.get("repair") else ""
-    click.echo(
-        click.style(
-            f"  $ diff-tables {story.address(primary)} {story.address(replica)}{flags}", dim=True
-        )
-    )
+    flags = ["--repair"] if options.get("repair") else []
+    _show(["diff-tables", story.address(primary), story.address(replica), *flags])
     return run_diff(
         story.spec(primary), story.spec(replica), DiffOptions(recheck_delay=0.5, **options)
     )
@@ -238,7 +240,7 @@ def _backup(story: Story) -> str:
         "--segments",
         "4",
         "--workers",
-        "2",
+        "1",
         "--quiet",
     ]
     if _run_command(args):
@@ -260,8 +262,6 @@ def _restore(story: Story) -> str:
         f"s3://{story.bucket}/jobs/demo",
         story.address("restored"),
         "--create",
-        "--workers",
-        "2",
         "--quiet",
     ]
     if _run_command(args):
@@ -296,24 +296,29 @@ def _summary(story: Story) -> None:
     click.echo(f"  {'total':<{width}}  {total:6.1f}s")
 
 
-def _keep(server: LocalServer, story: Story) -> None:
+def _keep(environment: dict[str, str], story: Story) -> None:
     click.echo("")
     click.echo("The server keeps running (Ctrl-C stops it). Point the commands at it with:")
-    for name, value in server.environment().items():
+    for name, value in environment.items():
         click.echo(f"  export {name}={value}")
-    click.echo(f"  diff-tables {story.address('primary')} {story.address('replica')}")
+    click.echo(
+        "  " + shown_command(["diff-tables", story.address("primary"), story.address("replica")])
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:  # the way to stop the server: not an error
         click.echo("stopped")
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+@click.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog=exit_codes_help("every step of the story ended as it should"),
+)
 @click.option(
     "--items",
     "count",
     type=click.IntRange(min=100),
-    default=2000,
+    default=1000,
     show_default=True,
     help="Items written to the primary.",
 )
@@ -328,38 +333,36 @@ def demo(count: int, keep: bool, debug: bool, quiet: bool) -> None:
     non-zero naming the step that failed.
     """
 
-    def body() -> int:
-        with (
-            LocalServer() as server,
-            tempfile.TemporaryDirectory() as scratch,
-            _environment(server.environment()),
+    def tell(server: LocalServer, environment: dict[str, str], scratch: Path) -> int:
+        story = Story(server.endpoint_url, scratch, count)
+        click.echo(f"embedded DynamoDB, DynamoDB Streams and S3 on {server.endpoint_url}")
+        for title, fn in (
+            ("create tables", lambda: _create_tables(story)),
+            ("write, update and delete", lambda: _write_primary(story)),
+            ("replicate from the stream", lambda: _follow(story)),
+            ("diff-tables: agree?", lambda: _expect_agree(story, "primary", "replica")),
+            ("damage the replica", lambda: _damage(story)),
+            ("diff-tables: find the damage", lambda: _find_damage(story)),
+            ("diff-tables --repair", lambda: _repair(story)),
+            ("diff-tables: agree again?", lambda: _expect_agree(story, "primary", "replica")),
+            ("backup-table, 4 segments", lambda: _backup(story)),
+            ("verify-backup", lambda: _verify(story)),
+            ("restore-table --create", lambda: _restore(story)),
+            (
+                "diff-tables: original vs restored",
+                lambda: _expect_agree(story, "primary", "restored"),
+            ),
         ):
-            story = Story(server.endpoint_url, Path(scratch), count)
-            click.echo(f"embedded DynamoDB, DynamoDB Streams and S3 on {server.endpoint_url}")
-            for title, fn in (
-                ("create tables", lambda: _create_tables(story)),
-                ("write, update and delete", lambda: _write_primary(story)),
-                ("replicate from the stream", lambda: _follow(story)),
-                ("diff-tables: agree?", lambda: _expect_agree(story, "primary", "replica")),
-                ("damage the replica", lambda: _damage(story)),
-                ("diff-tables: find the damage", lambda: _find_damage(story)),
-                ("diff-tables --repair", lambda: _repair(story)),
-                (
-                    "diff-tables: agree again?",
-                    lambda: _expect_agree(story, "primary", "replica"),
-                ),
-                ("backup-table, 4 segments", lambda: _backup(story)),
-                ("verify-backup", lambda: _verify(story)),
-                ("restore-table --create", lambda: _restore(story)),
-                (
-                    "diff-tables: original vs restored",
-                    lambda: _expect_agree(story, "primary", "restored"),
-                ),
-            ):
-                _step(story, title, fn)
-            _summary(story)
-            if keep:
-                _keep(server, story)
+            _step(story, title, fn)
+        _summary(story)
+        if keep:
+            _keep(environment, story)
         return 0
+
+    def body() -> int:
+        with LocalServer() as server, tempfile.TemporaryDirectory() as scratch:
+            environment = server.environment()  # taken before the demo sets it: what a shell needs
+            with _environment(environment):
+                return tell(server, environment, Path(scratch))
 
     run_job(body, debug=debug, quiet=quiet)

@@ -53,9 +53,10 @@ from ..items import (
     key_identity,
     parse_plain_key,
 )
-from .exit_codes import EXIT_CODES_HELP, ExitCode
+from .exit_codes import ExitCode, exit_codes_help
 from .options import (
     ADDRESS_HELP,
+    CONTEXT_SETTINGS,
     cluster_options,
     common_options,
     endpoint_options,
@@ -114,7 +115,12 @@ def diff_exit_code(result: DiffResult) -> int:
     return int(ExitCode.OK if result.agree else ExitCode.FOUND)
 
 
-@click.command("diff-tables", epilog=f"{ADDRESS_HELP}\n\n{EXIT_CODES_HELP}")
+@click.command(
+    "diff-tables",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=f"{ADDRESS_HELP}\n\n"
+    + exit_codes_help("the tables agree (after the repairs, with --repair)", "differences remain"),
+)
 @click.argument("primary")
 @click.argument("replica")
 @click.option("--repair", is_flag=True, help="Fix discrepancies in the replica table.")
@@ -273,7 +279,12 @@ def _read(spec: TableSpec, key: Key, schema: KeySchema) -> Item | None:
     return next((item for item in got if key_identity(item, schema) == wanted), None)
 
 
-@click.command("diff-record", epilog=f"{ADDRESS_HELP}\n\n{EXIT_CODES_HELP}")
+@click.command(
+    "diff-record",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=f"{ADDRESS_HELP}\n\n"
+    + exit_codes_help("the item is equal on both sides (or absent on both)", "it differs"),
+)
 @click.argument("primary")
 @click.argument("replica")
 @click.argument("key")
@@ -319,7 +330,12 @@ def diff_record(primary: str, replica: str, key: str, **opts: Any) -> None:
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
 
 
-@click.command("replicate-record", epilog=f"{ADDRESS_HELP}\n\n{EXIT_CODES_HELP}")
+@click.command(
+    "replicate-record",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=f"{ADDRESS_HELP}\n\n"
+    + exit_codes_help("the replica's item now matches the primary's (put, deleted or absent)"),
+)
 @click.argument("primary")
 @click.argument("replica")
 @click.argument("key")

@@ -14,7 +14,7 @@ from ..errors import (
     UsageError,
 )
 
-__all__ = ["EXIT_CODES_HELP", "ExitCode", "exit_code_for"]
+__all__ = ["EXIT_CODES_HELP", "ExitCode", "exit_code_for", "exit_codes_help"]
 
 
 class ExitCode(IntEnum):
@@ -25,12 +25,24 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
-EXIT_CODES_HELP = (
-    "Exit codes: 0 success (the job finished; the tables agree); "
-    "1 finished, but differences or damaged data remain; "
+_SHARED_CODES = (
     "2 usage or configuration error, found before any work; "
     "3 failed while running (the message names the keys or segments); "
     "130 interrupted."
+)
+
+
+def exit_codes_help(ok: str, found: str | None = None) -> str:
+    """The exit-code footer of one command's help: what 0 and 1 mean for *it*, then the
+    codes every command shares. ``found`` ``None``: the command never exits 1."""
+    one = f"1 {found}" if found else "1 not used by this command"
+    return f"Exit codes: 0 {ok}; {one}; {_SHARED_CODES}"
+
+
+#: The umbrella command's footer: the scheme every subcommand follows.
+EXIT_CODES_HELP = exit_codes_help(
+    "success (the job finished: tables agree, a backup is intact, ...)",
+    "finished, but differences or damaged data remain",
 )
 
 

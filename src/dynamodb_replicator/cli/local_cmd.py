@@ -8,14 +8,17 @@ import threading
 import click
 
 from ..local import LocalServer
-from .exit_codes import EXIT_CODES_HELP
-from .options import common_options
+from .exit_codes import exit_codes_help
+from .options import CONTEXT_SETTINGS, common_options
 from .runner import run_job
 
 __all__ = ["local"]
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+@click.command(
+    context_settings=CONTEXT_SETTINGS,
+    epilog=exit_codes_help("stopped with Ctrl-C after serving"),
+)
 @click.option("--port", type=int, default=0, show_default=True, help="Port (0: any free port).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @common_options

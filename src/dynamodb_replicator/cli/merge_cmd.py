@@ -10,14 +10,14 @@ from typing import Any
 
 import click
 
-from ..backup import StorageSpec, parse_location
+from ..backup import StorageSpec, parse_source
 from ..cluster import MergedResults, merge_results, read_results
 from ..diff import FORMATS, format_discrepancy, summary_lines
 from ..errors import SegmentFailedError
 from .backup_cmd import backup_line, restore_line
 from .diff_cmd import diff_exit_code
-from .exit_codes import EXIT_CODES_HELP, ExitCode
-from .options import common_options
+from .exit_codes import ExitCode, exit_codes_help
+from .options import CONTEXT_SETTINGS, common_options
 from .runner import run_job
 
 __all__ = ["merge_results_command"]
@@ -80,7 +80,14 @@ def _incomplete(merged: MergedResults) -> SegmentFailedError:
     )
 
 
-@click.command("merge-results", epilog=EXIT_CODES_HELP)
+@click.command(
+    "merge-results",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=exit_codes_help(
+        "every segment finished (and, for diff-tables, the tables agree)",
+        "a diff-tables job whose segments found differences",
+    ),
+)
 @click.argument("directory", metavar="DIR")
 @click.option(
     "--segments",
@@ -110,7 +117,7 @@ def merge_results_command(directory: str, **opts: Any) -> None:
     """
 
     def body() -> int:
-        storage = StorageSpec(parse_location(directory), s3_endpoint_url=opts["s3_endpoint_url"])
+        storage = StorageSpec(parse_source(directory), s3_endpoint_url=opts["s3_endpoint_url"])
         merged = merge_results(read_results(storage), expected_total=opts["segments"])
         code: int = ExitCode.OK
         if merged.command == "diff-tables":

@@ -8,14 +8,17 @@ from typing import Any, TypeVar
 
 import click
 
-from ..backup import StorageSpec, parse_location
+from ..backup import StorageSpec, parse_destination
 from ..cluster import AUTO, INDEX_VARIABLES, Engine, hook_from_environ, segment_from_environ
 from ..dynamo import ACCEPTED_FORMS, Auth, ClientOptions, TableSpec, parse_table_address
 from ..dynamo.address import is_role_arn
 from ..errors import UsageError
 
 __all__ = [
+    "CONTEXT_SETTINGS",
     "SEGMENT",
+    "STANDALONE_COMMANDS",
+    "WORKERS_HINT",
     "cluster_options",
     "common_options",
     "endpoint_options",
@@ -30,6 +33,10 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Every command's click settings: ``-h`` as well as ``--help``, whether it runs as a
+#: subcommand or as a stand-alone program (``diff-tables -h``).
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
@@ -82,6 +89,15 @@ def side_auth_options(*sides: str) -> Callable[[F], F]:
     return _stack(*decorators)
 
 
+#: The commands installed as programs of their own too (``diff-tables``, as in the original
+#: tool); the others run only as ``dynamodb-replicator COMMAND``.
+STANDALONE_COMMANDS = frozenset(
+    {"diff-tables", "backup-table", "restore-table", "diff-record", "replicate-record"}
+)
+
+#: The fix for a bad ``--workers``.
+WORKERS_HINT = "give 1 or more worker processes, or leave --workers out for the default"
+
 #: ``--segment``'s type: a number, or ``auto`` (an array job's index, read when the job runs).
 SEGMENT = click.STRING
 _AUTO_HELP = f"'auto' takes it from {' or '.join(INDEX_VARIABLES)} (array jobs)"
@@ -114,7 +130,7 @@ def segment_options(fn: F) -> F:
         click.option("--segments", type=int, help="Total number of segments of the parallel scan."),
         click.option(
             "--workers",
-            type=int,
+            type=click.IntRange(min=1),
             help="Worker processes when running all --segments here (default: CPU count).",
         ),
     )(fn)
@@ -141,7 +157,7 @@ def parse_segment_options(
     run = [segment] if segment is not None else list(range(total))
     default_workers = max(1, min(len(run), os.cpu_count() or 1))
     if workers is not None and workers < 1:
-        raise UsageError("--workers must be at least 1")
+        raise UsageError("--workers must be at least 1", hint=WORKERS_HINT)
     return run, total, workers or default_workers
 
 
@@ -209,8 +225,8 @@ def results_options(fn: F) -> F:
     return click.option(
         "--results-dir",
         metavar="DIR",
-        help="Write this segment's result to DIR/segment-<N>.json (a folder or s3://bucket/"
-        "prefix); combine them with merge-results DIR. Needs --segment.",
+        help="Write this segment's result to DIR/segment-<N>.json (s3://bucket/prefix or a "
+        "local ./dir, /abs/dir); combine them with merge-results DIR. Needs --segment.",
     )(fn)
 
 
@@ -227,7 +243,7 @@ def results_dir_from_options(
             hint="run each segment as its own process (an array job), then merge-results DIR",
         )
     endpoint = opts.get("s3_endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_S3")
-    return StorageSpec(parse_location(str(text)), s3_endpoint_url=endpoint)
+    return StorageSpec(parse_destination(str(text)), s3_endpoint_url=endpoint)
 
 
 ADDRESS_HELP = f"Table addresses: {ACCEPTED_FORMS}."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
+import os
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -13,36 +13,65 @@ import click
 from ..dynamo import TableSpec, make_client
 from ..errors import UsageError
 from ..replicate.checkpoint import (
+    STATE_DIR_VARIABLE,
     CheckpointStore,
     FileCheckpoint,
     TableCheckpoint,
+    default_checkpoint,
     parse_checkpoint_location,
 )
 from ..replicate.follow import FollowJob, follow
 from ..replicate.follower import FollowOptions, FollowResult, FollowStatus, GapError
 from ..replicate.plan import Filters, Mode, TurnoverRole
-from .exit_codes import EXIT_CODES_HELP, ExitCode
-from .options import ADDRESS_HELP, common_options, endpoint_options, side_auth_options, table_spec
+from .exit_codes import ExitCode, exit_codes_help
+from .options import (
+    ADDRESS_HELP,
+    CONTEXT_SETTINGS,
+    common_options,
+    endpoint_options,
+    side_auth_options,
+    table_spec,
+)
 from .runner import run_job
 
 __all__ = ["replicate"]
 
 _CHECKPOINT_HELP = (
-    "Where to keep the shards' positions: a JSON file (default: "
-    "./replicate-PRIMARY-REPLICA.checkpoint.json) or ddb://REGION/TABLE."
+    "Where to keep the shards' positions: a JSON file or ddb://REGION/TABLE (default: a file "
+    f"in your state folder, printed at start; {STATE_DIR_VARIABLE} moves it; an earlier "
+    "version's ./replicate-PRIMARY-REPLICA.checkpoint.json is still used)."
 )
 
 
-def _default_checkpoint(primary: TableSpec, replica: TableSpec) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{primary.name}-{replica.name}")
-    return Path(f"replicate-{safe}.checkpoint.json")
+def _default_store(primary: TableSpec, replica: TableSpec, quiet: bool) -> CheckpointStore:
+    where = default_checkpoint(
+        primary.name,
+        replica.name,
+        str(primary.address),
+        str(replica.address),
+        environ=os.environ,
+        cwd=Path.cwd(),
+    )
+    if where.legacy:
+        click.echo(
+            f"checkpoint: {where.path} (left here by an earlier version: still used; move it "
+            f"with --checkpoint, or leave it out to use the state folder from now on)",
+            err=True,
+        )
+    elif not quiet:
+        click.echo(f"checkpoint: {where.path}", err=True)
+    return FileCheckpoint(where.path)
 
 
 def _store(
-    text: str | None, primary: TableSpec, replica: TableSpec, endpoint_url: str | None
+    text: str | None,
+    primary: TableSpec,
+    replica: TableSpec,
+    endpoint_url: str | None,
+    quiet: bool = False,
 ) -> CheckpointStore:
     if text is None:
-        return FileCheckpoint(_default_checkpoint(primary, replica))
+        return _default_store(primary, replica, quiet)
     where = parse_checkpoint_location(text)
     if isinstance(where, Path):
         return FileCheckpoint(where)
@@ -129,7 +158,15 @@ def _summary(result: FollowResult, store: CheckpointStore, quiet: bool) -> int:
     return int(ExitCode.FOUND if result.gaps else ExitCode.OK)
 
 
-@click.command("replicate", epilog=f"{ADDRESS_HELP}\n\n{EXIT_CODES_HELP}")
+@click.command(
+    "replicate",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=f"{ADDRESS_HELP}\n\n"
+    + exit_codes_help(
+        "caught up (--until-caught-up) or stopped at --max-seconds, every record applied",
+        "records expired before they were applied (a gap): run diff-tables --repair",
+    ),
+)
 @click.argument("primary")
 @click.argument("replica")
 @click.option(
@@ -234,7 +271,7 @@ def replicate(primary: str, replica: str, **opts: Any) -> None:
             options=options,
             skip_records=_skip_records(opts["skip_records"]),
         )
-        store = _store(opts["checkpoint"], p, r, endpoint)
+        store = _store(opts["checkpoint"], p, r, endpoint, bool(opts["quiet"]))
         try:
             result = follow(job, store, on_status=_reporter(bool(opts["quiet"])))
         except GapError as exc:  # stopped at once by --fail-on-gap: data may be missing

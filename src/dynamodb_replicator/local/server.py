@@ -77,6 +77,9 @@ class LocalServer:
                 cause=exc,
             ) from exc
 
+        from .speedups import install as install_speedups
+
+        install_speedups()
         # werkzeug logs one INFO line per request; keep library output quiet.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 

@@ -4,7 +4,8 @@ A checkpoint holds, per shard, the sequence number of the last applied record an
 shard is finished. Two stores share one small protocol:
 
 - :class:`FileCheckpoint`: a JSON file, replaced atomically (write a temporary file, fsync,
-  rename), with an exclusive ``flock`` on ``<file>.lock`` as the lease;
+  rename), with an exclusive ``flock`` on ``<file>.lock`` as the lease (the lock file is
+  removed on release); by default in the user's state folder (:func:`default_checkpoint`);
 - :class:`TableCheckpoint`: one item in a DynamoDB table (``ddb://REGION/TABLE``), with a lease
   item taken and renewed by a conditional write that expires, so a crashed follower's lease
   lapses on its own.
@@ -17,9 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import tempfile
 import time
@@ -38,11 +41,14 @@ from ..fsutil import replace_durably
 
 __all__ = [
     "CHECKPOINT_TABLE_PREFIX",
+    "STATE_DIR_VARIABLE",
     "CheckpointState",
     "CheckpointStore",
+    "DefaultCheckpoint",
     "FileCheckpoint",
     "ShardCheckpoint",
     "TableCheckpoint",
+    "default_checkpoint",
     "holder_identity",
     "parse_checkpoint_location",
 ]
@@ -51,6 +57,11 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_TABLE_PREFIX = "ddb://"
 _FORMAT_VERSION = 1
+#: Overrides the per-user state folder (tests, containers, a shared service account).
+STATE_DIR_VARIABLE = "DYNAMODB_REPLICATOR_STATE_DIR"
+_APP_NAME = "dynamodb-replicator"
+#: Attempts to lock the file at the lock path while other followers remove and recreate it.
+_LOCK_ATTEMPTS = 50
 
 
 @dataclass(frozen=True)
@@ -134,7 +145,10 @@ class FileCheckpoint:
     """A JSON file replaced atomically; the lease is an exclusive ``flock`` on ``<path>.lock``.
 
     The operating system drops the lock when the process dies, even by SIGKILL, so a crashed
-    follower never blocks its successor.
+    follower never blocks its successor. :meth:`release` deletes the lock file while still
+    holding the lock; :meth:`acquire` therefore checks, once it holds a lock, that the file it
+    locked is still the one at the path (same device and inode) and starts over if not, so two
+    followers can never both hold "the" lock through an unlinked file.
     """
 
     def __init__(self, path: Path, *, holder: str | None = None) -> None:
@@ -148,6 +162,24 @@ class FileCheckpoint:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(_LOCK_ATTEMPTS):
+            handle = self._lock_once()
+            if handle is not None:
+                break
+        else:
+            raise ConfigError(
+                f"cannot lock {self.lock_path}: it kept being removed and recreated",
+                hint="another follower is starting and stopping on this checkpoint: stop it",
+            )
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{self.holder} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+        handle.flush()
+        self._lock = handle
+
+    def _lock_once(self) -> IO[str] | None:
+        """The locked lock file, or ``None`` when the file locked was unlinked or replaced
+        meanwhile (a follower released it between our open and our lock: try again)."""
         handle = open(self.lock_path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -160,20 +192,21 @@ class FileCheckpoint:
                 hint="one follower per checkpoint: stop the other one, or use another --checkpoint",
                 cause=exc,
             ) from exc
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{self.holder} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
-        handle.flush()
-        self._lock = handle
+        if _same_file(handle, self.lock_path):
+            return handle
+        handle.close()
+        return None
 
     def renew(self) -> None:
         return None
 
     def release(self) -> None:
+        """Remove the lock file, then drop the lock (in that order: see the class)."""
         handle, self._lock = self._lock, None
         if handle is not None:
             with contextlib.suppress(OSError):
-                handle.truncate(0)
+                if _same_file(handle, self.lock_path):
+                    os.unlink(self.lock_path)
             handle.close()
 
     def load(self) -> CheckpointState | None:
@@ -207,6 +240,63 @@ class FileCheckpoint:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+
+def _same_file(handle: IO[str], path: Path) -> bool:
+    """Whether the open ``handle`` is the file now at ``path`` (same device and inode)."""
+    try:
+        at_path = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(handle.fileno())
+    return (opened.st_dev, opened.st_ino) == (at_path.st_dev, at_path.st_ino)
+
+
+@dataclass(frozen=True)
+class DefaultCheckpoint:
+    """Where ``replicate`` keeps its checkpoint when no ``--checkpoint`` is given.
+
+    ``legacy`` is true when an earlier version's file in the current folder is used instead of
+    the state folder, so a scheduled follower never restarts from the stream's start.
+    """
+
+    path: Path
+    legacy: bool = False
+
+
+def _state_dir(environ: Mapping[str, str]) -> Path:
+    override = environ.get(STATE_DIR_VARIABLE)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs  # only the stand-alone follower needs it, never the Lambda path
+
+    return platformdirs.user_state_path(_APP_NAME)
+
+
+def default_checkpoint(
+    primary: str,
+    replica: str,
+    primary_address: str,
+    replica_address: str,
+    *,
+    environ: Mapping[str, str],
+    cwd: Path,
+) -> DefaultCheckpoint:
+    """The default checkpoint file of the pair ``primary`` -> ``replica`` (table names).
+
+    ``replicate-PRIMARY-REPLICA.checkpoint.json`` in the current folder when an earlier version
+    left one there; otherwise ``<state folder>/checkpoints/replicate-PRIMARY-REPLICA-<hash>
+    .checkpoint.json``, the hash telling apart same-named tables at other endpoints or regions.
+    The state folder is the user's (``platformdirs``) unless ``DYNAMODB_REPLICATOR_STATE_DIR``
+    names another.
+    """
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{primary}-{replica}")
+    legacy = cwd / f"replicate-{safe}.checkpoint.json"
+    if legacy.exists():
+        return DefaultCheckpoint(legacy, legacy=True)
+    digest = hashlib.sha256(f"{primary_address}->{replica_address}".encode()).hexdigest()[:10]
+    name = f"replicate-{safe}-{digest}.checkpoint.json"
+    return DefaultCheckpoint(_state_dir(environ) / "checkpoints" / name)
 
 
 # --- DynamoDB table ---------------------------------------------------------------------------
