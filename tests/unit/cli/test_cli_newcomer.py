@@ -93,8 +93,12 @@ def test_each_footer_says_what_0_and_1_mean_for_that_command(name: str, zero: st
 
 
 def test_commands_that_never_exit_1_say_so() -> None:
-    for name in ("backup-table", "restore-table", "replicate-record", "demo", "local"):
+    for name in ("backup-table", "replicate-record", "demo", "local"):
         assert "1 not used by this command" in _footer(name)
+
+
+def test_restore_says_1_means_items_the_backup_lacks() -> None:
+    assert "1 restored, but TABLE still holds items the backup lacks" in _footer("restore-table")
 
 
 # --- human sizes ------------------------------------------------------------------------------
