@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -29,9 +30,12 @@ import orjson
 from botocore.parsers import JSONParser, ResponseParserFactory
 from botocore.serialize import JSONSerializer
 
-__all__ = ["LEAN_OPERATIONS", "SERVICES", "install", "is_installed"]
+__all__ = ["ENV_SWITCH", "LEAN_OPERATIONS", "SERVICES", "install", "is_installed"]
 
 logger = logging.getLogger(__name__)
+
+#: Set to ``0`` to keep botocore's own parsing and serializing (for comparison or diagnosis).
+ENV_SWITCH = "DYNAMODB_REPLICATOR_LEAN"
 
 #: The services whose clients the client factory gives the lean path.
 SERVICES = frozenset({"dynamodb", "dynamodbstreams"})
@@ -299,6 +303,8 @@ def install(client: Any, *, serialize: bool = True) -> bool:
     direct serializer to be used: a client that validates keeps botocore's serializer, whose
     validation would otherwise be skipped silently.
     """
+    if os.environ.get(ENV_SWITCH, "1") == "0":
+        return False
     endpoint = getattr(client, "_endpoint", None)
     factory = getattr(endpoint, "_response_parser_factory", None)
     if not isinstance(factory, ResponseParserFactory) or _protocol(client) != "json":

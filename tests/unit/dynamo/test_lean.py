@@ -441,3 +441,10 @@ def test_throttling_raises_like_botocore(code: str) -> None:
     expected, got = _both(400, body, lambda c: c.scan(TableName=TABLE))
     assert got == expected
     assert got[1]["Error"]["Code"] == code
+
+
+def test_environment_switch_keeps_botocore(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(lean.ENV_SWITCH, "0")
+    client = _client()
+    assert not lean.install(client)
+    assert not lean.is_installed(client)
