@@ -26,13 +26,22 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-import orjson
+import botocore
 from botocore.parsers import JSONParser, ResponseParserFactory
 from botocore.serialize import JSONSerializer
 
 __all__ = ["ENV_SWITCH", "LEAN_OPERATIONS", "SERVICES", "install", "is_installed"]
 
 logger = logging.getLogger(__name__)
+
+try:  # optional at run time: the Lambda package ships without it and keeps botocore's path
+    import orjson
+except ImportError:  # pragma: no cover - exercised where orjson is absent
+    orjson = None  # type: ignore[assignment]
+
+#: The botocore releases whose client internals this module was tested against (inclusive,
+#: exclusive); outside them clients keep botocore's own parsing.
+TESTED_BOTOCORE = ((1, 34), (1, 44))
 
 #: Set to ``0`` to keep botocore's own parsing and serializing (for comparison or diagnosis).
 ENV_SWITCH = "DYNAMODB_REPLICATOR_LEAN"
@@ -291,6 +300,16 @@ class _DirectSerializer:
         return getattr(self._inner, name)
 
 
+def _tested_botocore(version: str) -> bool:
+    """Whether ``version`` (e.g. ``1.43.11``) lies in :data:`TESTED_BOTOCORE`."""
+    try:
+        major_minor = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False
+    low, high = TESTED_BOTOCORE
+    return low <= major_minor < high
+
+
 def _protocol(client: Any) -> str | None:
     model = client.meta.service_model
     return getattr(model, "resolved_protocol", None) or getattr(model, "protocol", None)
@@ -304,6 +323,9 @@ def install(client: Any, *, serialize: bool = True) -> bool:
     validation would otherwise be skipped silently.
     """
     if os.environ.get(ENV_SWITCH, "1") == "0":
+        return False
+    if orjson is None or not _tested_botocore(botocore.__version__):
+        logger.info("lean data path not installed: needs orjson and botocore %s", TESTED_BOTOCORE)
         return False
     endpoint = getattr(client, "_endpoint", None)
     factory = getattr(endpoint, "_response_parser_factory", None)

@@ -448,3 +448,28 @@ def test_environment_switch_keeps_botocore(monkeypatch: pytest.MonkeyPatch) -> N
     client = _client()
     assert not lean.install(client)
     assert not lean.is_installed(client)
+
+
+@pytest.mark.parametrize(
+    ("version", "tested"),
+    [("1.34.0", True), ("1.43.11", True), ("1.33.9", False), ("1.44.0", False), ("2.0", False)],
+)
+def test_only_tested_botocore_releases_get_the_lean_path(version: str, tested: bool) -> None:
+    assert lean._tested_botocore(version) is tested
+
+
+def test_untested_botocore_or_no_orjson_keeps_botocore(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lean.botocore, "__version__", "1.99.0")
+    assert not lean.install(_client())
+    monkeypatch.undo()
+    monkeypatch.setattr(lean, "orjson", None)
+    assert not lean.install(_client())
+
+
+def test_every_table_client_gets_the_lean_path() -> None:
+    """Backup, restore, diff, follower and the Lambda replicator all build clients this way."""
+    from dynamodb_replicator.dynamo import TableSpec, parse_table_address
+
+    spec = TableSpec(parse_table_address("127.0.0.1:9/table", environ={"AWS_REGION": "us-east-1"}))
+    assert lean.is_installed(spec.client())
+    assert lean.is_installed(spec.streams_client(environ={}))
