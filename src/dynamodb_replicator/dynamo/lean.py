@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -91,16 +92,26 @@ class _Compiler:
         self._reference = reference
         self._cache: dict[str, Convert | None] = {}
         self._attribute_pair: tuple[Convert, Convert] | None = None
+        self._ready: dict[str, Convert] = {}
+        self._lock = threading.Lock()
 
     def converter(self, shape: Any) -> Convert:
-        return self._compile(shape) or _identity
+        """The converter of an output shape; compiled once, safely from any thread."""
+        ready = self._ready.get(shape.name)
+        if ready is None:
+            with self._lock:
+                ready = self._compile(shape) or _identity
+                self._ready[shape.name] = ready
+        return ready
 
     def _compile(self, shape: Any) -> Convert | None:
         """A converter for ``shape``, or ``None`` when botocore returns the value unchanged."""
         name = shape.name
         if name in self._cache:
             return self._cache[name]
-        self._cache[name] = None  # recursion guard (DynamoDB's AttributeValue is recursive)
+        cache = self._cache
+        # A shape met again while being compiled (a recursive model) calls its final converter.
+        cache[name] = lambda value: (cache[name] or _identity)(value)
         kind = shape.type_name
         result: Convert | None
         if kind == "structure":

@@ -473,3 +473,24 @@ def test_every_table_client_gets_the_lean_path() -> None:
     spec = TableSpec(parse_table_address("127.0.0.1:9/table", environ={"AWS_REGION": "us-east-1"}))
     assert lean.is_installed(spec.client())
     assert lean.is_installed(spec.streams_client(environ={}))
+
+
+def test_first_parses_from_many_threads_agree() -> None:
+    """Converters are compiled once under a lock: no thread sees a half-built one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    item = {"b": {"B": "AP8="}, "m": {"M": {"l": {"L": [{"BS": ["AA=="]}]}}}}
+    body = orjson.dumps({"Items": [item] * 50, "Count": 50})
+    shape = _shape(_DDB, "Scan")
+    expected = JSONParser().parse({"status_code": 200, "headers": {}, "body": body}, shape)
+    for _ in range(5):
+        client = _client()
+        lean.install(client)
+        factory = client._endpoint._response_parser_factory
+
+        def parse(_: int, factory: Any = factory) -> Any:
+            response = {"status_code": 200, "headers": {}, "body": body}
+            return factory.create_parser("json").parse(response, shape)
+
+        with ThreadPoolExecutor(8) as pool:
+            assert all(got == expected for got in pool.map(parse, range(16)))
