@@ -12,6 +12,7 @@ runs. Run: ``python bench/bench_lean.py [--items 20000] [--rounds 3]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 from typing import Any
@@ -26,7 +27,7 @@ from dynamodb_replicator.dynamo import (
     parse_table_address,
     scan_segment,
 )
-from dynamodb_replicator.dynamo.batch import batch_write
+from dynamodb_replicator.dynamo.batch import Put, batch_write
 from helpers import put_items
 
 
@@ -65,7 +66,7 @@ def _write(endpoint: Endpoint, table: str, items: list[dict[str, Any]]) -> tuple
     spec = TableSpec(parse_table_address(f"{endpoint.url}/{table}"))
     client = spec.client()
     schema = describe_table(client, table, table).key_schema
-    batch_write(client, table, [{"PutRequest": {"Item": i}} for i in items], schema)
+    batch_write(client, table, [Put(i) for i in items], schema)
     return len(items), 0.0
 
 
@@ -73,9 +74,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--endpoint-url", help="a running DynamoDB-compatible server (default: DynamoDB Local)"
+    )
     args = parser.parse_args()
     items = [_item(i) for i in range(args.items)]
-    with common.dynamodb_local() as endpoint:
+    server = (
+        contextlib.nullcontext(Endpoint(args.endpoint_url, common.REGION, "given"))
+        if args.endpoint_url
+        else common.dynamodb_local()
+    )
+    if args.endpoint_url:
+        common.local_env()
+    with server as endpoint:
         client = make_client("dynamodb", endpoint)
         tables = (common.create_table(client), common.create_table(client))
         target = common.create_table(client)
