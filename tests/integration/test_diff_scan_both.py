@@ -182,6 +182,7 @@ def test_scan_both_repairs_the_replica(
     )
 
 
+@pytest.mark.moto
 def test_method_option_on_the_command_line(ddb: Endpoint, damaged: tuple[str, str]) -> None:
     from click.testing import CliRunner
 
