@@ -210,3 +210,40 @@ def test_method_option_on_the_command_line(ddb: Endpoint, damaged: tuple[str, st
         cli, ["diff-tables", "us-east-1/a", "us-east-1/b", "--method", "guess"]
     )
     assert bad.exit_code == 2
+
+
+def _starved_and_shifted(total: int) -> Callable[[Any], None]:
+    """Replica scans serve another segment (so keys go unmatched and are looked up) and every
+    batch get of the replica leaves its keys unprocessed."""
+
+    def disturb(client: Any) -> None:
+        _other_segment(total)(client)
+
+        def starve(parsed: Any, **_: Any) -> None:
+            for table, items in list(parsed.get("Responses", {}).items()):
+                if items:
+                    keys = [{"pk": i["pk"]} for i in items]
+                    parsed.setdefault("UnprocessedKeys", {})[table] = {"Keys": keys}
+                parsed["Responses"][table] = []
+
+        client.meta.events.register("after-call.dynamodb.BatchGetItem", starve)
+
+    return disturb
+
+
+@pytest.mark.moto
+def test_exhausted_lookup_retries_name_the_keys(ddb: Endpoint, damaged: tuple[str, str]) -> None:
+    """Keys the windows leave unmatched are read with bounded retries that name what is left."""
+    from dynamodb_replicator.errors import RetriesExhaustedError
+
+    total = 2
+    options = replace(FAST, max_retries=1)
+
+    def run_all() -> None:
+        for segment in range(total):
+            _finder(ddb, damaged, options, _starved_and_shifted(total), segment, total).run()
+
+    with pytest.raises(RetriesExhaustedError) as caught:
+        run_all()
+    assert caught.value.keys
+    assert all(key["pk"]["S"].startswith("k") for key in caught.value.keys)
