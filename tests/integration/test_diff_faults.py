@@ -152,7 +152,9 @@ def test_exhausted_read_retries_name_the_keys(ddb: Endpoint, tables: tuple[str, 
     primary, replica = tables
     starved = make_client("dynamodb", ddb)
     starved.meta.events.register("after-call.dynamodb.BatchGetItem", unprocessed_hook(None))
-    finder = _finder(ddb, primary, replica, DiffOptions(max_retries=2), replica_client=starved)
+    # Pinned to lookup: scan-both matches "a" by scan and never batch-gets it.
+    options = DiffOptions(max_retries=2, method="lookup")
+    finder = _finder(ddb, primary, replica, options, replica_client=starved)
     with pytest.raises(RetriesExhaustedError) as caught:
         finder.run()
     assert [k["pk"]["S"] for k in caught.value.keys] == ["a"]  # "b" was read: absent

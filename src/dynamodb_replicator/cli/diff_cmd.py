@@ -147,6 +147,21 @@ def diff_exit_code(result: DiffResult) -> int:
     metavar="A,B",
     help="Attributes (globs allowed, e.g. 'aws:rep:*') left out of comparison and repair.",
 )
+@click.option(
+    "--method",
+    type=click.Choice(["scan-both", "lookup"]),
+    default="scan-both",
+    show_default=True,
+    help="scan-both: read each table once, matching items by key (unmatched keys are looked "
+    "up); lookup: scan each table and batch-get every page's keys from the other.",
+)
+@click.option(
+    "--window",
+    type=int,
+    default=5000,
+    show_default=True,
+    help="scan-both: unmatched items held per table side (bounds memory).",
+)
 @click.option("--max-writes", type=int, help="Refuse a repair needing more puts than this.")
 @click.option("--max-deletes", type=int, help="Refuse a repair needing more deletes than this.")
 @click.option("--rate-read", type=float, help="Read capacity units per second per table (job).")
@@ -186,6 +201,8 @@ def diff_tables(primary: str, replica: str, **opts: Any) -> None:
             max_deletes=opts["max_deletes"],
             rate_read=opts["rate_read"],
             rate_write=opts["rate_write"],
+            method=str(opts["method"]),
+            window=int(opts["window"]),
         )
         p_spec, r_spec = _specs(primary, replica, opts)
         fmt = str(opts["fmt"])

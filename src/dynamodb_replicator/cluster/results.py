@@ -155,7 +155,12 @@ def diff_segment_result(
         discrepancies=result.discrepancies,
         failures=tuple(failures),
         failed_keys=result.failed_keys,
-        details={"key_names": list(result.key_names), "backfill": backfill, "dry_run": dry_run},
+        details={
+            "key_names": list(result.key_names),
+            "backfill": backfill,
+            "dry_run": dry_run,
+            "read_units_per_item": result.stats.read_units_per_item,
+        },
         duration=result.duration,
     )
 

@@ -183,12 +183,7 @@ class Finder:
         """Pass 1: primary items whose key is absent from, or different in, the replica."""
         s = self.sides
         for items in self._scan(s.primary, s.primary_table, s.primary_limiter):
-            keys = [extract_key(item, self.schema) for item in items]
-            got = self._get(s.replica, s.replica_table, keys, s.replica_limiter, keys_only=False)
-            for key, item in zip(keys, items, strict=True):
-                other = got.get(key_identity(key, self.schema))
-                if other is None or not items_equal(item, other, self.opts.ignore_attributes):
-                    self._candidate(key)
+            self._check_primary(items, consistent=False)
             s.tally.add("scanned_primary", len(items))
             self.progress.advance(TASK_PRIMARY, len(items))
 
@@ -196,13 +191,81 @@ class Finder:
         """Pass 2: replica keys the primary lacks (existence only, so nothing counts twice)."""
         s = self.sides
         for items in self._scan(s.replica, s.replica_table, s.replica_limiter):
-            keys = [extract_key(item, self.schema) for item in items]
-            got = self._get(s.primary, s.primary_table, keys, s.primary_limiter, keys_only=True)
-            for key in keys:
-                if key_identity(key, self.schema) not in got:
-                    self._candidate(key)
+            self._check_replica(items, consistent=False)
             s.tally.add("scanned_replica", len(items))
             self.progress.advance(TASK_REPLICA, len(items))
+
+    def _check_primary(self, items: Sequence[Item], *, consistent: bool) -> None:
+        """Primary items against the replica's copies, read by key."""
+        s = self.sides
+        keys = [extract_key(item, self.schema) for item in items]
+        got = self._get(
+            s.replica,
+            s.replica_table,
+            keys,
+            s.replica_limiter,
+            keys_only=False,
+            consistent=consistent,
+        )
+        for key, item in zip(keys, items, strict=True):
+            other = got.get(key_identity(key, self.schema))
+            if other is None or not items_equal(item, other, self.opts.ignore_attributes):
+                self._candidate(key)
+        s.tally.add("compared", len(items))
+
+    def _check_replica(self, items: Sequence[Item], *, consistent: bool) -> None:
+        """Replica keys whose existence in the primary is checked by key (keys only)."""
+        s = self.sides
+        keys = [extract_key(item, self.schema) for item in items]
+        got = self._get(
+            s.primary,
+            s.primary_table,
+            keys,
+            s.primary_limiter,
+            keys_only=True,
+            consistent=consistent,
+        )
+        for key in keys:
+            if key_identity(key, self.schema) not in got:
+                self._candidate(key)
+                s.tally.add("compared")
+
+    def pass_both(self) -> bool:
+        """Scan both tables once, side by side, matching items by key as they arrive.
+
+        Unmatched items wait in a window per side (at most ``options.window`` each); those
+        pushed out of it, and those left when the segment ends, are looked up by key with
+        consistent reads, so no item is missed however a server splits or orders the tables.
+        Returns ``False`` (having counted nothing) when evictions passed
+        ``options.fallback_share`` of the items scanned: the caller then runs ``lookup``.
+        """
+        s = self.sides
+        compared_before = s.tally.get("compared")
+        both = _SideBySide(self, self.opts.window)
+        pages = {
+            True: iter(self._scan(s.primary, s.primary_table, s.primary_limiter)),
+            False: iter(self._scan(s.replica, s.replica_table, s.replica_limiter)),
+        }
+        scanned = {True: 0, False: 0}
+        while pages:
+            primary = _next_side(pages, scanned)
+            items = next(pages[primary], None)
+            if items is None:
+                del pages[primary]
+                continue
+            scanned[primary] += len(items)
+            both.add(items, primary=primary)
+            seen = scanned[True] + scanned[False]
+            if both.evicted > self.opts.fallback_share * seen and seen > self.opts.window:
+                log.info("segment %s: tables ordered apart; diffing by lookup", self.segment)
+                s.tally.add("compared", compared_before - s.tally.get("compared"))
+                s.tally.add("fallbacks")
+                return False
+            self.progress.advance(TASK_PRIMARY if primary else TASK_REPLICA, len(items))
+        both.finish()
+        s.tally.add("scanned_primary", scanned[True])
+        s.tally.add("scanned_replica", scanned[False])
+        return True
 
     def _get(
         self,
@@ -277,11 +340,72 @@ class Finder:
             self.found.extend(confirmed)
 
     def run(self) -> list[Discrepancy]:
-        """Both passes and every re-check; the confirmed discrepancies."""
-        self.pass_primary()
-        self.pass_replica()
+        """Both passes (or one side-by-side pass) and every re-check; the confirmed ones."""
+        if self.opts.method != "scan-both" or not self.pass_both():
+            self.pass_primary()
+            self.pass_replica()
         self.flush()
         return self.found
+
+
+def _next_side(pages: Mapping[bool, Any], scanned: Mapping[bool, int]) -> bool:
+    """The side to read next (``True``: primary): the one behind, so windows stay small."""
+    if len(pages) == 1:
+        return next(iter(pages))
+    return scanned[True] <= scanned[False]
+
+
+class _SideBySide:
+    """The matching windows of :meth:`Finder.pass_both`: unmatched items per side, by key."""
+
+    def __init__(self, finder: Finder, window: int):
+        self.finder = finder
+        self.schema = finder.schema
+        self.ignore = finder.opts.ignore_attributes
+        self.window = max(window, 1)
+        self.waiting: dict[bool, dict[Hashable, Item]] = {True: {}, False: {}}
+        self.evicted = 0
+
+    def add(self, items: Sequence[Item], *, primary: bool) -> None:
+        """Match ``items`` against the other side's window; keep the rest in this side's."""
+        mine, theirs = self.waiting[primary], self.waiting[not primary]
+        for item in items:
+            ident = key_identity(item, self.schema)
+            twin = theirs.pop(ident, None)
+            if twin is None:
+                mine[ident] = item
+                continue
+            self.finder.sides.tally.add("compared")
+            if not items_equal(item, twin, self.ignore):
+                self.finder._candidate(extract_key(item, self.schema))
+        overflow = len(mine) - self.window
+        if overflow > 0:
+            oldest = [mine.pop(ident) for ident in list(_first(mine, overflow))]
+            self.evicted += len(oldest)
+            self._look_up(oldest, primary=primary)
+
+    def finish(self) -> None:
+        """Look up every item still unmatched when the segment ends."""
+        for primary in (True, False):
+            left = list(self.waiting[primary].values())
+            self.waiting[primary].clear()
+            self._look_up(left, primary=primary)
+
+    def _look_up(self, items: list[Item], *, primary: bool) -> None:
+        if not items:
+            return
+        if primary:
+            self.finder._check_primary(items, consistent=True)
+        else:
+            self.finder._check_replica(items, consistent=True)
+
+
+def _first(mapping: Mapping[Hashable, Any], count: int) -> Iterable[Hashable]:
+    """The ``count`` oldest keys of an insertion-ordered mapping."""
+    for i, key in enumerate(mapping):
+        if i >= count:
+            return
+        yield key
 
 
 def _strip(d: Discrepancy) -> Discrepancy:

@@ -72,6 +72,18 @@ def check_options(options: DiffOptions) -> None:
         )
     if options.recheck_batch < 1:
         raise UsageError("the re-check batch must hold at least one key")
+    if options.method not in METHODS:
+        raise UsageError(
+            f"unknown diff method {options.method!r}", hint=f"use one of: {', '.join(METHODS)}"
+        )
+    if options.window < 1 or not 0 < options.fallback_share <= 1:
+        raise UsageError(
+            "the scan-both window must hold at least one item and its fallback share be in (0, 1]"
+        )
+
+
+#: The diff algorithms (see :class:`DiffOptions`); the first is the default.
+METHODS = ("scan-both", "lookup")
 
 
 def check_ignored(schema: KeySchema, patterns: Collection[str]) -> None:

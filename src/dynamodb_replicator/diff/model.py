@@ -78,6 +78,9 @@ class DiffOptions:
     rate_write: float | None = None
     page_size: int | None = None
     max_retries: int = 10
+    method: str = "scan-both"
+    window: int = 5000
+    fallback_share: float = 0.25
 
     @property
     def writes(self) -> bool:
@@ -109,6 +112,8 @@ class DiffStats:
     would_put: int = 0
     would_delete: int = 0
     unresolved: int = 0
+    compared: int = 0
+    fallbacks: int = 0
     read_units: float = 0.0
     write_units: float = 0.0
 
@@ -116,6 +121,11 @@ class DiffStats:
         return DiffStats(
             **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
         )
+
+    @property
+    def read_units_per_item(self) -> float:
+        """Read capacity units consumed per distinct key compared (0 when none)."""
+        return self.read_units / self.compared if self.compared else 0.0
 
     @property
     def found(self) -> int:

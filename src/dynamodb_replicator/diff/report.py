@@ -80,6 +80,12 @@ def summary_lines(
                 line += f" ({s.unconditional} re-read and written without a condition)"
             lines.append(line)
         lines.append(f"remaining discrepancies: {s.unresolved}")
+        line = (
+            f"keys compared {s.compared}, read units per key compared {s.read_units_per_item:.3f}"
+        )
+        if s.fallbacks:
+            line += f"; {s.fallbacks} segment(s) re-read by lookup (tables ordered apart)"
+        lines.append(line)
     if dry_run:
         lines.append(
             f"dry run, nothing written: would put {s.would_put}, would delete {s.would_delete}"

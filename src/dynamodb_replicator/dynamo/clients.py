@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
 
 from ..errors import ConfigError
+from . import lean
 from .address import TableAddress, resolve_region
 
 __all__ = [
@@ -170,7 +171,14 @@ def make_client(
             "response_checksum_validation": "when_required",
             "s3": {"addressing_style": "path"},
         }
-    return session.client(service, endpoint_url=endpoint_url, config=options.config(**extra))
+    lean_path = service in lean.SERVICES
+    if lean_path:
+        # Our own code builds every DynamoDB request; botocore's validation only costs CPU.
+        extra["parameter_validation"] = False
+    client = session.client(service, endpoint_url=endpoint_url, config=options.config(**extra))
+    if lean_path:
+        lean.install(client)
+    return client
 
 
 def s3_client(
