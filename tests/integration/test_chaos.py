@@ -132,9 +132,9 @@ def test_diff_repair_under_faults(
     ddb_client: Any, make_table: Callable[..., str], proxy: ChaosProxy
 ) -> None:
     primary, replica, items = _tables(ddb_client, make_table)
-    changed = [dict(i, small={"N": "-1"}) for i in items[10:20]]
-    extra = make_items(10, SEED + 1, first=10_000)
-    put_all(ddb_client, replica, items[10:] + changed + extra)  # 10 missing, 10 different, 10 extra
+    changed = [dict(i, small={"N": "-1"}) for i in items[6:12]]
+    extra = make_items(6, SEED + 1, first=10_000)
+    put_all(ddb_client, replica, items[6:] + changed + extra)  # 6 missing, 6 different, 6 extra
     result = _run("diff-tables", f"{proxy.url}/{primary}", f"{proxy.url}/{replica}", "--repair")
     _check(result, scan_table(ddb_client, primary), scan_table(ddb_client, replica), proxy)
 
@@ -143,7 +143,7 @@ def test_diff_backfill_under_faults(
     ddb_client: Any, make_table: Callable[..., str], proxy: ChaosProxy
 ) -> None:
     primary, replica, items = _tables(ddb_client, make_table)
-    put_all(ddb_client, replica, items[30:])  # 30 missing
+    put_all(ddb_client, replica, items[20:])  # 20 missing
     result = _run("diff-tables", f"{proxy.url}/{primary}", f"{proxy.url}/{replica}", "--backfill")
     _check(result, scan_table(ddb_client, primary), scan_table(ddb_client, replica), proxy)
 
@@ -153,7 +153,7 @@ def test_backup_under_faults(
 ) -> None:
     primary, _replica, _items = _tables(ddb_client, make_table)
     result = _run(
-        "backup-table", f"{proxy.url}/{primary}", str(tmp_path), "--jobid", "j", "--segments", "10"
+        "backup-table", f"{proxy.url}/{primary}", str(tmp_path), "--jobid", "j", "--segments", "6"
     )
     got = read_backup(tmp_path / "j") if (tmp_path / "j").is_dir() else {}
     _check(result, scan_table(ddb_client, primary), got, proxy)
