@@ -196,6 +196,23 @@ class BackupIntegrityError(BackupError):
         super().__init__(message, hint=hint, cause=cause)
         self.before_write = before_write
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Survive pickling (worker processes send it back): ``before_write`` is keyword-only."""
+        return (
+            _rebuild_integrity,
+            (type(self), self.message, self.before_write, self.hint, self.cause),
+        )
+
+
+def _rebuild_integrity(
+    cls: type[BackupIntegrityError],
+    message: str,
+    before_write: bool,
+    hint: str | None,
+    cause: BaseException | None,
+) -> BackupIntegrityError:
+    return cls(message, before_write=before_write, hint=hint, cause=cause)
+
 
 class JobInterrupted(ReplicatorError):
     """The user interrupted the job (Ctrl-C); ``done`` says what had finished by then."""

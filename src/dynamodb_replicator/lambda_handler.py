@@ -69,7 +69,7 @@ def build_handler(
         records = _records(event)
         deadline = _deadline(context, config.deadline_margin_ms, clock)
         outcome = replicator.process_records(records, deadline=deadline, clock=clock)
-        write(emf_line(outcome.metrics(config.metrics_namespace, config.replica.name)))
+        write(emf_line(outcome.metrics(config.metrics_namespace, config.replica_label)))
         return outcome.response()
 
     return handle
