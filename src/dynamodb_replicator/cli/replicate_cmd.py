@@ -22,7 +22,14 @@ from ..replicate.follow import FollowJob, follow
 from ..replicate.follower import FollowOptions, FollowResult, FollowStatus, GapError
 from ..replicate.plan import Filters, Mode, TurnoverRole
 from .exit_codes import EXIT_CODES_HELP, ExitCode
-from .options import ADDRESS_HELP, common_options, endpoint_options, side_auth_options, table_spec
+from .options import (
+    ADDRESS_HELP,
+    common_options,
+    endpoint_options,
+    give_up_option,
+    side_auth_options,
+    table_spec,
+)
 from .runner import run_job
 
 __all__ = ["replicate"]
@@ -171,6 +178,7 @@ def _summary(result: FollowResult, store: CheckpointStore, quiet: bool) -> int:
     help="Hand-over: replicate only records created before/after --turnover-at.",
 )
 @click.option("--turnover-at", type=int, help="Hand-over time, epoch milliseconds.")
+@give_up_option
 @side_auth_options("primary", "replica")
 @endpoint_options
 @common_options
@@ -187,6 +195,7 @@ def replicate(primary: str, replica: str, **opts: Any) -> None:
             profile=opts["primary_profile"],
             role_arn=opts["primary_role_arn"],
             pool=concurrency,
+            give_up_after=opts["give_up_after"],
         )
         r = table_spec(
             replica,
@@ -195,6 +204,7 @@ def replicate(primary: str, replica: str, **opts: Any) -> None:
             profile=opts["replica_profile"],
             role_arn=opts["replica_role_arn"],
             pool=concurrency,
+            give_up_after=opts["give_up_after"],
         )
         filters = _filters(opts["skip_ttl_deletes"], opts["turnover_role"], opts["turnover_at"])
         options = FollowOptions(

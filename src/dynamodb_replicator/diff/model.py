@@ -62,7 +62,8 @@ class DiffOptions:
 
     ``rate_read``/``rate_write`` are the job's budgets in capacity units per second (``None``:
     no cap); the read budget applies to each table. ``max_writes``/``max_deletes`` cap a repair
-    (per invocation). ``max_retries`` bounds the retries of leftover batch keys and items.
+    (per invocation). ``max_retries`` bounds the retries of leftover batch keys and items made
+    without progress (the clients' give-up time bounds them too).
     """
 
     repair: bool = False
@@ -77,7 +78,7 @@ class DiffOptions:
     rate_read: float | None = None
     rate_write: float | None = None
     page_size: int | None = None
-    max_retries: int = 10
+    max_retries: int = 50
 
     @property
     def writes(self) -> bool:
