@@ -137,7 +137,7 @@ def test_attempts_are_bounded_too(clock: FakeClock) -> None:
 def test_no_attempt_starts_without_time_to_finish(
     client: tuple[RetryingClient, Stubber], clock: FakeClock
 ) -> None:
-    retrying, stubber = client
+    retrying, _ = client
     bounded = retrying.until(0.2, clock)
     with pytest.raises(CallDeadlineError, match="too little to start a call"):
         bounded.describe_table(TableName="tbl")
