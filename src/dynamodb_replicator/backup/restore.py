@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..dynamo import (
@@ -26,6 +26,7 @@ from ..dynamo import (
 )
 from ..dynamo.aws import call
 from ..dynamo.clients import Client
+from ..dynamo.retry import CallCounts, call_counts
 from ..errors import (
     AwsError,
     BackupIntegrityError,
@@ -178,6 +179,7 @@ class SegmentRestore:
     items: int
     consumed: float
     retries: int
+    calls: CallCounts = field(default_factory=CallCounts)
 
 
 def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
@@ -246,7 +248,9 @@ def restore_segment(job: RestoreJob, ctx: SegmentContext) -> SegmentRestore:
             for future in inflight:
                 future.cancel()
             raise
-    return SegmentRestore(source.segment, total.items, total.consumed, total.retries)
+    return SegmentRestore(
+        source.segment, total.items, total.consumed, total.retries, call_counts(client)
+    )
 
 
 class _Totals:

@@ -122,6 +122,7 @@ def _print_backup(summary: BackupSummary) -> None:
             summary.seconds,
         )
     )
+    click.echo(summary.calls.describe(), err=True)
 
 
 def _write_quietly(results_dir: StorageSpec | None, result: SegmentResult) -> None:
@@ -222,6 +223,8 @@ def backup_table(table: str, destination: str, **opts: Any) -> None:
                     "items": summary.items,
                     "compressed_bytes": summary.compressed_bytes,
                     "uncompressed_bytes": summary.uncompressed_bytes,
+                    "requests": summary.calls.requests,
+                    "retried_errors": summary.calls.errors,
                 },
                 details={"jobid": summary.jobid, "location": summary.location},
                 duration=summary.seconds,
@@ -260,6 +263,7 @@ def _print_restore(summary: RestoreSummary) -> None:
             summary.seconds,
         )
     )
+    click.echo(summary.calls.describe(), err=True)
 
 
 def _backup_segments(source: StorageSpec) -> int | None:
@@ -352,7 +356,11 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
                     job,
                     segment,
                     max(len(summary.source.segments), 1),
-                    counts={"items": summary.items},
+                    counts={
+                        "items": summary.items,
+                        "requests": summary.calls.requests,
+                        "retried_errors": summary.calls.errors,
+                    },
                     details={
                         "source": summary.source.storage.location.url(),
                         "table": summary.table,

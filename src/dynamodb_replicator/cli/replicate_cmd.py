@@ -121,6 +121,7 @@ def _summary(result: FollowResult, store: CheckpointStore, quiet: bool) -> int:
             f"{state}: {result.records} record(s) in {result.batches} batch(es), "
             f"{result.shards_finished} shard(s) finished; checkpoint {store.describe()}"
         )
+        click.echo(result.calls.describe(), err=True)
     return int(ExitCode.FOUND if result.gaps else ExitCode.OK)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
+from ..dynamo.retry import CallCounts
 from ..errors import ReplicatorError
 from ..items import Item, Key
 
@@ -110,6 +111,8 @@ class DiffStats:
     would_put: int = 0
     would_delete: int = 0
     unresolved: int = 0
+    requests: int = 0
+    retried_errors: int = 0
     read_units: float = 0.0
     write_units: float = 0.0
 
@@ -122,6 +125,11 @@ class DiffStats:
     def found(self) -> int:
         """Discrepancies confirmed by the re-check."""
         return self.missing + self.different + self.extraneous
+
+    @property
+    def calls(self) -> CallCounts:
+        """Requests made to both tables and the errors among them that were retried."""
+        return CallCounts(self.requests, self.retried_errors)
 
 
 @dataclass(frozen=True)

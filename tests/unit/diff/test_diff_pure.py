@@ -107,9 +107,12 @@ def test_summary_and_agreement() -> None:
     assert not failed.agree
 
 
+_COUNTS = len(DiffStats.__dataclass_fields__)
+
+
 @given(
-    st.lists(st.integers(0, 1000), min_size=17, max_size=17),
-    st.lists(st.integers(0, 1000), min_size=17, max_size=17),
+    st.lists(st.integers(0, 1000), min_size=_COUNTS, max_size=_COUNTS),
+    st.lists(st.integers(0, 1000), min_size=_COUNTS, max_size=_COUNTS),
 )
 def test_stats_add_up(a: list[int], b: list[int]) -> None:
     names = [f for f in DiffStats.__dataclass_fields__]
