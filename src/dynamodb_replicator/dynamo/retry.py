@@ -217,6 +217,16 @@ class RetryingClient:
             self._client, policy=policy, _counter=self._counter, _sender=self._sender
         )
 
+    def giving_up_after(self, seconds: float) -> RetryingClient:
+        """The same client (same counts) giving up on a dead endpoint after ``seconds`` at most."""
+        give_up = min(seconds, self.policy.give_up_after)
+        return RetryingClient(
+            self._client,
+            policy=replace(self.policy, give_up_after=give_up),
+            _counter=self._counter,
+            _sender=self._sender,
+        )
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)

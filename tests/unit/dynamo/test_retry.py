@@ -18,6 +18,7 @@ from dynamodb_replicator.dynamo.retry import (
     attempt_timeouts,
     retryable,
 )
+from dynamodb_replicator.errors import ReplicatorError
 
 
 class FakeClock:
@@ -192,3 +193,17 @@ def test_non_operations_are_the_botocore_clients(client: tuple[RetryingClient, S
     assert retrying.meta is inner.meta
     assert retrying.exceptions is inner.exceptions
     assert retrying.can_paginate("scan")
+
+
+def test_describing_a_table_before_any_work_gives_up_sooner(clock: FakeClock) -> None:
+    from dynamodb_replicator.dynamo.tables import DESCRIBE_GIVE_UP_AFTER, describe_table
+
+    made = make_client("dynamodb", region="us-east-1", endpoint_url="http://127.0.0.1:9")
+    made.policy = Backoff(clock=clock, sleep=clock.sleep, rng=lambda: 1.0)
+    with Stubber(made.botocore_client) as stubber:
+        for _ in range(40):
+            stubber.add_client_error("describe_table", "ServiceUnavailable", http_status_code=503)
+        with pytest.raises(ReplicatorError, match="give up after 10 s"):
+            describe_table(made, "tbl")
+    assert clock.now == DESCRIBE_GIVE_UP_AFTER
+    assert made.policy.give_up_after == 60.0  # the job's own calls keep the stated time
