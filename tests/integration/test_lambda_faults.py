@@ -186,9 +186,10 @@ class Throttled:
 def test_whole_request_throttling_is_retried(
     env: dict[str, str], ddb_client: Any, replica: str
 ) -> None:
-    handle, _, hooks = handler_with(env, lambda c: Throttled(c, "BatchWriteItem", 2))
+    handle, lines, hooks = handler_with(env, lambda c: Throttled(c, "BatchWriteItem", 2))
     assert handle(records_for(3), Context(30_000)) == {"batchItemFailures": []}
     assert hooks[0].calls == 3  # two throttled attempts, then the write
+    assert (lines[0]["requests"], lines[0]["retried_errors"]) == (3, 2)
     assert len(scan_all(ddb_client, replica)) == 3
 
 

@@ -85,6 +85,9 @@ class CallCounts:
     def __add__(self, other: CallCounts) -> CallCounts:
         return CallCounts(self.requests + other.requests, self.errors + other.errors)
 
+    def __sub__(self, other: CallCounts) -> CallCounts:
+        return CallCounts(self.requests - other.requests, self.errors - other.errors)
+
     @property
     def rate(self) -> float:
         """Retried errors per request (0 when nothing was sent)."""
