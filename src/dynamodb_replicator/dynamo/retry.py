@@ -215,19 +215,18 @@ class RetryingClient:
 
     def until(self, deadline: float | None, clock: Clock | None = None) -> RetryingClient:
         """The same client (same counts) whose calls end before ``deadline`` (of ``clock``)."""
-        policy = replace(self.policy, deadline=deadline, clock=clock or self.policy.clock)
-        return RetryingClient(
-            self._client, policy=policy, _counter=self._counter, _sender=self._sender
+        return self._under(
+            replace(self.policy, deadline=deadline, clock=clock or self.policy.clock)
         )
 
     def giving_up_after(self, seconds: float) -> RetryingClient:
         """The same client (same counts) giving up on a dead endpoint after ``seconds`` at most."""
         give_up = min(seconds, self.policy.give_up_after)
+        return self._under(replace(self.policy, give_up_after=give_up))
+
+    def _under(self, policy: Backoff) -> RetryingClient:
         return RetryingClient(
-            self._client,
-            policy=replace(self.policy, give_up_after=give_up),
-            _counter=self._counter,
-            _sender=self._sender,
+            self._client, policy=policy, _counter=self._counter, _sender=self._sender
         )
 
     def __getattr__(self, name: str) -> Any:
