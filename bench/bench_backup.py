@@ -3,10 +3,10 @@
     python bench/bench_backup.py                       # 20,000 items of ~1 KB, 2 segments
     python bench/bench_backup.py --items 50000 --segments 4
     python bench/bench_backup.py --memory              # + peak RSS for 200,000 items (~2 min)
-    python bench/bench_backup.py --s3                  # back up to the embedded S3 server
+    python bench/bench_backup.py --s3                  # back up to a moto S3 server
 
-Starts its own DynamoDB Local (from the npm package, as the tests do) and, with ``--s3``, the
-embedded moto S3 server. Prints items/s for:
+Starts its own dynalite (from the npm package, as the tests do) and, with ``--s3``, a moto
+server for S3 (each in its own process). Prints items/s for:
 
 - a bare parallel Scan loop (botocore, the same number of processes) vs ``backup-table``;
 - a bare BatchWriteItem loop (same processes) vs ``restore-table``;
@@ -23,6 +23,7 @@ Client and server share this machine's cores: compare ratios, not absolute numbe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import random
@@ -281,27 +282,23 @@ def main() -> None:
     args = parser.parse_args()
     args.s3_url = None
     args.s3_endpoint = None
-    heap = "1500m" if args.memory else "512m"
-    with tempfile.TemporaryDirectory() as scratch, common.dynamodb_local(heap) as endpoint:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        common.dynalite() as endpoint,
+        contextlib.ExitStack() as stack,
+    ):
         work = Path(scratch)
-        s3_server = None
-        try:
-            if args.s3:
-                from dynamodb_replicator.local import LocalServer
-
-                s3_server = LocalServer().start()
-                args.s3_endpoint = s3_server.endpoint_url
-                s3 = make_client("s3", Endpoint(s3_server.endpoint_url, REGION, "moto"))
-                s3.create_bucket(Bucket="bench")
-                args.s3_url = "s3://bench/backups"
-            print(f"{args.items} items of ~1 KB, {args.segments} segment(s), DynamoDB Local")
-            rows = bench_throughput(endpoint, args, work / "out")
-            if args.memory:
-                rows.append(bench_memory(endpoint, args.memory_items, work / "out"))
-            _print(rows)
-        finally:
-            if s3_server is not None:
-                s3_server.stop()
+        if args.s3:
+            s3_server = stack.enter_context(common.moto())
+            args.s3_endpoint = s3_server.url
+            s3 = make_client("s3", s3_server)
+            s3.create_bucket(Bucket="bench")
+            args.s3_url = "s3://bench/backups"
+        print(f"{args.items} items of ~1 KB, {args.segments} segment(s), dynalite")
+        rows = bench_throughput(endpoint, args, work / "out")
+        if args.memory:
+            rows.append(bench_memory(endpoint, args.memory_items, work / "out"))
+        _print(rows)
     _write_json(args)
 
 

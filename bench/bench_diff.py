@@ -1,6 +1,6 @@
 """Benchmark: diff-tables items compared per second against the raw API ceiling.
 
-Starts DynamoDB Local (from the repo's npm package, like the tests), fills two identical tables,
+Starts dynalite (from the repo's npm package, like the tests; Node.js 20+), fills two identical tables,
 then times, with 1 and 4 workers (processes):
 
 - ``bare``: a bare loop of the same calls at the same concurrency - scan the primary and
@@ -135,7 +135,7 @@ def main() -> None:
     args = parser.parse_args()
     p, r = "bench-primary", "bench-replica"
     rows: list[Row] = []
-    with common.dynamodb_local() as endpoint:
+    with common.dynalite() as endpoint:
         started = time.perf_counter()
         _load(endpoint, [p, r], args.items)
         print(f"loaded 2 x {args.items} items in {time.perf_counter() - started:.1f} s")

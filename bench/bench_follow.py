@@ -1,9 +1,9 @@
 """Follower throughput: records/s from the primary's stream to the replica, against the handler's
-own apply rate and a bare batch-write loop, all on one DynamoDB Local.
+own apply rate and a bare batch-write loop, all on one moto server (it has DynamoDB Streams).
 
     python bench/bench_follow.py [--items 5000]
 
-Starts DynamoDB Local (needs Java and `npm ci`, like the tests), writes --items items of every
+Starts a moto server in its own process (the `[local]` extra, like the tests), writes --items items of every
 type to a stream-enabled primary, then measures:
 
 - follow: the stand-alone follower from the stream's start until the last record is applied
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=5000)
     common.add_json_option(parser)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, common.dynamodb_local() as endpoint:
+    with tempfile.TemporaryDirectory() as tmp, common.moto() as endpoint:
         ddb = make_client("dynamodb", region=REGION, endpoint_url=endpoint.url)
         streams = make_client("dynamodbstreams", region=REGION, endpoint_url=endpoint.url)
         items = sample_items(args.items)

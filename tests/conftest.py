@@ -1,13 +1,22 @@
-"""Shared fixtures: hermetic AWS settings, the two local servers, clients, tables and buckets.
+"""Shared fixtures: hermetic AWS settings, the test servers, clients, tables and buckets.
 
-Servers (session-scoped, started on first use):
-    dynamodb_local -> Endpoint   Amazon DynamoDB Local (Java, from the npm package)
-    moto_server    -> Endpoint   the embedded moto server (DynamoDB, Streams, S3), in-process
-    s3_endpoint    -> Endpoint   the S3 server (moto)
+Servers (session-scoped, started on first use, each a child process on a free port):
+    moto_server     -> Endpoint  moto's server (DynamoDB, DynamoDB Streams, S3): the default
+    dynalite        -> Endpoint  dynalite (npm; DynamoDB only: no Streams, transactions, TTL)
+    dynamodb_local  -> Endpoint  the user's Amazon DynamoDB Local, only when
+                                 ``$DYNAMODB_LOCAL_ENDPOINT`` names it (never started here)
+    s3_endpoint     -> Endpoint  the S3 server (moto)
 
 Per test:
-    ddb            -> Endpoint   DynamoDB under test: DynamoDB Local; tests marked
-                                 ``@pytest.mark.moto`` run twice, ids ``ddblocal`` and ``moto``
+    ddb             -> Endpoint  DynamoDB under test: moto, or DynamoDB Local when
+                                 ``$DYNAMODB_LOCAL_ENDPOINT`` is set. A test marked
+                                 ``@pytest.mark.dynalite`` also runs on dynalite
+                                 (``dynalite(only=True, reason=...)``: instead of moto, for
+                                 what moto does not do as DynamoDB promises); one marked
+                                 ``@pytest.mark.moto`` also runs on moto when the default is
+                                 DynamoDB Local. Ids: ``[moto]``, ``[dynalite]``, ``[ddblocal]``.
+                                 ``@pytest.mark.ddblocal(reason=...)``: needs DynamoDB Local;
+                                 skipped (and listed by ``-ra``) unless the variable is set.
     ddb_client, streams_client, s3_client       boto3 low-level clients
     make_table(hash_key=("pk", "S"), range_key=None, *, stream=None, gsi=None, lsi=None,
                client=None) -> str
@@ -36,14 +45,17 @@ if _TESTS_DIR not in sys.path:  # make `import helpers` work in every import mod
 from helpers import (  # noqa: E402
     DUMMY_ACCESS_KEY_ID,
     DUMMY_SECRET_ACCESS_KEY,
+    DYNAMODB_LOCAL_ENDPOINT_VAR,
     REGION,
-    DynamoDBLocal,
     Endpoint,
+    ServerProcess,
     ServerStartError,
+    dynalite_command,
+    dynamodb_local_endpoint,
     make_client,
+    moto_command,
 )
 
-BACKENDS = ("ddblocal", "moto")
 KeyAttr = tuple[str, str]  # (attribute name, "S" | "N" | "B")
 
 
@@ -71,12 +83,14 @@ def _hermetic_aws_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
 # --- servers ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def dynamodb_local(
-    _hermetic_aws_env: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Endpoint]:
-    """Amazon DynamoDB Local in memory on a free port. Fails (never skips) if it cannot run."""
-    server = DynamoDBLocal(tmp_path_factory.mktemp("dynamodb-local"))
+def _default_backend() -> str:
+    """``ddblocal`` when the user points the suite at their DynamoDB Local, else ``moto``."""
+    return "ddblocal" if os.environ.get(DYNAMODB_LOCAL_ENDPOINT_VAR, "").strip() else "moto"
+
+
+def _serve(name: str, command: Any, workdir: Path) -> Iterator[Endpoint]:
+    """Start a server process for the session; fail (never skip) if it cannot run."""
+    server = ServerProcess(name, command, workdir)
     try:
         endpoint = server.start()
     except ServerStartError as exc:
@@ -88,12 +102,31 @@ def dynamodb_local(
 
 
 @pytest.fixture(scope="session")
-def moto_server(_hermetic_aws_env: None) -> Iterator[Endpoint]:
-    """The project's embedded moto server (DynamoDB, DynamoDB Streams, S3) on a free port."""
-    from dynamodb_replicator.local import LocalServer
+def moto_server(
+    _hermetic_aws_env: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Endpoint]:
+    """moto's server (DynamoDB, DynamoDB Streams, S3) in its own process on a free port."""
+    yield from _serve("moto", moto_command, tmp_path_factory.mktemp("moto"))
 
-    with LocalServer(host="127.0.0.1", port=0) as server:
-        yield Endpoint(server.endpoint_url, REGION, "moto")
+
+@pytest.fixture(scope="session")
+def dynalite(
+    _hermetic_aws_env: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Endpoint]:
+    """dynalite (Node.js 20+, from the npm package) in memory on a free port."""
+    yield from _serve("dynalite", dynalite_command, tmp_path_factory.mktemp("dynalite"))
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local(_hermetic_aws_env: None) -> Endpoint:
+    """The user's Amazon DynamoDB Local (``$DYNAMODB_LOCAL_ENDPOINT``); skips when unset."""
+    try:
+        endpoint = dynamodb_local_endpoint()
+    except ServerStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    if endpoint is None:
+        pytest.skip(f"needs Amazon DynamoDB Local: set {DYNAMODB_LOCAL_ENDPOINT_VAR}")
+    return endpoint
 
 
 @pytest.fixture(scope="session")
@@ -101,21 +134,55 @@ def s3_endpoint(moto_server: Endpoint) -> Endpoint:
     return moto_server
 
 
+def _backends(definition: Any) -> list[str]:
+    """The DynamoDB servers a test runs on: the default, plus those its markers add."""
+    dynalite_marker = definition.get_closest_marker("dynalite")
+    backends = [_default_backend()]
+    if dynalite_marker is not None and dynalite_marker.kwargs.get("only") and backends == ["moto"]:
+        backends = []  # moto cannot run it (the marker's reason says why): dynalite instead
+    if definition.get_closest_marker("moto") and "moto" not in backends:
+        backends.append("moto")
+    if dynalite_marker is not None:
+        backends.append("dynalite")
+    return backends
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """``@pytest.mark.moto`` tests that use ``ddb`` run on both backends."""
-    if "ddb" in metafunc.fixturenames and metafunc.definition.get_closest_marker("moto"):
-        metafunc.parametrize("ddb", BACKENDS, indirect=True, ids=BACKENDS)
+    """A test using ``ddb`` runs once per backend its markers ask for (ids name the server)."""
+    if "ddb" in metafunc.fixturenames:
+        backends = _backends(metafunc.definition)
+        if len(backends) > 1 or backends != [_default_backend()]:
+            metafunc.parametrize("ddb", backends, indirect=True, ids=backends)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``ddblocal`` are skipped, with their reason, unless DynamoDB Local is set."""
+    if _default_backend() == "ddblocal":
+        return
+    for item in items:
+        marker = item.get_closest_marker("ddblocal")
+        if marker is None:
+            continue
+        reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+        if not reason:
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.ddblocal needs a reason")
+        item.add_marker(
+            pytest.mark.skip(
+                reason=f"needs Amazon DynamoDB Local (set {DYNAMODB_LOCAL_ENDPOINT_VAR}): {reason}"
+            )
+        )
+
+
+_BACKEND_FIXTURES = {"moto": "moto_server", "dynalite": "dynalite", "ddblocal": "dynamodb_local"}
 
 
 @pytest.fixture
 def ddb(request: pytest.FixtureRequest) -> Endpoint:
-    """The DynamoDB endpoint under test (DynamoDB Local unless parametrized to moto)."""
-    backend = getattr(request, "param", "ddblocal")
-    if backend == "ddblocal":
-        return request.getfixturevalue("dynamodb_local")  # type: ignore[no-any-return]
-    if backend == "moto":
-        return request.getfixturevalue("moto_server")  # type: ignore[no-any-return]
-    raise ValueError(f"unknown DynamoDB backend {backend!r}")
+    """The DynamoDB endpoint under test (the default backend unless parametrized)."""
+    backend = getattr(request, "param", _default_backend())
+    if backend not in _BACKEND_FIXTURES:
+        raise ValueError(f"unknown DynamoDB backend {backend!r}")
+    return request.getfixturevalue(_BACKEND_FIXTURES[backend])  # type: ignore[no-any-return]
 
 
 # --- clients ----------------------------------------------------------------------------------

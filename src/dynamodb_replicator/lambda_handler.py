@@ -72,7 +72,7 @@ def build_handler(
         before = _calls(replicator)
         outcome = replicator.process_records(records, deadline=deadline, clock=clock)
         calls = _calls(replicator) - before
-        document = outcome.metrics(config.metrics_namespace, config.replica.name)
+        document = outcome.metrics(config.metrics_namespace, config.replica_label)
         document.update(requests=calls.requests, retried_errors=calls.errors)
         write(emf_line(document))
         return outcome.response()

@@ -190,13 +190,13 @@ def test_s3_streaming_upload_in_growing_parts_and_abort(
 
 
 def test_a_job_refuses_segments_of_another_table_with_the_same_name(
-    dynamodb_local: Endpoint, moto_server: Endpoint, tmp_path: Path
+    dynalite: Endpoint, moto_server: Endpoint, tmp_path: Path
 ) -> None:
     """Same region and name, another endpoint (or account): not the same table."""
     from helpers import make_client
 
     name = f"same-{uuid.uuid4().hex[:6]}"
-    for endpoint in (dynamodb_local, moto_server):
+    for endpoint in (dynalite, moto_server):
         client = make_client("dynamodb", endpoint)
         client.create_table(
             TableName=name,
@@ -207,7 +207,7 @@ def test_a_job_refuses_segments_of_another_table_with_the_same_name(
         put_items(client, name, [{"pk": {"S": f"{endpoint.name}-{i}"}} for i in range(5)])
     dest = str(tmp_path / "mixed")
     first = CliRunner().invoke(
-        cli, ["backup-table", f"{dynamodb_local.url}/{name}", dest, "--jobid", "j",
+        cli, ["backup-table", f"{dynalite.url}/{name}", dest, "--jobid", "j",
               "--segment", "0", "--segments", "2"],
     )  # fmt: skip
     assert first.exit_code == 0, first.output

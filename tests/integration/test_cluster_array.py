@@ -67,6 +67,7 @@ def _segment_processes(args: list[str], count: int) -> list[subprocess.Completed
     return done
 
 
+@pytest.mark.dynalite
 def test_four_segment_processes_merge_to_one_runs_report(
     ddb: Endpoint, pair: tuple[str, str], tmp_path: Path
 ) -> None:

@@ -1,6 +1,6 @@
 """Races and injected faults: replication lag, a repair racing a newer write, throttling.
 
-Throttling cannot be produced on demand by DynamoDB Local, so it is injected with botocore
+Throttling cannot be produced on demand by the test servers, so it is injected with botocore
 event hooks; everything else runs against the real server.
 """
 

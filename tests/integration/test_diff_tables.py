@@ -1,4 +1,4 @@
-"""diff-tables end to end through the CLI, against DynamoDB Local (and moto where marked)."""
+"""diff-tables end to end through the CLI, against the test server (moto; dynalite too where marked)."""
 
 from __future__ import annotations
 
@@ -84,6 +84,7 @@ def test_jsonl_format(ddb: Endpoint, pair: tuple[str, str]) -> None:
     assert set(lines) == {"missing", "different", "extraneous"}
 
 
+@pytest.mark.dynalite
 def test_repair_then_second_run_agrees(
     ddb: Endpoint, ddb_client: Any, pair: tuple[str, str]
 ) -> None:
@@ -120,6 +121,7 @@ def test_max_deletes_refuses_whole_repair(
     assert sorted(map(str, scan_all(ddb_client, pair[1]))) == sorted(map(str, before))
 
 
+@pytest.mark.dynalite
 def test_segments_separately_find_what_one_run_finds(
     ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str]
 ) -> None:
@@ -137,6 +139,7 @@ def test_segments_separately_find_what_one_run_finds(
     assert len(parts) == 5 + 5 + sum(1 for i in range(5, 40) if i != i % 7)
 
 
+@pytest.mark.dynalite
 def test_all_segments_in_worker_processes(
     ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str]
 ) -> None:
@@ -183,6 +186,7 @@ def test_backfill_into_empty_cross_region_replica(
 
 
 @pytest.mark.moto
+@pytest.mark.dynalite
 def test_canonical_values_are_not_differences(
     ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str]
 ) -> None:

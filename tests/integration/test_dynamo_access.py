@@ -68,6 +68,7 @@ def _pk_of_write(request: dict[str, Any]) -> str:
 
 
 @pytest.mark.moto
+@pytest.mark.dynalite
 def test_parallel_scan_of_four_segments_returns_every_item_once(
     ddb_client: Any, make_table: Callable[..., str]
 ) -> None:
@@ -81,6 +82,7 @@ def test_parallel_scan_of_four_segments_returns_every_item_once(
     assert set(seen) == {f"k{i:05d}" for i in range(600)}
 
 
+@pytest.mark.dynalite
 def test_scan_resumes_from_last_evaluated_key(
     ddb_client: Any, make_table: Callable[..., str]
 ) -> None:
@@ -100,6 +102,7 @@ def test_scan_resumes_from_last_evaluated_key(
 # --- batch write ------------------------------------------------------------------------------
 
 
+@pytest.mark.dynalite
 def test_batch_write_of_ten_thousand_items_lands_completely(
     ddb_client: Any, make_table: Callable[..., str]
 ) -> None:
@@ -112,6 +115,7 @@ def test_batch_write_of_ten_thousand_items_lands_completely(
 
 
 @pytest.mark.moto
+@pytest.mark.dynalite
 def test_put_then_delete_of_one_key_collapses_to_the_last(
     ddb_client: Any, make_table: Callable[..., str]
 ) -> None:
@@ -122,6 +126,7 @@ def test_put_then_delete_of_one_key_collapses_to_the_last(
     assert sorted(i["pk"]["S"] for i in scan_all(ddb_client, table)) == ["k00002", "k00003"]
 
 
+@pytest.mark.dynalite
 def test_unprocessed_items_are_retried_with_backoff_and_land(
     ddb_client: Any, make_table: Callable[..., str]
 ) -> None:
@@ -144,6 +149,7 @@ def test_unprocessed_items_are_retried_with_backoff_and_land(
     assert len(scan_all(ddb_client, table)) == 60
 
 
+@pytest.mark.dynalite
 def test_exhausted_write_retries_name_exactly_the_keys_not_written(
     ddb_client: Any, make_table: Callable[..., str]
 ) -> None:
@@ -195,6 +201,7 @@ def test_deadline_stops_retries_early(ddb_client: Any, make_table: Callable[...,
 
 
 @pytest.mark.moto
+@pytest.mark.dynalite
 def test_batch_get_collapses_duplicates_and_skips_missing(
     ddb_client: Any, make_table: Callable[..., str]
 ) -> None:
@@ -205,6 +212,7 @@ def test_batch_get_collapses_duplicates_and_skips_missing(
     assert sorted(i["pk"]["S"] for i in result.items) == [f"k{i:05d}" for i in range(250)]
 
 
+@pytest.mark.dynalite
 def test_unprocessed_keys_are_retried_and_exhaustion_names_them(
     ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str]
 ) -> None:
@@ -235,6 +243,7 @@ def test_unprocessed_keys_are_retried_and_exhaustion_names_them(
 
 
 @pytest.mark.moto
+@pytest.mark.dynalite
 def test_values_survive_write_and_read_byte_for_byte(
     ddb_client: Any, make_table: Callable[..., str]
 ) -> None:
@@ -254,6 +263,7 @@ def test_values_survive_write_and_read_byte_for_byte(
 
 
 @pytest.mark.moto
+@pytest.mark.dynalite
 def test_numbers_keep_their_exact_value_in_any_spelling(
     ddb_client: Any, make_table: Callable[..., str]
 ) -> None:
@@ -261,7 +271,7 @@ def test_numbers_keep_their_exact_value_in_any_spelling(
     item = {"pk": {"S": "n"}, "n": {"N": "-9.9999999999999999999999999999999999999E+125"}}
     batch_write(ddb_client, table, [Put(item)], SCHEMA)
     (got,) = batch_get(ddb_client, table, [{"pk": item["pk"]}], SCHEMA, consistent=True).items
-    assert items_equal(got, item)  # DynamoDB Local normalises the spelling; the value is exact
+    assert items_equal(got, item)  # servers may change the spelling; the value is exact
 
 
 # --- conditional writes -----------------------------------------------------------------------
@@ -318,6 +328,9 @@ def test_table_spec_clients_reach_the_endpoint_and_its_stream(
     assert described["StreamDescription"]["StreamStatus"] in {"ENABLED", "ENABLING"}
 
 
+@pytest.mark.dynalite(
+    only=True, reason="moto writes the items of a batch before a rejected one; DynamoDB rejects all"
+)
 def test_a_permanent_error_names_the_keys_without_claiming_throttling(
     ddb_client: Any, make_table: Callable[..., str]
 ) -> None:

@@ -1,4 +1,4 @@
-"""The stand-alone follower against DynamoDB Local: convergence, restart after SIGKILL, leases."""
+"""The stand-alone follower against a real server (moto by default): convergence, restart after SIGKILL, leases."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from dynamodb_replicator.cli.app import cli
-from dynamodb_replicator.dynamo import make_client
+from dynamodb_replicator.dynamo import TableSpec, make_client
+from dynamodb_replicator.items import canonical_number
 from dynamodb_replicator.local.sample import sample_item
 from dynamodb_replicator.replicate.checkpoint import FileCheckpoint, TableCheckpoint
 from helpers import Endpoint, put_items, scan_all, wait_for_checkpoint
@@ -229,3 +231,93 @@ def test_empty_maps_and_lists_replicate(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert scan_all(ddb_client, replica) == [item]
+
+
+@pytest.mark.moto
+def test_a_number_key_spelled_two_ways_replicates(
+    ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str], tmp_path: Path
+) -> None:
+    """DynamoDB Local's stream keeps ``1.50`` in Keys and ``1.5`` in NewImage: one key."""
+    primary, replica = (
+        make_table(("pk", "S"), ("sk", "N"), stream=STREAM),
+        make_table(("pk", "S"), ("sk", "N")),
+    )
+    for qty in ("1", "2"):
+        ddb_client.update_item(
+            TableName=primary,
+            Key={"pk": {"S": "a"}, "sk": {"N": "1.50"}},
+            UpdateExpression="SET qty = :q",
+            ExpressionAttributeValues={":q": {"N": qty}},
+        )
+    result = _replicate(
+        ddb, primary, replica, "--until-caught-up", "--quiet-seconds", "0.5",
+        "--checkpoint", str(tmp_path / "cp.json"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (item,) = scan_all(ddb_client, replica)
+    assert canonical_number(item["sk"]["N"]) == "1.5"
+    assert item["qty"] == {"N": "2"}
+
+
+class _DamageOneRecord:
+    """Makes the stream's MODIFY of ``pk`` carry a NewImage of another key, as a broken
+    producer or server might: a record that is truly inconsistent (a server will not make one)."""
+
+    def __init__(self, pk: str):
+        self.pk = pk
+        self.sequence: str | None = None
+
+    def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
+        for record in parsed.get("Records", []):
+            body = record["dynamodb"]
+            if record["eventName"] == "MODIFY" and body["Keys"]["pk"] == {"S": self.pk}:
+                body["NewImage"] = {**body["NewImage"], "pk": {"S": self.pk + "-other"}}
+                self.sequence = body["SequenceNumber"]
+
+
+@pytest.mark.moto
+def test_an_inconsistent_record_stops_the_follower_until_skipped(
+    ddb: Endpoint,
+    ddb_client: Any,
+    make_table: Callable[..., str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    primary, replica = make_table(stream=STREAM), make_table()
+    put_items(ddb_client, primary, [{"pk": {"S": f"k{i}"}, "v": {"N": "1"}} for i in range(3)])
+    put_items(ddb_client, primary, [{"pk": {"S": "k1"}, "v": {"N": "2"}}])
+    put_items(ddb_client, primary, [{"pk": {"S": "k2"}, "v": {"N": "2"}}])
+    damage = _DamageOneRecord("k1")
+    streams_client = TableSpec.streams_client
+
+    def damaged(self: TableSpec, environ: Any = None) -> Any:
+        client = streams_client(self, environ)
+        client.meta.events.register("after-call.dynamodbstreams.GetRecords", damage)
+        return client
+
+    monkeypatch.setattr(TableSpec, "streams_client", damaged)
+    checkpoint = str(tmp_path / "cp.json")
+    args = ("--until-caught-up", "--quiet-seconds", "0.5", "--checkpoint", checkpoint)
+    for _ in range(2):  # the same record stops every run
+        refused = _replicate(ddb, primary, replica, *args)
+        assert refused.exit_code == 3, refused.output
+        assert damage.sequence is not None
+        assert f"--skip-record {damage.sequence}" in refused.output
+    assert by_key_values(ddb_client, replica) == {"k0": "1", "k1": "1", "k2": "1"}
+
+    skip = ["--skip-record", damage.sequence]
+    loud = [f"{ddb.url}/{primary}", f"{ddb.url}/{replica}", *args, *skip]  # warnings shown
+    skipped = CliRunner().invoke(cli, ["replicate", *loud], catch_exceptions=False)
+    assert skipped.exit_code == 0, skipped.output
+    assert by_key_values(ddb_client, replica) == {"k0": "1", "k1": "1", "k2": "2"}
+    assert f"record {damage.sequence} (position " in skipped.output
+    assert 'skipped on request, keys {"pk":{"S":"k1"}}' in skipped.output
+    assert "(1 skipped on request)" in skipped.output
+
+    bad = _replicate(ddb, primary, replica, *args, "--skip-record", "12a")
+    assert bad.exit_code == 2
+    assert "--skip-record '12a' is not a sequence number" in bad.output
+
+
+def by_key_values(client: Any, table: str) -> dict[str, str]:
+    return {i["pk"]["S"]: i["v"]["N"] for i in scan_all(client, table)}

@@ -1,5 +1,5 @@
 """Injected faults the server cannot produce on demand: UnprocessedItems / UnprocessedKeys,
-whole-request throttling, a deadline. Hooks run on the real client against DynamoDB Local."""
+whole-request throttling, a deadline. Hooks run on the real client against the test server."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.stub import Stubber
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "events"))
 
@@ -239,7 +240,11 @@ def test_fetch_mode_retries_unprocessed_keys(
         PRIMARY_TABLE=primary,
         PRIMARY_ENDPOINT_URL=env["REPLICA_ENDPOINT_URL"],
     )
-    assert handle(records_for(4), Context(30_000)) == {"batchItemFailures": []}
+    evt = records_for(4)
+    arn = f"arn:aws:dynamodb:ddblocal:000000000000:table/{primary}/stream/2026-01-01T00:00:00.000"
+    for record in evt["Records"]:  # the records of the primary's own stream
+        record["eventSourceARN"] = arn
+    assert handle(evt, Context(30_000)) == {"batchItemFailures": []}
     assert sorted(scan_all(ddb_client, replica), key=lambda i: i["pk"]["S"]) == items
     assert hooks[1].calls == 3  # the primary's client: two refusals, then the read
 
@@ -283,3 +288,103 @@ def test_a_kinesis_retry_never_replays_a_stale_duplicate_alone(
     assert handle(retry, Context(2_500)) == {"batchItemFailures": []}
     got = {i["pk"]["S"]: i["v"]["S"] for i in scan_all(ddb_client, replica)}
     assert got == {"a": "new", "b": "b"}
+
+
+# --- partial-batch answers: every record from the first unapplied one on --------------------
+
+
+def stubbed_throttling(client: Any) -> Stubber:
+    """Every BatchWriteItem answered with a throttling error (100% throttling), via Stubber:
+    stubbed answers skip botocore's own retries, so the handler's bounded retries are tested."""
+    stubber = Stubber(client)
+    for _ in range(1_000):
+        stubber.add_client_error(
+            "batch_write_item",
+            service_error_code="ThrottlingException",
+            service_message="Rate of requests exceeds the allowed throughput.",
+            http_status_code=400,
+        )
+    stubber.activate()
+    return stubber
+
+
+def rewrites_first_key(n: int, again_at: int) -> dict[str, Any]:
+    """``n`` records of distinct keys, except that record ``again_at`` changes k0 again."""
+
+    def rec(i: int) -> dict[str, Any]:
+        pk = "k0" if i == again_at else f"k{i}"
+        return stream_record(
+            "MODIFY", {"pk": {"S": pk}}, {"pk": {"S": pk}, "v": {"N": str(i)}}, seq=i
+        )
+
+    return event(rec(i) for i in range(n))
+
+
+@pytest.mark.moto
+@pytest.mark.parametrize("concurrency", ["1", "4"])
+def test_six_records_whose_first_write_fails_are_all_reported(
+    env: dict[str, str], replica: str, concurrency: str
+) -> None:
+    evt = rewrites_first_key(6, again_at=3)  # k0 is written once, as of record 3
+    handle, lines, _ = handler_with(env, stubbed_throttling, WRITE_CONCURRENCY=concurrency)
+    result = handle(evt, Context(30_000))
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == ids(evt)
+    assert lines[0]["RecordsApplied"] == 0
+    assert lines[0]["RecordsFailed"] == 6
+
+
+@pytest.mark.moto
+def test_full_throttling_reports_all_200_records(env: dict[str, str], replica: str) -> None:
+    evt = rewrites_first_key(200, again_at=150)  # k0's write sits in the 6th group of 25
+    handle, lines, _ = handler_with(env, stubbed_throttling, WRITE_CONCURRENCY="4")
+    result = handle(evt, Context(30_000))
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == ids(evt)
+    assert lines[0]["RecordsFailed"] == 200
+
+
+@pytest.mark.moto
+def test_a_later_groups_failure_reports_from_its_keys_first_record(
+    env: dict[str, str], ddb_client: Any, replica: str
+) -> None:
+    # 60 keys in 3 groups written 3 at a time; k0 changes again at record 55 (third group),
+    # and that write keeps coming back unprocessed: record 0 is not applied either
+    evt = rewrites_first_key(60, again_at=55)
+    failing = {"k0"}
+    handle, lines, _ = handler_with(
+        env, lambda c: Unprocessed(c, lambda r, _: pk_of(r) in failing), WRITE_CONCURRENCY="3"
+    )
+    result = handle(evt, Context(2_500))
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == ids(evt)
+    stored = {i["pk"]["S"] for i in scan_all(ddb_client, replica)}
+    assert "k0" not in stored
+    assert lines[0]["RecordsApplied"] == 0
+
+    failing.clear()  # Lambda's retry of the whole batch lands k0 as of record 55
+    assert handle(evt, Context(30_000)) == {"batchItemFailures": []}
+    got = {i["pk"]["S"]: i["v"]["N"] for i in scan_all(ddb_client, replica)}
+    assert got["k0"] == "55"
+    assert len(got) == 59
+
+
+@pytest.mark.moto
+def test_fetch_mode_failed_chunk_holds_back_the_keys_of_later_chunks(
+    env: dict[str, str], ddb_client: Any, replica: str, make_table: Callable[..., str]
+) -> None:
+    # fetch mode reads 100 keys, then writes them 25 at a time: k0 (changed at records 0 and
+    # 29) sits in the second write; the first write fails, so the second is never sent
+    primary = make_table()
+    put_items(ddb_client, primary, [{"pk": {"S": f"k{i}"}, "v": {"N": "1"}} for i in range(29)])
+    evt = rewrites_first_key(30, again_at=29)
+    arn = f"arn:aws:dynamodb:ddblocal:000000000000:table/{primary}/stream/2026-01-01T00:00:00.000"
+    for record in evt["Records"]:
+        record["eventSourceARN"] = arn
+    handle, _, _ = handler_with(
+        env,
+        lambda c: Throttled(c, "BatchWriteItem", 10**6),
+        REPLICATION_MODE="fetch",
+        PRIMARY_TABLE=primary,
+        PRIMARY_ENDPOINT_URL=env["REPLICA_ENDPOINT_URL"],
+    )
+    result = handle(evt, Context(2_500))  # throttled until the deadline
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == ids(evt)
+    assert scan_all(ddb_client, replica) == []

@@ -1,7 +1,9 @@
-"""The test servers and fixtures themselves work (DynamoDB Local, moto, S3, LocalServer)."""
+"""The test servers and fixtures themselves work (moto, dynalite, S3, LocalServer)."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from typing import Any
 
 import boto3
@@ -9,10 +11,11 @@ import pytest
 
 from dynamodb_replicator.errors import ConfigError
 from dynamodb_replicator.local import LocalServer
-from helpers import Endpoint, put_items, scan_all
+from helpers import DYNAMODB_LOCAL_ENDPOINT_VAR, Endpoint, make_client, put_items, scan_all
 
 
 @pytest.mark.moto
+@pytest.mark.dynalite
 def test_put_get_item(ddb: Endpoint, ddb_client: Any, make_table: Any) -> None:
     table = make_table(("pk", "S"), ("sk", "N"))
     item = {"pk": {"S": "a"}, "sk": {"N": "1"}, "v": {"SS": ["x", "y"]}}
@@ -20,10 +23,11 @@ def test_put_get_item(ddb: Endpoint, ddb_client: Any, make_table: Any) -> None:
     got = ddb_client.get_item(TableName=table, Key={"pk": {"S": "a"}, "sk": {"N": "1"}})
     assert got["Item"]["pk"] == {"S": "a"}
     assert sorted(got["Item"]["v"]["SS"]) == ["x", "y"]
-    assert ddb.name in {"dynamodb-local", "moto"}
+    assert ddb.name in {"dynamodb-local", "moto", "dynalite"}
 
 
 @pytest.mark.moto
+@pytest.mark.dynalite
 def test_put_items_and_scan_all(ddb_client: Any, make_table: Any) -> None:
     table = make_table()
     items = [{"pk": {"S": f"k{i:03}"}, "n": {"N": str(i)}} for i in range(60)]
@@ -32,8 +36,46 @@ def test_put_items_and_scan_all(ddb_client: Any, make_table: Any) -> None:
     assert sorted(item["pk"]["S"] for item in got) == [f"k{i:03}" for i in range(60)]
 
 
-def test_default_backend_is_dynamodb_local(ddb: Endpoint) -> None:
-    assert ddb.name == "dynamodb-local"
+def test_default_backend_is_moto_unless_dynamodb_local_is_chosen(ddb: Endpoint) -> None:
+    chosen = os.environ.get(DYNAMODB_LOCAL_ENDPOINT_VAR)
+    assert ddb.name == ("dynamodb-local" if chosen else "moto")
+
+
+def test_moto_server_runs_in_its_own_process(moto_server: Endpoint) -> None:
+    """The suite's moto shares nothing with the tests' interpreter (no in-process state)."""
+    from moto.backends import get_backend
+
+    client = make_client("dynamodb", moto_server)
+    name = f"own-{uuid.uuid4().hex[:6]}"
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+        in_process = get_backend("dynamodb")["123456789012"]["us-east-1"].tables
+        assert name not in in_process
+    finally:
+        client.delete_table(TableName=name)
+        client.close()
+
+
+def test_dynalite_serves_tables(dynalite: Endpoint, make_table: Any) -> None:
+    assert dynalite.name == "dynalite"
+    client = make_client("dynamodb", dynalite)
+    try:
+        table = make_table(("pk", "S"), ("sk", "N"), client=client)
+        put_items(client, table, [{"pk": {"S": "a"}, "sk": {"N": str(i)}} for i in range(30)])
+        assert len(scan_all(client, table)) == 30
+    finally:
+        client.close()
+
+
+@pytest.mark.dynalite(only=True, reason="checks the marker itself")
+def test_dynalite_only_replaces_moto_but_not_dynamodb_local(ddb: Endpoint) -> None:
+    chosen = os.environ.get(DYNAMODB_LOCAL_ENDPOINT_VAR)
+    assert ddb.name in ({"dynalite", "dynamodb-local"} if chosen else {"dynalite"})
 
 
 def test_table_with_indexes(ddb_client: Any, make_table: Any) -> None:
@@ -45,9 +87,7 @@ def test_table_with_indexes(ddb_client: Any, make_table: Any) -> None:
     assert [index["IndexName"] for index in desc["LocalSecondaryIndexes"]] == ["by_n"]
 
 
-def test_stream_table_on_dynamodb_local(
-    ddb_client: Any, streams_client: Any, make_table: Any
-) -> None:
+def test_stream_table(ddb_client: Any, streams_client: Any, make_table: Any) -> None:
     table = make_table(stream="NEW_AND_OLD_IMAGES")
     desc = ddb_client.describe_table(TableName=table)["Table"]
     arn = desc["LatestStreamArn"]

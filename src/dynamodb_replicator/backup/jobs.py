@@ -20,7 +20,9 @@ from .. import __version__
 from ..dynamo import RateSpec, TableSpec, run_segments, share_for
 from ..dynamo.retry import CallCounts
 from ..errors import BackupIntegrityError, SegmentFailedError, UsageError
+from ..items import Key
 from ..progress import NullProgress, ProgressListener
+from .extraneous import ExtraAction, ExtraneousReport, find_extraneous
 from .layout import Location, Manifest, Started, validate_jobid
 from .reader import (
     BackupSource,
@@ -32,6 +34,7 @@ from .reader import (
     verify_segment_task,
 )
 from .restore import RestoreJob, SegmentRestore, prepare_target, restore_segment
+from .spool import check_spool_space, spool_space_needed
 from .storage import StorageSpec
 from .tabledef import ttl_attribute
 from .writer import (
@@ -278,11 +281,14 @@ class RestoreRequest:
     billing_mode: str | None = None
     sse_kms_key_id: str | None = None
     ttl: bool = True
+    delete_extraneous: bool = False
+    """After the restore, delete the target's items that the backup lacks (conditionally)."""
 
 
 @dataclass(frozen=True)
 class RestoreSummary:
-    """What a restore wrote."""
+    """What a restore wrote; ``extraneous`` is set when the target held items before (or
+    ``delete_extraneous`` was asked): the items it has that the backup lacks."""
 
     table: str
     source: BackupSource
@@ -290,6 +296,7 @@ class RestoreSummary:
     created: bool
     seconds: float
     warnings: tuple[str, ...] = ()
+    extraneous: ExtraneousReport | None = None
 
     @property
     def items(self) -> int:
@@ -322,27 +329,64 @@ def _select(source: BackupSource, segment: int | None) -> list[SegmentSource]:
     return chosen
 
 
-def run_restore(
-    request: RestoreRequest,
-    *,
-    progress: ProgressListener | None = None,
-    engine: Engine | None = None,
-) -> RestoreSummary:
-    """Restore a backup (or one of its segments) into a table.
-
-    Everything that can be checked before writing is checked first (listing, manifests,
-    sizes, the target's key schema and emptiness; with ``verify_first`` every object in full):
-    such refusals are exit-2 errors. Damage found while writing stops the job (exit 3) with
-    the segment, the line and the items already written.
-    """
-    began = time.monotonic()
-    listener = progress or NullProgress()
+def _check_request(request: RestoreRequest) -> None:
     if request.segment is not None and request.create:
         raise UsageError(
             "--segment restores into an existing table; --create is for whole-job restores",
             hint="create the table once (a whole restore with --create, or yourself), then "
             "run the segments",
         )
+    if request.segment is not None and request.delete_extraneous:
+        raise UsageError(
+            "--delete-extraneous needs the whole backup's keys; one --segment does not know them",
+            hint="restore the segments, then run the whole restore once more with --force "
+            "--delete-extraneous (or diff against the backup: verify-backup --against TABLE)",
+        )
+
+
+def _damaged_segment(
+    exc: SegmentFailedError,
+    chosen: Sequence[SegmentSource],
+    finished: Mapping[int, SegmentRestore],
+    alone: bool,
+) -> BackupIntegrityError | None:
+    """A segment refused as damaged before any of it was written: when no other segment can
+    have written either (the only one, or the first of a one-at-a-time run), the whole
+    restore wrote nothing (exit 2); otherwise ``None`` (exit 3, the failure mid-job)."""
+    cause = exc.cause
+    if not isinstance(cause, BackupIntegrityError) or not cause.before_write:
+        return None
+    first = exc.segments[:1] == (chosen[0].segment,)
+    if len(chosen) == 1 or (alone and first and not finished):
+        return BackupIntegrityError(
+            f"refusing to restore: {cause.message}",
+            before_write=True,
+            hint="nothing was written; restore a good backup (verify-backup lists the damage)",
+        )
+    return None
+
+
+def run_restore(
+    request: RestoreRequest,
+    *,
+    progress: ProgressListener | None = None,
+    engine: Engine | None = None,
+    on_extraneous: Callable[[Key, ExtraAction], None] | None = None,
+) -> RestoreSummary:
+    """Restore a backup (or one of its segments) into a table.
+
+    Everything that can be checked before writing is checked first (listing, manifests,
+    sizes, the target's key schema and emptiness, room to spool; with ``verify_first`` every
+    object in full): such refusals are exit-2 errors. Each segment's object is then proven
+    against its manifest before any of its items is written, so a damaged segment writes
+    nothing; the failure names it (exit 3 when other segments were written, exit 2 when
+    nothing was). After a restore into a table that held items (or with
+    ``delete_extraneous``), the target's items the backup lacks are counted (and deleted),
+    each reported to ``on_extraneous``.
+    """
+    began = time.monotonic()
+    listener = progress or NullProgress()
+    _check_request(request)
     source = open_source(request.source)
     if source.problems:
         raise _refuse(source.problems, f"refusing to restore {source.storage.location.url()}")
@@ -351,7 +395,8 @@ def run_restore(
     if source.kind == "original":
         warnings.append(
             "this backup has no manifests (the original tool's format): its integrity cannot "
-            "be checked beyond every line decoding"
+            "be checked, so it cannot be verified before writing; items are written as they "
+            "are read, each line checked as it decodes"
         )
         for warning in warnings:
             log.warning(warning)
@@ -360,7 +405,7 @@ def run_restore(
         problems = describe_verdicts(verdicts.values())
         if problems:
             raise _refuse(problems, "--verify-first found damage")
-    schema, created = prepare_target(
+    target = prepare_target(
         request.table,
         source.definition,
         create=request.create,
@@ -370,6 +415,7 @@ def run_restore(
         sse_kms_key_id=request.sse_kms_key_id,
         ttl=request.ttl,
     )
+    schema, created = target.schema, target.created
     expiring = ttl_attribute(source.definition) if source.definition and created else None
     if expiring and request.ttl:
         warnings.append(
@@ -379,13 +425,17 @@ def run_restore(
         log.warning(warnings[-1])
     total = max(len(source.segments), 1)
     workers = _pool_size(len(chosen), request.workers)
+    if engine is None:  # a cluster's workers spool on their own machines
+        check_spool_space(spool_space_needed(chosen, workers))
     share = _share(engine, len(chosen), total, workers)
+    collect = request.delete_extraneous or target.held_items
     job = RestoreJob(
         table=request.table.with_pool(8),
         storage=source.storage,
         schema=schema,
         segments=tuple(chosen),
         rate_write=request.rate.scaled(share).write,
+        collect_keys=collect,
     )
     listener.start("restore", sum(s.manifest.item_count for s in chosen if s.manifest) or None)
     finished: dict[int, SegmentRestore] = {}
@@ -400,15 +450,39 @@ def run_restore(
             on_result=finished.__setitem__,
         )
     except SegmentFailedError as exc:
+        nothing = _damaged_segment(exc, chosen, finished, engine is None and workers == 1)
+        if nothing is not None:
+            raise nothing from exc
         done = sum(r.items for r in finished.values())
+        cause = exc.cause
+        if isinstance(cause, BackupIntegrityError) and cause.before_write:
+            cause = BackupIntegrityError(cause.message, before_write=False, hint=cause.hint)
         raise SegmentFailedError(
             f"{exc.message}; finished segments {sorted(finished) or 'none'} wrote {done} item(s)",
             segments=exc.segments,
-            hint="fix the cause, then re-run the restore with --force (puts are idempotent)",
-            cause=exc.cause,
+            hint="fix the cause (a damaged backup: restore a good one), then re-run the restore "
+            "with --force --delete-extraneous (puts are idempotent)",
+            cause=cause,
         ) from exc
     finally:
         listener.finish("restore")
+    extraneous = None
+    if collect:
+        keys = frozenset().union(*(r.keys for r in results.values()))
+        extraneous = find_extraneous(
+            request.table,
+            schema,
+            keys,
+            delete=request.delete_extraneous,
+            rate_write=request.rate.write,
+            on_item=on_extraneous,
+        )
     return RestoreSummary(
-        request.table.name, source, results, created, time.monotonic() - began, tuple(warnings)
+        request.table.name,
+        source,
+        results,
+        created,
+        time.monotonic() - began,
+        tuple(warnings),
+        extraneous,
     )

@@ -298,49 +298,117 @@ def check_job(
     sizes: Mapping[str, int],
     started: Started | None,
     manifests: Mapping[int, Manifest],
+    unreadable: Mapping[str, str] | None = None,
 ) -> JobCheck:
     """Check a job from its listing (name -> size), its ``_started`` and its manifests.
 
     Our jobs need, for every segment ``_started`` announces, a data object and a manifest whose
     ``compressed_bytes`` equals the object's size. A folder with data objects but neither
-    ``_started`` nor manifests is an original-tool backup.
+    ``_started`` nor manifests is an original-tool backup. ``unreadable`` maps the names of
+    records that exist but could not be read (truncated, not JSON, fields missing) to why:
+    each is a problem, and the rest of the job is still checked, so every problem is listed.
+    Segments not there at all (a job whose ``--segment`` runs have not all finished) are
+    summed up in one problem naming the segments present and those still missing.
     """
+    bad = dict(unreadable or {})
     data = sorted(s for s in (segment_of(n) for n in sizes) if s is not None)
-    if started is None:
-        if manifests:
-            listed = ", ".join(map(str, sorted(manifests)))
-            return JobCheck(
-                "ours",
-                tuple(data),
-                (f"manifests ({listed}) but no {STARTED}: the job is incomplete",),
-            )
-        return JobCheck("original" if data else "empty", tuple(data), ())
+    bad_manifests = {
+        s: why
+        for name, why in bad.items()
+        if name.endswith(MANIFEST_SUFFIX)
+        and (s := segment_of(name[: -len(MANIFEST_SUFFIX)])) is not None
+    }
     problems: list[str] = []
-    for segment in range(started.segments):
-        problems.extend(_segment_problems(segment, sizes, manifests.get(segment)))
-        problems.extend(_table_problems(segment, started, manifests.get(segment)))
-    extra = [s for s in data if s >= started.segments]
+    if STARTED in bad:
+        problems.append(f"{bad[STARTED]}: the job's segment count is unknown")
+    elif started is None:
+        if manifests or bad_manifests:
+            listed = ", ".join(map(str, sorted({*manifests, *bad_manifests})))
+            problems.append(f"manifests ({listed}) but no {STARTED}: the job is incomplete")
+        elif not data:
+            return JobCheck("empty", (), ())
+        else:
+            return JobCheck("original", tuple(data), ())
+    expected = _expected_segments(started, data, manifests, bad_manifests)
+    missing: list[int] = []
+    for segment in expected:
+        manifest = manifests.get(segment)
+        if segment in bad_manifests:
+            problems.append(f"segment {segment}: {bad_manifests[segment]}")
+            if data_name(segment) not in sizes:
+                problems.append(f"segment {segment}: the data object is missing")
+            continue
+        if manifest is None and data_name(segment) not in sizes:
+            missing.append(segment)
+            continue
+        problems.extend(_segment_problems(segment, sizes, manifest))
+        problems.extend(_manifest_problems(segment, started, manifest))
+    if missing:
+        present = [s for s in expected if s not in missing]
+        problems.append(
+            f"segments present: {_ranges(present) or 'none'}; still missing: {_ranges(missing)} "
+            f"(of {len(expected)}; not yet run, or failed before writing anything)"
+        )
+    extra = [s for s in data if s not in expected]
     if extra:
-        problems.append(f"data objects {extra} lie outside the job's {started.segments} segments")
-    return JobCheck("ours", tuple(range(started.segments)), tuple(problems))
+        problems.append(f"data objects {extra} lie outside the job's {len(expected)} segments")
+    return JobCheck("ours", tuple(expected), tuple(problems))
 
 
-def _table_problems(segment: int, started: Started, manifest: Manifest | None) -> list[str]:
-    """A segment whose manifest names another table than ``_started`` does."""
-    if manifest is None or started.table_arn is None:
+def _expected_segments(
+    started: Started | None,
+    data: list[int],
+    manifests: Mapping[int, Manifest],
+    bad_manifests: Mapping[int, str],
+) -> list[int]:
+    """The segments the job should hold: ``_started``'s count, else the count the manifests
+    agree on, else whatever is there."""
+    if started is not None:
+        return list(range(started.segments))
+    counts = {m.segments for m in manifests.values()}
+    if len(counts) == 1:
+        return list(range(counts.pop()))
+    return sorted({*data, *manifests, *bad_manifests})
+
+
+def _ranges(segments: list[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` -> ``"0-2, 5, 7-8"``."""
+    runs: list[list[int]] = []
+    for segment in sorted(segments):
+        if runs and segment == runs[-1][-1] + 1:
+            runs[-1].append(segment)
+        else:
+            runs.append([segment])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+
+
+def _manifest_problems(
+    segment: int, started: Started | None, manifest: Manifest | None
+) -> list[str]:
+    """A manifest that vouches for another segment, another job shape, or another table."""
+    if manifest is None:
         return []
-    arn = manifest.table_description.get("TableArn")
-    if arn is None or arn == started.table_arn:
-        return []
-    return [f"segment {segment}: backed up from {arn}, but the job is of {started.table_arn}"]
+    problems: list[str] = []
+    if manifest.segment != segment:
+        problems.append(f"segment {segment}: its manifest describes segment {manifest.segment}")
+    if started is not None and manifest.segments != started.segments:
+        problems.append(
+            f"segment {segment}: its manifest is of a {manifest.segments}-segment job, "
+            f"{STARTED} says {started.segments}"
+        )
+    if started is not None and started.table_arn is not None:
+        arn = manifest.table_description.get("TableArn")
+        if arn is not None and arn != started.table_arn:
+            problems.append(
+                f"segment {segment}: backed up from {arn}, but the job is of {started.table_arn}"
+            )
+    return problems
 
 
 def _segment_problems(
     segment: int, sizes: Mapping[str, int], manifest: Manifest | None
 ) -> list[str]:
     size = sizes.get(data_name(segment))
-    if size is None and manifest is None:
-        return [f"segment {segment}: no data object and no manifest"]
     if size is None:
         return [f"segment {segment}: manifest present but the data object is missing"]
     if manifest is None:

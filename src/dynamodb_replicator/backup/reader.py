@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,6 +35,9 @@ __all__ = [
     "SegmentSource",
     "SegmentVerdict",
     "VerifyJob",
+    "check_totals",
+    "count_lines",
+    "items_from_chunks",
     "open_source",
     "read_items",
     "verify_segment",
@@ -133,19 +136,36 @@ def _manifest(storage: Storage, name: str) -> Manifest:
     return Manifest.from_bytes(storage.get(name), storage.location.url(name))
 
 
-def _read_job(spec: StorageSpec, storage: Storage, sizes: dict[str, int]) -> BackupSource:
-    started = (
-        Started.from_bytes(storage.get(STARTED), storage.location.url(STARTED))
-        if STARTED in sizes
-        else None
-    )
+def _read_records(
+    storage: Storage, sizes: Mapping[str, int]
+) -> tuple[Started | None, dict[int, Manifest], dict[str, str]]:
+    """``_started`` and the manifests; a record that exists but cannot be read (truncated,
+    not JSON, a field missing) goes into the third map, name -> why, instead of raising, so
+    every problem of the job can be listed."""
+    unreadable: dict[str, str] = {}
+    started = None
+    if STARTED in sizes:
+        try:
+            started = Started.from_bytes(storage.get(STARTED), storage.location.url(STARTED))
+        except BackupError as exc:
+            unreadable[STARTED] = exc.message
     manifests: dict[int, Manifest] = {}
-    for name in sizes:
-        if name.endswith(MANIFEST_SUFFIX):
-            segment = segment_of(name[: -len(MANIFEST_SUFFIX)])
-            if segment is not None:
-                manifests[segment] = _manifest(storage, name)
-    check = check_job(sizes, started, manifests)
+    for name in sorted(sizes):
+        if not name.endswith(MANIFEST_SUFFIX):
+            continue
+        segment = segment_of(name[: -len(MANIFEST_SUFFIX)])
+        if segment is None:
+            continue
+        try:
+            manifests[segment] = _manifest(storage, name)
+        except BackupError as exc:
+            unreadable[name] = exc.message
+    return started, manifests, unreadable
+
+
+def _read_job(spec: StorageSpec, storage: Storage, sizes: dict[str, int]) -> BackupSource:
+    started, manifests, unreadable = _read_records(storage, sizes)
+    check = check_job(sizes, started, manifests, unreadable)
     if check.kind == "empty":
         raise ConfigError(
             f"no backup found at {storage.location.url()}",
@@ -165,14 +185,20 @@ def _read_object(spec: StorageSpec, size: int) -> BackupSource:
     segment = segment_of(name)
     manifest = None
     problems: tuple[str, ...] = ()
+    damaged = False
     if segment is not None and storage.size(manifest_name(segment)) is not None:
-        manifest = _manifest(storage, manifest_name(segment))
-        if manifest.compressed_bytes != size:
+        try:
+            manifest = _manifest(storage, manifest_name(segment))
+        except BackupError as exc:
+            damaged = True
+            problems = (f"segment {segment}: {exc.message}",)
+        if manifest is not None and manifest.compressed_bytes != size:
             problems = (
                 f"segment {segment}: object is {size} bytes, its manifest says "
                 f"{manifest.compressed_bytes} (truncated or replaced)",
             )
-    kind: Literal["ours", "original"] = "ours" if manifest is not None else "original"
+    ours = manifest is not None or damaged
+    kind: Literal["ours", "original"] = "ours" if ours else "original"
     source = SegmentSource(name, segment if segment is not None else 0, manifest)
     return BackupSource(parent_spec, kind, (source,), problems)
 
@@ -225,6 +251,17 @@ def read_items(
     Raises :class:`BackupIntegrityError` on an undecodable line (before yielding it), on a
     truncated gzip stream, or when the count, sizes or SHA-256 disagree with the manifest.
     """
+    return items_from_chunks(storage.read(source.name), source, before_write=before_write)
+
+
+def items_from_chunks(
+    chunks: Iterable[bytes],
+    source: SegmentSource,
+    *,
+    before_write: bool = False,
+) -> Iterator[Item]:
+    """The items of ``source`` read from its compressed ``chunks`` (from storage or a spool),
+    checked as :func:`read_items` checks them."""
     lines = GunzipLines()
     number = 0
 
@@ -235,7 +272,7 @@ def read_items(
             raise _damaged(source, exc.message, before_write=before_write, line=number) from exc
 
     try:
-        for chunk in storage.read(source.name):
+        for chunk in chunks:
             for raw in lines.feed(chunk):
                 number += 1
                 yield decode(raw)
@@ -252,10 +289,33 @@ def read_items(
             f"not valid gzip ({exc}) after {number} good line(s)",
             before_write=before_write,
         ) from exc
-    _check_totals(source, lines, number, before_write)
+    check_totals(source, lines, number, before_write)
 
 
-def _check_totals(source: SegmentSource, lines: GunzipLines, count: int, before: bool) -> None:
+def count_lines(
+    chunks: Iterable[bytes], source: SegmentSource, *, before_write: bool = True
+) -> GunzipLines:
+    """Gunzip, hash and count ``chunks`` without decoding a line; the totals are checked
+    against ``source``'s manifest (a :class:`BackupIntegrityError` naming the segment)."""
+    lines = GunzipLines()
+    number = 0
+    try:
+        for chunk in chunks:
+            number += len(lines.feed(chunk))
+        number += len(lines.finish())
+    except zlib.error as exc:
+        raise _damaged(
+            source, f"not valid gzip ({exc}) after {number} line(s)", before_write=before_write
+        ) from exc
+    except ValueError as exc:
+        raise _damaged(source, str(exc), before_write=before_write) from exc
+    check_totals(source, lines, number, before_write)
+    return lines
+
+
+def check_totals(source: SegmentSource, lines: GunzipLines, count: int, before: bool) -> None:
+    """Raise :class:`BackupIntegrityError` when the object's size, SHA-256, item count or
+    uncompressed size differ from its manifest (nothing to check without one)."""
     manifest = source.manifest
     if manifest is None:
         return

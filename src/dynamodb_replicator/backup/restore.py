@@ -1,8 +1,9 @@
-"""Restoring: prepare the target table, then stream each data object into it.
+"""Restoring: prepare the target table, then write each proven data object into it.
 
 Before anything is written the target is checked (or created from the manifest): its key
-schema must match the backup's, and it must be empty unless the caller forces it. Items go
-through the batch writer (bounded retries, leftovers named), in order, segment by segment.
+schema must match the backup's, and it must be empty unless the caller forces it. Each
+segment's object is proven against its manifest first (:mod:`.spool`), so a damaged object
+writes nothing; then its items go through the batch writer (bounded retries, leftovers named).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,14 +37,16 @@ from ..errors import (
     TableNotFoundError,
     UsageError,
 )
-from ..items import Item, Key, KeySchema
-from .reader import SegmentSource, read_items
+from ..items import Item, Key, KeySchema, key_identity
+from .reader import SegmentSource
+from .spool import proven_items
 from .storage import StorageSpec
 from .tabledef import create_plan
 
 __all__ = [
     "RestoreJob",
     "SegmentRestore",
+    "Target",
     "create_table",
     "prepare_target",
     "restore_segment",
@@ -105,6 +108,16 @@ def _has_items(client: Client, table: str) -> bool:
     return bool(response.get("Items")) or "LastEvaluatedKey" in response
 
 
+@dataclass(frozen=True)
+class Target:
+    """The restore's target as checked before any write."""
+
+    schema: KeySchema
+    created: bool
+    held_items: bool
+    """The table held items before the restore (only checked for whole-job restores)."""
+
+
 def prepare_target(
     spec: TableSpec,
     definition: Mapping[str, Any] | None,
@@ -115,8 +128,9 @@ def prepare_target(
     billing_mode: str | None = None,
     sse_kms_key_id: str | None = None,
     ttl: bool = True,
-) -> tuple[KeySchema, bool]:
-    """Check (or create) the target before any write; its key schema and whether it was created.
+) -> Target:
+    """Check (or create) the target before any write: its key schema, whether it was created,
+    whether it held items.
 
     Exit-2 errors: ``--create`` without a definition (an original-tool backup), a target that
     does not exist without ``--create``, a key schema that differs from the backup's, and a
@@ -143,19 +157,21 @@ def prepare_target(
             ttl=ttl,
         )
         assert expected is not None
-        return expected, True
+        return Target(expected, created=True, held_items=False)
     if expected is not None and info.key_schema != expected:
         raise ConfigError(
             f"{spec.address} has key {_schema_text(info.key_schema)}; "
             f"the backup's table has {_schema_text(expected)}",
             hint="restore into a new table (--create) or one with the backup's key schema",
         )
-    if check_empty and not force and _has_items(client, spec.name):
+    held = check_empty and _has_items(client, spec.name)
+    if held and not force:
         raise ConfigError(
             f"{spec.address} already holds items",
-            hint="restore into an empty table, or pass --force (puts overwrite items by key)",
+            hint="restore into an empty table, or pass --force (puts overwrite items by key; "
+            "add --delete-extraneous to delete the items the backup lacks)",
         )
-    return info.key_schema, False
+    return Target(info.key_schema, created=False, held_items=held)
 
 
 @dataclass(frozen=True)
@@ -169,16 +185,21 @@ class RestoreJob:
     rate_write: float | None = None
     """Write capacity units per second this worker may spend (its share of the job budget)."""
     write_threads: int = 4
+    collect_keys: bool = False
+    """Return the identities of the keys written, to find the target's items the backup lacks."""
+    spool_dir: str | None = None
+    """Where segments are spooled while proven (``None``: ``TMPDIR``)."""
 
 
 @dataclass(frozen=True)
 class SegmentRestore:
-    """What one segment's restore wrote."""
+    """What one segment's restore wrote (and, when asked, the identities of its keys)."""
 
     segment: int
     items: int
     consumed: float
     retries: int
+    keys: frozenset[Hashable] = field(default_factory=frozenset)
     calls: CallCounts = field(default_factory=CallCounts)
 
 
@@ -194,18 +215,35 @@ def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
 
 
 def restore_segment(job: RestoreJob, ctx: SegmentContext) -> SegmentRestore:
-    """Stream one data object into the table, verifying it as it goes.
+    """Prove one data object against its manifest, then write its items into the table.
 
-    Up to ``job.write_threads`` batch writes are in flight at once (a backup holds each key
-    once, so their order does not matter); reading stays at most that many chunks ahead.
-    Damage found mid-stream stops the segment with a :class:`BackupIntegrityError` that says how
-    many of its items were already written (puts are idempotent: fix and re-run with --force).
+    A damaged object raises :class:`BackupIntegrityError` with ``before_write=True`` (nothing
+    of this segment was written). Up to ``job.write_threads`` batch writes are in flight at
+    once (a backup holds each key once, so their order does not matter). A write that fails
+    stops the segment naming the keys not written (puts are idempotent: re-run with --force).
     """
     source = next(s for s in job.segments if s.segment == ctx.segment)
     storage = job.storage.open()
+    try:
+        with proven_items(storage, source, spool_dir=job.spool_dir) as items:
+            return _write_items(job, ctx, source, items)
+    except BackupIntegrityError as exc:
+        if not exc.before_write:
+            raise
+        raise BackupIntegrityError(
+            f"{exc.message}; nothing of segment {source.segment} was written",
+            before_write=True,
+            hint=exc.hint,
+        ) from exc
+
+
+def _write_items(
+    job: RestoreJob, ctx: SegmentContext, source: SegmentSource, items: Iterator[Item]
+) -> SegmentRestore:
     client = job.table.client()
     limiter = RateLimiter(job.rate_write) if job.rate_write else None
     total = _Totals()
+    keys: set[Hashable] = set()
 
     def write(chunk: list[Item]) -> BatchResult:
         return batch_write(
@@ -216,11 +254,13 @@ def restore_segment(job: RestoreJob, ctx: SegmentContext) -> SegmentRestore:
         inflight: deque[Future[BatchResult]] = deque()
         sent = 0
         try:
-            for chunk in _chunks(read_items(storage, source), WRITE_CHUNK):
+            for chunk in _chunks(items, WRITE_CHUNK):
                 if ctx.cancelled():
                     raise JobInterrupted(
                         f"segment {source.segment} stopped after {total.items} item(s)"
                     )
+                if job.collect_keys:
+                    keys.update(key_identity(item, job.schema) for item in chunk)
                 inflight.append(pool.submit(write, chunk))
                 sent += len(chunk)
                 while len(inflight) >= max(job.write_threads, 1):
@@ -228,28 +268,39 @@ def restore_segment(job: RestoreJob, ctx: SegmentContext) -> SegmentRestore:
             while inflight:
                 total.add(inflight.popleft().result(), ctx)
         except IncompleteBatchError as exc:
-            keys = list(exc.keys) + _drain(inflight, total, ctx)
+            unwritten = list(exc.keys) + _drain(inflight, total, ctx)
             raise IncompleteBatchError(
-                f"{exc.message}; segment {source.segment}: {sent - len(keys)} item(s) written, "
-                f"{len(keys)} key(s) not written",
-                keys=keys,
+                f"{exc.message}; segment {source.segment}: {sent - len(unwritten)} item(s) "
+                f"written, {len(unwritten)} key(s) not written",
+                keys=unwritten,
                 hint="fix the cause, then re-run the restore with --force (puts are idempotent)",
                 cause=exc,
             ) from exc
         except BackupIntegrityError as exc:
             _drain(inflight, total, ctx)
+            why = (
+                "its spooled copy changed on local disk after it was proven"
+                if source.manifest is not None
+                else "it has no manifest, so it could not be proven before writing"
+            )
             raise BackupIntegrityError(
                 f"{exc.message}; {total.items} item(s) of segment {source.segment} were "
-                "already written",
+                f"already written ({why})",
                 before_write=False,
-                hint="fix or replace the backup, then re-run the restore with --force",
+                hint="fix or replace the backup, then re-run the restore with --force "
+                "--delete-extraneous",
             ) from exc
         except BaseException:
             for future in inflight:
                 future.cancel()
             raise
     return SegmentRestore(
-        source.segment, total.items, total.consumed, total.retries, call_counts(client)
+        source.segment,
+        total.items,
+        total.consumed,
+        total.retries,
+        frozenset(keys),
+        call_counts(client),
     )
 
 

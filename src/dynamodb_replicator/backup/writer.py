@@ -28,7 +28,7 @@ from ..dynamo import (
 )
 from ..dynamo.clients import Client
 from ..dynamo.retry import CallCounts, call_counts
-from ..errors import JobInterrupted, UsageError
+from ..errors import BackupError, JobInterrupted, UsageError
 from ..items import encode_item
 from .layout import STARTED, Manifest, Started, data_name, manifest_name
 from .storage import Storage, StorageSpec
@@ -148,16 +148,38 @@ def write_started(storage: Storage, started: Started) -> None:
     ``--segment`` runs of one job do not overwrite each other's start time.
     """
     if storage.size(STARTED) is not None:
-        existing = Started.from_bytes(storage.get(STARTED), storage.location.url(STARTED))
+        try:
+            existing = Started.from_bytes(storage.get(STARTED), storage.location.url(STARTED))
+        except BackupError as exc:
+            raise UsageError(
+                f"jobid {started.jobid!r} holds an unreadable {STARTED}: {exc.message}",
+                hint=f"run this backup under another jobid, e.g. --jobid {started.jobid}-2 "
+                "(verify-backup lists what else is wrong with the old one)",
+            ) from exc
         if not existing.same_job(started):
             raise UsageError(
                 f"jobid {started.jobid!r} already holds a backup of {existing.region}/"
                 f"{existing.table} in {existing.segments} segment(s) at {storage.location.url()}"
-                + (f" (table {existing.table_arn})" if existing.table_arn else ""),
-                hint="choose another --jobid (or the same table and --segments as that job)",
+                + (f" (table {existing.table_arn})" if existing.table_arn else "")
+                + "; a job keeps the table and segment count of its first run",
+                hint=_another_jobid_hint(existing, started),
             )
         return
     storage.put(STARTED, started.to_bytes())
+
+
+def _another_jobid_hint(existing: Started, wanted: Started) -> str:
+    """How to run the refused backup: under another jobid (the same one on every machine of
+    that job), or with the existing job's segment count when it is of the same table."""
+    suggestion = f"{wanted.jobid}-{wanted.segments}"
+    example = f"--jobid {suggestion}" if len(suggestion) <= 200 else "another --jobid"
+    hint = (
+        f"run this backup under another jobid, e.g. {example} (the same --jobid and "
+        f"--segments {wanted.segments} on every machine of that job)"
+    )
+    if (existing.table, existing.region) == (wanted.table, wanted.region):
+        hint += f"; or add to the existing job with --segments {existing.segments}"
+    return hint
 
 
 def segments_to_skip(storage: Storage, segments: Iterable[int]) -> dict[int, Manifest]:
@@ -166,7 +188,11 @@ def segments_to_skip(storage: Storage, segments: Iterable[int]) -> dict[int, Man
     for segment in segments:
         if storage.size(manifest_name(segment)) is None:
             continue
-        manifest = Manifest.from_bytes(storage.get(manifest_name(segment)))
+        try:
+            manifest = Manifest.from_bytes(storage.get(manifest_name(segment)))
+        except BackupError as exc:
+            log.warning("segment %d runs again: %s", segment, exc.message)
+            continue
         if storage.size(data_name(segment)) == manifest.compressed_bytes:
             done[segment] = manifest
     return done

@@ -24,11 +24,14 @@ from ..backup import (
     run_restore,
     run_verify,
 )
+from ..backup.extraneous import ExtraAction
 from ..backup.reader import open_source
 from ..cluster import SegmentResult, write_result
-from ..diff import Discrepancy, format_discrepancy, summary_lines
+from ..diff import FORMATS, Discrepancy, format_discrepancy, summary_lines
 from ..dynamo import RateSpec
 from ..errors import ReplicatorError, UsageError
+from ..items import Key, encode_key_for_report
+from .diff_cmd import diff_exit_code
 from .exit_codes import EXIT_CODES_HELP, ExitCode
 from .options import (
     ADDRESS_HELP,
@@ -250,7 +253,7 @@ def restore_line(
     )
 
 
-def _print_restore(summary: RestoreSummary) -> None:
+def _print_restore(summary: RestoreSummary) -> int:
     for warning in summary.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(
@@ -264,6 +267,28 @@ def _print_restore(summary: RestoreSummary) -> None:
         )
     )
     click.echo(summary.calls.describe(), err=True)
+    extra = summary.extraneous
+    if extra is None:
+        return ExitCode.OK
+    click.echo(
+        f"extraneous: {summary.table} holds {extra.extraneous} item(s) the backup lacks "
+        f"(of {extra.scanned} scanned); deleted {extra.deleted}, remaining {extra.remaining}",
+        err=True,
+    )
+    if extra.remaining:
+        click.echo(
+            "hint: restore-table ... --force --delete-extraneous makes the table equal to the "
+            "backup (conditional deletes: an item changed meanwhile is kept)",
+            err=True,
+        )
+        return ExitCode.FOUND
+    return ExitCode.OK
+
+
+def _extraneous_key(key: Key, action: ExtraAction) -> None:
+    """One ``[extraneous]`` line per table item the backup lacks, as diff-tables prints it."""
+    suffix = "" if action is ExtraAction.FOUND else f" ({action.value})"
+    click.echo(f"[extraneous] {encode_key_for_report(key, list(key))}{suffix}")
 
 
 def _backup_segments(source: StorageSpec) -> int | None:
@@ -280,6 +305,12 @@ def _backup_segments(source: StorageSpec) -> int | None:
 @click.option("--create", is_flag=True, help="Create TABLE from the backup's manifest.")
 @click.option("--force", is_flag=True, help="Restore into a table that already holds items.")
 @click.option("--verify-first", is_flag=True, help="Verify every object before writing anything.")
+@click.option(
+    "--delete-extraneous",
+    is_flag=True,
+    help="After the restore, delete the table's items that the backup lacks (conditional "
+    "deletes), so the table equals the backup.",
+)
 @click.option(
     "--segment",
     type=SEGMENT,
@@ -310,8 +341,11 @@ def _backup_segments(source: StorageSpec) -> int | None:
 def restore_table(source: str, table: str, **opts: Any) -> None:
     """Restore a backup job (or one segment object) from SOURCE into TABLE.
 
-    The listing, manifests and sizes are checked before anything is written; checksums and
-    counts while streaming. Backups of the original tool (no manifests) restore with a warning.
+    The listing, manifests and sizes are checked before anything is written, and each
+    segment's SHA-256 and item count before any of its items is written (it is spooled to
+    TMPDIR meanwhile): a damaged segment writes nothing. After --force into a table that held
+    items, the items the backup lacks are listed (exit 1 while any remain; --delete-extraneous
+    deletes them). Backups of the original tool (no manifests) restore with a warning.
     """
 
     def body() -> int:
@@ -334,12 +368,15 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
             billing_mode=opts["billing_mode"],
             sse_kms_key_id=opts["sse_kms_key_id"],
             ttl=bool(opts["ttl"]),
+            delete_extraneous=bool(opts["delete_extraneous"]),
         )
         job = f"restore-table {source} -> {request.table.address}"
         engine = engine_from_options(opts)
         try:
             with progress_display(bool(opts["quiet"])) as listener:
-                summary = run_restore(request, progress=listener, engine=engine)
+                summary = run_restore(
+                    request, progress=listener, engine=engine, on_extraneous=_extraneous_key
+                )
         except ReplicatorError as exc:
             total = _backup_segments(request.source) if results_dir is not None else None
             if segment is not None and total is not None:
@@ -368,8 +405,7 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
                     duration=summary.seconds,
                 ),
             )
-        _print_restore(summary)
-        return ExitCode.OK
+        return _print_restore(summary)
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
 
@@ -397,22 +433,43 @@ def _print_verify(report: VerifyReport) -> int:
     return ExitCode.OK
 
 
-def _print_against(report: AgainstReport) -> int:
+def _print_against(report: AgainstReport, table: str, quiet: bool) -> int:
+    """As diff-tables reports: findings on stdout (already printed as they were found, plus
+    ``[damaged]`` lines), the summary on stderr, naming the backup and the table; exit 0 when
+    the backup is intact and the table agrees with it, 1 otherwise."""
+    where = report.source.storage.location.url()
     if report.problems or report.diff is None:
-        click.echo(f"backup damaged or incomplete: {report.source.storage.location.url()}")
         for problem in report.problems:
-            click.echo(f"  {problem}")
+            click.echo(f"[damaged] {problem}")
+        if not quiet:
+            click.echo(
+                f"backup damaged or incomplete: {where}; not compared with {table}", err=True
+            )
         return ExitCode.FOUND
-    for line in summary_lines(report.diff):
-        click.echo(line)
-    if not report.diff.agree:
-        click.echo(
-            "note: a backup is a scan over a time window; changes made to the table since "
-            "show up as differences",
-            err=True,
-        )
-        return ExitCode.FOUND
-    return ExitCode.OK
+    diff = report.diff
+    code = diff_exit_code(diff)
+    if quiet:
+        return code
+    for line in summary_lines(diff, sides=(f"backup {where}", f"table {table}")):
+        click.echo(line, err=True)
+    verdict = (
+        f"backup intact: {diff.stats.scanned_primary} items in "
+        f"{len(report.source.segments)} segment(s) at {where}; "
+    )
+    if diff.agree:
+        click.echo(verdict + f"table {table} agrees with it", err=True)
+        return code
+    click.echo(
+        verdict + f"table {table} differs from it in {diff.stats.unresolved} item(s) "
+        "([missing]: only in the backup, [extraneous]: only in the table)",
+        err=True,
+    )
+    click.echo(
+        "note: a backup is a scan over a time window; changes made to the table since "
+        "show up as differences",
+        err=True,
+    )
+    return code
 
 
 @click.command("verify-backup", epilog=f"{ADDRESS_HELP}\n\n{LOCATION_HELP}\n\n{EXIT_CODES_HELP}")
@@ -423,6 +480,14 @@ def _print_against(report: AgainstReport) -> int:
     help="Also compare the backup's items with this live table (diff-tables engine).",
 )
 @click.option("--rate-read", type=float, help="With --against: read capacity units/s.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="human",
+    show_default=True,
+    help="With --against: discrepancy lines on stdout, as diff-tables prints them.",
+)
 @click.option("--workers", type=int, help="Worker processes for the segments (default 1).")
 @cluster_options
 @_s3_option
@@ -431,10 +496,12 @@ def _print_against(report: AgainstReport) -> int:
 def verify_backup(source: str, **opts: Any) -> None:
     """Check every segment of a backup against its manifest, without restoring.
 
-    Counts, sizes and SHA-256 must match and every line must decode; exit 1 lists what is
-    damaged or missing. With --against TABLE the backup's items are compared with TABLE and
-    missing / different / extraneous items are reported as diff-tables reports them (exit 1
-    when any): the backup covers a time window, so later changes to TABLE show up too.
+    Counts, sizes and SHA-256 must match and every line must decode; exit 1 lists every
+    problem. With --against TABLE the backup's items are also compared with TABLE, reported
+    as diff-tables reports them: one line per discrepancy on stdout ([missing]: only in the
+    backup, [different], [extraneous]: only in TABLE), the summary on stderr ending in
+    "backup intact" and whether TABLE agrees; exit 1 when any. The backup covers a time
+    window, so later changes to TABLE show up too.
     """
 
     def body() -> int:
@@ -446,7 +513,7 @@ def verify_backup(source: str, **opts: Any) -> None:
             )
 
             def show(d: Discrepancy) -> None:
-                click.echo(format_discrepancy(d, list(d.key)))
+                click.echo(format_discrepancy(d, list(d.key), str(opts["fmt"])))
 
             with progress_display(quiet) as listener:
                 report = compare_with_table(
@@ -456,7 +523,7 @@ def verify_backup(source: str, **opts: Any) -> None:
                     progress=listener,
                     on_discrepancy=show,
                 )
-            return _print_against(report)
+            return _print_against(report, str(live.address), quiet)
         with progress_display(quiet) as listener:
             verified = run_verify(
                 storage,

@@ -72,6 +72,16 @@ def _filters(skip_ttl: bool, role: str | None, at: int | None) -> Filters:
     )
 
 
+def _skip_records(values: tuple[str, ...]) -> frozenset[str]:
+    for value in values:
+        if not value.isascii() or not value.isdigit():
+            raise UsageError(
+                f"--skip-record {value!r} is not a sequence number",
+                hint="give the sequence number the failure message names (digits only)",
+            )
+    return frozenset(values)
+
+
 def _reporter(quiet: bool) -> Any:
     """Progress: a status line on a terminal, structured log lines otherwise."""
     tty = sys.stderr.isatty()
@@ -117,9 +127,11 @@ def _summary(result: FollowResult, store: CheckpointStore, quiet: bool) -> int:
         click.echo("  data may be missing from the replica: run diff-tables --repair", err=True)
     if not quiet:
         state = "caught up" if result.caught_up else "stopped"
+        skipped = result.skipped_on_request
         click.echo(
-            f"{state}: {result.records} record(s) in {result.batches} batch(es), "
-            f"{result.shards_finished} shard(s) finished; checkpoint {store.describe()}"
+            f"{state}: {result.records} record(s) in {result.batches} batch(es)"
+            + (f" ({skipped} skipped on request)" if skipped else "")
+            + f", {result.shards_finished} shard(s) finished; checkpoint {store.describe()}"
         )
         click.echo(result.calls.describe(), err=True)
     return int(ExitCode.FOUND if result.gaps else ExitCode.OK)
@@ -179,6 +191,14 @@ def _summary(result: FollowResult, store: CheckpointStore, quiet: bool) -> int:
     help="Hand-over: replicate only records created before/after --turnover-at.",
 )
 @click.option("--turnover-at", type=int, help="Hand-over time, epoch milliseconds.")
+@click.option(
+    "--skip-record",
+    "skip_records",
+    multiple=True,
+    metavar="SEQ",
+    help="Skip the record with this sequence number on purpose (logged with its keys); "
+    "repeatable. For a record refused as inconsistent.",
+)
 @give_up_option
 @side_auth_options("primary", "replica")
 @endpoint_options
@@ -217,7 +237,14 @@ def replicate(primary: str, replica: str, **opts: Any) -> None:
             fail_on_gap=bool(opts["fail_on_gap"]),
             concurrency=concurrency,
         )
-        job = FollowJob(p, r, mode=cast(Mode, opts["mode"]), filters=filters, options=options)
+        job = FollowJob(
+            p,
+            r,
+            mode=cast(Mode, opts["mode"]),
+            filters=filters,
+            options=options,
+            skip_records=_skip_records(opts["skip_records"]),
+        )
         store = _store(opts["checkpoint"], p, r, endpoint)
         try:
             result = follow(job, store, on_status=_reporter(bool(opts["quiet"])))

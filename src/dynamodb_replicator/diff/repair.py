@@ -18,12 +18,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any
 
 from ..dynamo import Backoff, Condition, RateLimiter, batch_get, conditional_delete, conditional_put
 from ..dynamo.clients import Client
+from ..dynamo.conditional import (
+    MAX_CONDITION_BYTES,
+    MAX_CONDITION_VALUE_BYTES,
+    MAX_OPERATORS,
+    unchanged_condition,
+)
 from ..errors import AwsError
-from ..items import Item, Key, KeySchema, extract_key, ignore_matcher, item_size, items_equal
+from ..items import Item, Key, KeySchema, extract_key, ignore_matcher, items_equal
 from ..items import key_identity as identity
 from .model import Action, DiffOptions, Discrepancy, Kind, Tally
 
@@ -41,41 +47,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: DynamoDB's expression limits: 300 operators, 4 KB of expression string.
-MAX_OPERATORS: Final = 300
-MAX_CONDITION_BYTES: Final = 4096
-#: Our own bound on the values a condition carries, so item plus condition fit in one request.
-MAX_CONDITION_VALUE_BYTES: Final = 300 * 1024
-
-
 # --- conditions (pure) -------------------------------------------------------------------------
 
 
 def absent_condition(schema: KeySchema) -> Condition:
     """``attribute_not_exists`` on the partition key: the key is absent."""
     return Condition("attribute_not_exists(#k)", {"#k": schema.hash_key}, {})
-
-
-def unchanged_condition(item: Mapping[str, Any]) -> Condition | None:
-    """A condition true only while the stored item still has every attribute of ``item`` with
-    the same value; ``None`` when it would exceed DynamoDB's expression limits."""
-    names: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    parts: list[str] = []
-    for i, (name, value) in enumerate(item.items()):
-        names[f"#a{i}"] = name
-        values[f":v{i}"] = value
-        parts.append(f"#a{i} = :v{i}")
-    expression = " AND ".join(parts)
-    operators = 2 * len(parts) - 1
-    if (
-        not parts
-        or operators > MAX_OPERATORS
-        or len(expression.encode()) > MAX_CONDITION_BYTES
-        or item_size(item) > MAX_CONDITION_VALUE_BYTES
-    ):
-        return None
-    return Condition(expression, names, values)
 
 
 def write_item(

@@ -52,9 +52,14 @@ def _units(value: float) -> str:
 
 
 def summary_lines(
-    result: DiffResult, *, backfill: bool = False, dry_run: bool = False
+    result: DiffResult,
+    *,
+    backfill: bool = False,
+    dry_run: bool = False,
+    sides: tuple[str, str] = ("primary", "replica"),
 ) -> list[str]:
-    """The end-of-run summary, a few short lines."""
+    """The end-of-run summary, a few short lines; ``sides`` names what was compared (a
+    backup and a table for ``verify-backup --against``)."""
     s: DiffStats = result.stats
     lines: list[str] = []
     if backfill:
@@ -63,7 +68,7 @@ def summary_lines(
             f"already present {s.skipped}, failed {s.failed}"
         )
     else:
-        lines.append(f"scanned: primary {s.scanned_primary}, replica {s.scanned_replica}")
+        lines.append(f"scanned: {sides[0]} {s.scanned_primary}, {sides[1]} {s.scanned_replica}")
         lines.append(
             f"discrepancies: missing {s.missing}, different {s.different}, "
             f"extraneous {s.extraneous}"

@@ -10,17 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import aws_error_code
-from ..items import Item, Key
+from ..items import Item, Key, item_size
 from .aws import consumed_units, translate
 from .clients import Client
 from .ratelimit import RateLimiter
 
-__all__ = ["Condition", "ConditionalResult", "conditional_delete", "conditional_put"]
+__all__ = [
+    "MAX_CONDITION_BYTES",
+    "MAX_CONDITION_VALUE_BYTES",
+    "MAX_OPERATORS",
+    "Condition",
+    "ConditionalResult",
+    "conditional_delete",
+    "conditional_put",
+    "unchanged_condition",
+]
 
 
 @dataclass(frozen=True)
@@ -108,3 +117,34 @@ def conditional_delete(
 ) -> ConditionalResult:
     """``DeleteItem`` under ``condition``, returning the old item either way."""
     return _write(f"DeleteItem on {table}", client.delete_item, table, condition, limiter, Key=key)
+
+
+# --- conditions (pure) -----------------------------------------------------------------------
+
+#: DynamoDB's expression limits: 300 operators, 4 KB of expression string.
+MAX_OPERATORS: Final = 300
+MAX_CONDITION_BYTES: Final = 4096
+#: Our own bound on the values a condition carries, so item plus condition fit in one request.
+MAX_CONDITION_VALUE_BYTES: Final = 300 * 1024
+
+
+def unchanged_condition(item: Mapping[str, Any]) -> Condition | None:
+    """A condition true only while the stored item still has every attribute of ``item`` with
+    the same value; ``None`` when it would exceed DynamoDB's expression limits."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    parts: list[str] = []
+    for i, (name, value) in enumerate(item.items()):
+        names[f"#a{i}"] = name
+        values[f":v{i}"] = value
+        parts.append(f"#a{i} = :v{i}")
+    expression = " AND ".join(parts)
+    operators = 2 * len(parts) - 1
+    if (
+        not parts
+        or operators > MAX_OPERATORS
+        or len(expression.encode()) > MAX_CONDITION_BYTES
+        or item_size(item) > MAX_CONDITION_VALUE_BYTES
+    ):
+        return None
+    return Condition(expression, names, values)

@@ -5,7 +5,14 @@ change records share :class:`Replicator`, or the three steps :func:`parse_batch`
 :func:`plan_batch` and :func:`apply_plan`.
 """
 
-from .apply import ApplyResult, DeadlineReached, TableRef, apply_plan, schema_from_key
+from .apply import (
+    ApplyResult,
+    DeadlineReached,
+    TableRef,
+    apply_plan,
+    merge_results,
+    schema_from_key,
+)
 from .config import LoadedConfig, ReplicatorConfig, load_config
 from .metrics import JsonFormatter, configure_json_logging, emf_document, emf_line
 from .pipeline import LAMBDA_BACKOFF, BatchOutcome, Replicator, outcome_of
@@ -13,11 +20,13 @@ from .plan import (
     Filters,
     Mode,
     PlannedWrite,
+    Sources,
     WritePlan,
     image_problem,
     is_ttl_delete,
     keeps,
     plan_batch,
+    source_problem,
     turnover_keeps,
 )
 from .records import (
@@ -25,12 +34,15 @@ from .records import (
     ParsedBatch,
     RecordError,
     RecordFailure,
+    SkippedRecord,
     key_id_of,
+    keys_text,
     parse_batch,
     parse_kinesis_payload,
     parse_kinesis_record,
     parse_stream_record,
     record_identifier,
+    table_of_stream_arn,
 )
 
 __all__ = [
@@ -49,6 +61,8 @@ __all__ = [
     "RecordFailure",
     "Replicator",
     "ReplicatorConfig",
+    "SkippedRecord",
+    "Sources",
     "TableRef",
     "WritePlan",
     "apply_plan",
@@ -59,7 +73,9 @@ __all__ = [
     "is_ttl_delete",
     "keeps",
     "key_id_of",
+    "keys_text",
     "load_config",
+    "merge_results",
     "outcome_of",
     "parse_batch",
     "parse_kinesis_payload",
@@ -68,5 +84,7 @@ __all__ = [
     "plan_batch",
     "record_identifier",
     "schema_from_key",
+    "source_problem",
+    "table_of_stream_arn",
     "turnover_keeps",
 ]

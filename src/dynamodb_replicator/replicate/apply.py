@@ -1,10 +1,12 @@
 """A :class:`WritePlan` -> writes on the replica (image mode) or consistent reads of the primary
 then writes (fetch mode), through the access layer's batch calls.
 
-Writes go out in record order, 25 per group, each group finished before the next. When a group
-cannot be finished (retries or the deadline ran out) applying stops, and :attr:`ApplyResult.stop`
-is the position of the earliest record whose write is not known to have landed: that record and
-every later one must be retried.
+Writes go out in record order, 25 per group (up to ``concurrency`` groups at once). When a
+group cannot be finished (retries or the deadline ran out) no new group starts, and
+:attr:`ApplyResult.stop` is the position of the earliest record whose change is not known to
+have landed: that record and every later one must be retried. A write stands for every record
+of its key in the batch, so an unlanded write holds back its key's FIRST record
+(:attr:`~.plan.PlannedWrite.first`), not only the newest one it was planned from.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from ..items import Item, KeySchema
 from .plan import PlannedWrite, WritePlan
 from .records import key_id_of
 
-__all__ = ["ApplyResult", "DeadlineReached", "TableRef", "apply_plan", "schema_from_key"]
+__all__ = [
+    "ApplyResult",
+    "DeadlineReached",
+    "TableRef",
+    "apply_plan",
+    "merge_results",
+    "schema_from_key",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +97,20 @@ def _deadline_passed(backoff: Backoff) -> bool:
     return backoff.deadline is not None and backoff.clock() >= backoff.deadline
 
 
+def _first_of(writes: Sequence[PlannedWrite]) -> int:
+    """The earliest record that any of ``writes`` stands for."""
+    return min(w.first for w in writes)
+
+
 def _stop_for(error: ReplicatorError, group: Sequence[PlannedWrite]) -> int:
-    """The earliest position in ``group`` that ``error`` says was not written."""
+    """The earliest record of ``group`` that ``error`` says was not written (every record of
+    the group when the error does not name the keys left)."""
     if isinstance(error, IncompleteBatchError) and error.keys:
         left = {key_id_of(k) for k in error.keys}
-        positions = [w.position for w in group if w.key_id in left]
-        if positions:
-            return min(positions)
-    return group[0].position
+        unwritten = [w for w in group if w.key_id in left]
+        if unwritten:
+            return _first_of(unwritten)
+    return _first_of(group)
 
 
 def _write(
@@ -171,13 +186,16 @@ def _apply_group(
             pairs = _fetch(primary, group, schema, backoff, limiter, tally)
         else:
             pairs = [(w, w.item) for w in group]
-        for chunk in _groups(pairs, MAX_WRITE_REQUESTS):
+        chunks = _groups(pairs, MAX_WRITE_REQUESTS)
+        for index, chunk in enumerate(chunks):
             try:
                 _write(replica, chunk, schema, backoff, limiter, tally)
             except ReplicatorError as exc:
-                return _GroupResult(tally, _stop_for(exc, [w for w, _ in chunk]), exc)
+                stop = _stop_for(exc, [w for w, _ in chunk])
+                later = [w for c in chunks[index + 1 :] for w, _ in c]
+                return _GroupResult(tally, min([stop, *(w.first for w in later)]), exc)
     except ReplicatorError as exc:
-        return _GroupResult(tally, group[0].position, exc)
+        return _GroupResult(tally, _first_of(group), exc)
     return _GroupResult(tally)
 
 
@@ -210,7 +228,7 @@ def apply_plan(
 
     def run(group: Sequence[PlannedWrite]) -> _GroupResult:
         if failed.is_set():  # an earlier group failed: leave this one for the retry
-            return _GroupResult(_Tally(), group[0].position)
+            return _GroupResult(_Tally(), _first_of(group))
         result = _apply_group(plan, group, replica, primary, key_schema, backoff, limiter)
         if result.error is not None:
             failed.set()
@@ -238,6 +256,22 @@ def _combine(plan: WritePlan, results: Sequence[_GroupResult]) -> ApplyResult:
     stop = min(r.stop for r in results if r.stop is not None)
     assert first.error is not None
     return _stopped(total, stop, first.error)
+
+
+def merge_results(results: Sequence[ApplyResult], stop: int) -> ApplyResult:
+    """Several results of one batch (one per replica table) as one: counts summed, ``stop``
+    the earliest of theirs (``stop``, the plan's, when there are none), the error of that one."""
+    if not results:
+        return ApplyResult(stop)
+    earliest = min(results, key=lambda r: (r.error is None, r.stop))
+    return ApplyResult(
+        stop=min(r.stop for r in results),
+        puts=sum(r.puts for r in results),
+        deletes=sum(r.deletes for r in results),
+        retries=sum(r.retries for r in results),
+        consumed=sum(r.consumed for r in results),
+        error=earliest.error,
+    )
 
 
 def _stopped(tally: _Tally, stop: int, error: ReplicatorError) -> ApplyResult:

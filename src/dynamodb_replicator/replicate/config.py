@@ -14,7 +14,7 @@ from typing import Final, cast
 from ..dynamo import Auth, ClientOptions, TableAddress, TableSpec
 from ..dynamo.address import is_role_arn, is_table_name
 from ..errors import ConfigError
-from .plan import Filters, Mode, TurnoverRole
+from .plan import Filters, Mode, Sources, TurnoverRole
 
 __all__ = ["ENV_NAMES", "LAMBDA_CLIENT_OPTIONS", "LoadedConfig", "ReplicatorConfig", "load_config"]
 
@@ -36,6 +36,8 @@ ENV_NAMES: Final[Mapping[str, str | None]] = {
     "DEADLINE_MARGIN_MS": None,
     "WRITE_CONCURRENCY": None,
     "METRICS_NAMESPACE": None,
+    "TABLE_MAP": None,
+    "SKIP_SEQUENCE_NUMBERS": None,
 }
 
 #: Short timeouts: 2 s to connect, 5 s to read. Under the invocation's deadline each attempt's
@@ -49,7 +51,13 @@ _MAX_CONCURRENCY: Final = LAMBDA_CLIENT_OPTIONS.max_pool_connections
 
 @dataclass(frozen=True)
 class ReplicatorConfig:
-    """Where to write, how, and what to leave out."""
+    """Where to write, how, and what to leave out.
+
+    ``table_map`` (from ``TABLE_MAP``) pairs source tables with replica tables, all replicas
+    reached like ``replica`` (its region, endpoint and credentials) and, in fetch mode, all
+    sources like ``primary``; without it the function replicates one table into ``replica``.
+    ``skip_records`` holds the sequence numbers of records to skip on purpose.
+    """
 
     replica: TableSpec
     mode: Mode = "image"
@@ -58,6 +66,22 @@ class ReplicatorConfig:
     deadline_margin_ms: int = 3_000
     metrics_namespace: str = "DynamoDBReplicator"
     write_concurrency: int = 4
+    table_map: tuple[tuple[str, str], ...] = ()
+    skip_records: frozenset[str] = frozenset()
+
+    @property
+    def sources(self) -> Sources:
+        """Which source tables a batch may hold (see :class:`~.plan.Sources`)."""
+        if self.table_map:
+            return Sources(mapped=frozenset(source for source, _ in self.table_map))
+        return Sources(expected=self.primary.name if self.primary is not None else None)
+
+    @property
+    def replica_label(self) -> str:
+        """The replica table(s), for metrics: the mapped replicas joined by commas."""
+        if self.table_map:
+            return ",".join(sorted({replica for _, replica in self.table_map}))
+        return self.replica.name
 
 
 @dataclass(frozen=True)
@@ -95,6 +119,8 @@ def _table(env: _Env, name: str) -> str:
     if value is None:
         old = ENV_NAMES.get(name)
         fix = f"set {name}" + (f" (or {old})" if old else "") + " to the table's name"
+        if name == "REPLICA_TABLE":
+            fix += ", or TABLE_MAP to SOURCE=REPLICA pairs for several tables"
         raise _bad(name, "not set", fix)
     if not is_table_name(value):
         raise _bad(name, f"{value!r} is not a table name", "3-255 letters, digits, '_', '-', '.'")
@@ -198,37 +224,100 @@ def _filters(env: _Env) -> Filters:
     )
 
 
+_SEQUENCE: Final = re.compile(r"[0-9]{1,128}")
+
+
+def _skip_records(env: _Env) -> frozenset[str]:
+    value = env.get("SKIP_SEQUENCE_NUMBERS") or ""
+    numbers = [part.strip() for part in value.split(",") if part.strip()]
+    for number in numbers:
+        if not _SEQUENCE.fullmatch(number):
+            raise _bad(
+                "SKIP_SEQUENCE_NUMBERS",
+                f"{number!r} is not a sequence number",
+                "give the failed records' sequence numbers (digits), separated by commas",
+            )
+    return frozenset(numbers)
+
+
+def _table_map(env: _Env) -> tuple[tuple[str, str], ...]:
+    value = env.get("TABLE_MAP")
+    if value is None:
+        return ()
+    fix = "give SOURCE=REPLICA pairs separated by commas, e.g. orders=orders-copy,users=users-copy"
+    pairs: list[tuple[str, str]] = []
+    for part in value.split(","):
+        source, equals, replica = (x.strip() for x in part.partition("="))
+        if not equals or not is_table_name(source) or not is_table_name(replica):
+            raise _bad("TABLE_MAP", f"{part.strip()!r} is not SOURCE=REPLICA", fix)
+        pairs.append((source, replica))
+    for index, name in ((0, "source"), (1, "replica")):
+        names = [pair[index] for pair in pairs]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise _bad("TABLE_MAP", f"{name} table {twice[0]!r} is named twice", fix)
+    for name in ("REPLICA_TABLE", "PRIMARY_TABLE"):
+        if env.get(name) is not None:
+            raise _bad(
+                name,
+                "set together with TABLE_MAP",
+                f"unset {name}: TABLE_MAP names every source and replica table",
+            )
+    return tuple(pairs)
+
+
+def _primary_spec(env: _Env, table: str) -> TableSpec:
+    address = TableAddress(
+        table, _region(env, "PRIMARY_REGION"), _endpoint(env, "PRIMARY_ENDPOINT_URL")
+    )
+    return TableSpec(address, options=LAMBDA_CLIENT_OPTIONS)
+
+
+def _replica_spec(env: _Env, table: str) -> TableSpec:
+    address = TableAddress(
+        table, _region(env, "REPLICA_REGION"), _endpoint(env, "REPLICA_ENDPOINT_URL")
+    )
+    return TableSpec(address, auth=_auth(env), options=LAMBDA_CLIENT_OPTIONS)
+
+
+def _same_table(primary: TableSpec, replica: TableSpec, variable: str) -> None:
+    if primary.address == replica.address:
+        raise _bad(
+            variable,
+            f"the replica is the primary ({replica.address})",
+            "name a different table, region or endpoint for the replica",
+        )
+
+
+def _mapped(
+    env: _Env, table_map: tuple[tuple[str, str], ...], mode: Mode
+) -> tuple[TableSpec, TableSpec | None]:
+    """The replica (first mapped) and, in fetch mode, the primary (first source) of a table map;
+    every pair is checked not to name one table twice."""
+    for source, replica in table_map:
+        _same_table(_primary_spec(env, source), _replica_spec(env, replica), "TABLE_MAP")
+    first_source, first_replica = table_map[0]
+    primary = _primary_spec(env, first_source) if mode == "fetch" else None
+    return _replica_spec(env, first_replica), primary
+
+
 def load_config(environ: Mapping[str, str]) -> LoadedConfig:
     """Read and check the configuration in ``environ``; raises :class:`ConfigError`."""
     env = _Env(environ)
-    replica = TableSpec(
-        TableAddress(
-            _table(env, "REPLICA_TABLE"),
-            _region(env, "REPLICA_REGION"),
-            _endpoint(env, "REPLICA_ENDPOINT_URL"),
-        ),
-        auth=_auth(env),
-        options=LAMBDA_CLIENT_OPTIONS,
-    )
     mode = _mode(env)
-    primary = None
-    if mode == "fetch" or env.get("PRIMARY_TABLE") is not None:
-        if env.get("PRIMARY_TABLE") is None:
-            raise _bad("PRIMARY_TABLE", "fetch mode reads the primary table", "set PRIMARY_TABLE")
-        primary = TableSpec(
-            TableAddress(
-                _table(env, "PRIMARY_TABLE"),
-                _region(env, "PRIMARY_REGION"),
-                _endpoint(env, "PRIMARY_ENDPOINT_URL"),
-            ),
-            options=LAMBDA_CLIENT_OPTIONS,
-        )
-        if primary.address == replica.address:
-            raise _bad(
-                "REPLICA_TABLE",
-                f"the replica is the primary ({replica.address})",
-                "name a different table, region or endpoint for the replica",
-            )
+    table_map = _table_map(env)
+    if table_map:
+        replica, primary = _mapped(env, table_map, mode)
+    else:
+        replica = _replica_spec(env, _table(env, "REPLICA_TABLE"))
+        primary = None
+        if mode == "fetch" or env.get("PRIMARY_TABLE") is not None:
+            if env.get("PRIMARY_TABLE") is None:
+                raise _bad(
+                    "PRIMARY_TABLE", "fetch mode reads the primary table", "set PRIMARY_TABLE"
+                )
+            primary = _primary_spec(env, _table(env, "PRIMARY_TABLE"))
+            _same_table(primary, replica, "REPLICA_TABLE")
     config = ReplicatorConfig(
         replica=replica,
         mode=mode,
@@ -237,5 +326,7 @@ def load_config(environ: Mapping[str, str]) -> LoadedConfig:
         deadline_margin_ms=_margin(env),
         metrics_namespace=env.get("METRICS_NAMESPACE") or "DynamoDBReplicator",
         write_concurrency=_concurrency(env),
+        table_map=table_map,
+        skip_records=_skip_records(env),
     )
     return LoadedConfig(config, tuple(env.warnings))

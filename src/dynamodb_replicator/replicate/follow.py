@@ -31,13 +31,15 @@ __all__ = ["FollowJob", "follow"]
 
 @dataclass(frozen=True)
 class FollowJob:
-    """What to follow and how: both tables, the apply mode and filters, the follower's options."""
+    """What to follow and how: both tables, the apply mode and filters, the follower's options,
+    and the sequence numbers of records to skip on purpose."""
 
     primary: TableSpec
     replica: TableSpec
     mode: Mode = "image"
     filters: Filters = field(default_factory=Filters)
     options: FollowOptions = field(default_factory=FollowOptions)
+    skip_records: frozenset[str] = frozenset()
 
 
 def follow(
@@ -57,7 +59,9 @@ def follow(
     r_info = describe_table(r_client, r.name, str(r.address))
     check_compatible(p.address, r.address, p_info, r_info)
     stream = find_stream(p_info, mode=job.mode, where=str(p.address))
-    config = ReplicatorConfig(replica=r, mode=job.mode, primary=p, filters=job.filters)
+    config = ReplicatorConfig(
+        replica=r, mode=job.mode, primary=p, filters=job.filters, skip_records=job.skip_records
+    )
     replicator = Replicator(
         config, replica=TableRef(r_client, r.name), primary=TableRef(p_client, p.name)
     )

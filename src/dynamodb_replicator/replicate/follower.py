@@ -165,11 +165,13 @@ class ApplyOutcome:
     """What an ``apply`` call did: records applied in order up to ``last_sequence``.
 
     ``error`` set: the records after ``last_sequence`` were not applied, and the follower
-    checkpoints up to ``last_sequence`` and stops with that error.
+    checkpoints up to ``last_sequence`` and stops with that error. ``skipped_on_request``
+    counts the records passed over because they were named to be skipped.
     """
 
     last_sequence: str | None
     error: ReplicatorError | None = None
+    skipped_on_request: int = 0
 
 
 ApplyBatch = Callable[[str, list[dict[str, Any]]], ApplyOutcome]
@@ -244,6 +246,7 @@ class FollowResult:
     gaps: tuple[ShardGap, ...]
     caught_up: bool
     max_lag_seconds: float | None = None
+    skipped_on_request: int = 0
     calls: CallCounts = field(default_factory=CallCounts)
 
 
@@ -305,6 +308,7 @@ class Follower:
         self.gaps: list[ShardGap] = []
         self.records = 0
         self.batches = 0
+        self.skipped_on_request = 0
         self.newest_created: float | None = None
         self.max_lag: float | None = None
         self._started = 0.0
@@ -504,6 +508,7 @@ class Follower:
                 raise poll.outcome.error
             self.records += len(poll.records)
             self.batches += 1
+            self.skipped_on_request += poll.outcome.skipped_on_request
             run.empty_polls = 0
             run.last_records_at = self.clock()
             if poll.newest_created is not None:
@@ -563,6 +568,7 @@ class Follower:
             gaps=tuple(self.gaps),
             caught_up=caught_up,
             max_lag_seconds=self.max_lag,
+            skipped_on_request=self.skipped_on_request,
         )
 
     def run(self) -> FollowResult:
@@ -675,7 +681,9 @@ def make_stream_applier(replicator: Replicator) -> ApplyBatch:
     def apply(shard_id: str, records: list[dict[str, Any]]) -> ApplyOutcome:
         outcome = replicator.process_records(records, binary_as_text=False)
         if not outcome.failed_ids:
-            return ApplyOutcome(_sequence_of(records[-1]))
+            return ApplyOutcome(
+                _sequence_of(records[-1]), skipped_on_request=outcome.skipped_on_request
+            )
         done = outcome.received - outcome.failed
         last = _sequence_of(records[done - 1]) if done > 0 else None
         message = (
@@ -683,6 +691,11 @@ def make_stream_applier(replicator: Replicator) -> ApplyBatch:
             f"after it were not applied: {outcome.reason or 'unknown reason'}"
         )
         hint = "fix the cause, then run again: the follower resumes at that record"
+        if outcome.refused_id is not None:
+            hint = (
+                "fix the record's producer and run again, or skip this one record on purpose "
+                f"with --skip-record {outcome.refused_id}"
+            )
         error: ReplicatorError = (
             IncompleteBatchError(message, keys=outcome.unwritten_keys, hint=hint)
             if outcome.unwritten_keys

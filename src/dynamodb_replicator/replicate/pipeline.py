@@ -17,11 +17,11 @@ from ..dynamo import Backoff
 from ..dynamo.backoff import Clock
 from ..errors import IncompleteBatchError
 from ..items import Key, encode_key_for_report
-from .apply import ApplyResult, TableRef, apply_plan
+from .apply import ApplyResult, TableRef, apply_plan, merge_results
 from .config import ReplicatorConfig
 from .metrics import emf_document
-from .plan import WritePlan, plan_batch
-from .records import Change, parse_batch
+from .plan import Sources, WritePlan, plan_batch
+from .records import Change, ParsedBatch, parse_batch
 
 __all__ = ["LAMBDA_BACKOFF", "BatchOutcome", "Replicator", "outcome_of"]
 
@@ -36,7 +36,10 @@ class BatchOutcome:
     """What became of one batch: counts, the ids to retry, the replication lag.
 
     ``unwritten_keys`` names the keys a write could not land after bounded retries (empty when
-    the batch stopped for another reason, such as a malformed record).
+    the batch stopped for another reason, such as a malformed record). ``refused_id`` is the
+    record refused as unusable when that is where the batch stopped (it can be skipped on
+    purpose by its id). ``skipped`` counts records left out by the filters,
+    ``skipped_on_request`` those named to be skipped.
     """
 
     received: int
@@ -46,6 +49,8 @@ class BatchOutcome:
     lag_ms: int | None = None
     reason: str | None = None
     unwritten_keys: tuple[Key, ...] = ()
+    skipped_on_request: int = 0
+    refused_id: str | None = None
 
     @property
     def failed(self) -> int:
@@ -69,6 +74,7 @@ class BatchOutcome:
             "RecordsReceived": (self.received, "Count"),
             "RecordsApplied": (self.applied, "Count"),
             "RecordsSkipped": (self.skipped, "Count"),
+            "RecordsSkippedOnRequest": (self.skipped_on_request, "Count"),
             "RecordsFailed": (self.failed, "Count"),
         }
         if self.lag_ms is not None:
@@ -90,6 +96,7 @@ def outcome_of(plan: WritePlan, result: ApplyResult, *, now_ms: int) -> BatchOut
     stop = plan.safe_stop(min(plan.stop, result.stop))
     created = [c for p, c in plan.kept if p < stop and c is not None]
     reason = None
+    refused = None
     unwritten: tuple[Key, ...] = ()
     if result.error is not None and result.stop <= plan.stop:
         reason = result.error.message
@@ -97,6 +104,7 @@ def outcome_of(plan: WritePlan, result: ApplyResult, *, now_ms: int) -> BatchOut
             unwritten = tuple(dict(k) for k in result.error.keys)
     elif plan.failure is not None:
         reason = plan.failure.reason
+        refused = plan.failure.record_id
     return BatchOutcome(
         received=plan.received,
         applied=sum(1 for p, _ in plan.kept if p < stop),
@@ -105,6 +113,8 @@ def outcome_of(plan: WritePlan, result: ApplyResult, *, now_ms: int) -> BatchOut
         lag_ms=max(0, now_ms - max(created) // 1000) if created else None,
         reason=reason,
         unwritten_keys=unwritten,
+        skipped_on_request=sum(1 for p in plan.skipped_on_request if p < stop),
+        refused_id=refused,
     )
 
 
@@ -128,6 +138,7 @@ class Replicator:
         self.backoff = backoff
         self.wall_clock = wall_clock
         self._warned = False
+        self._source: str | None = None  # the table of the first record seen, when unconfigured
 
     def _warn_about_order(self, changes: Sequence[Change]) -> None:
         """Once per process: Kinesis order is only kept within a batch in image mode."""
@@ -138,6 +149,72 @@ class Replicator:
             log.warning(
                 "Kinesis records in image mode: a stale duplicate arriving in a later batch can "
                 "overwrite a newer item on the replica; set REPLICATION_MODE=fetch to rule it out"
+            )
+
+    def _sources(self) -> Sources:
+        """The configured sources; without any, the table of the first record this replicator
+        applied, so a warm function also refuses a batch that starts with another table."""
+        sources = self.config.sources
+        if sources.mapped or sources.expected is not None or self._source is None:
+            return sources
+        return Sources(expected=self._source, learned=True)
+
+    def _learn_source(self, batch: ParsedBatch, plan: WritePlan) -> None:
+        if self._source is None and not self.config.table_map:
+            named = [c.table for c in batch.changes if c.position < plan.stop and c.table]
+            self._source = named[0] if named else None
+
+    def _replica_for(self, source: str | None) -> TableRef:
+        """The replica of ``source``: the mapped one under a table map, else the replica."""
+        mapped = dict(self.config.table_map)
+        if source is None or source not in mapped:
+            return self.replica
+        return TableRef(self.replica.client, mapped[source])
+
+    def _primary_for(self, source: str | None) -> TableRef | None:
+        if self.primary is None or not self.config.table_map or source is None:
+            return self.primary
+        return TableRef(self.primary.client, source)
+
+    def _apply(self, plan: WritePlan, backoff: Backoff) -> ApplyResult:
+        """Apply ``plan``: to the replica, or under a table map to each source's replica."""
+        concurrency = self.config.write_concurrency
+        if not self.config.table_map:
+            return apply_plan(
+                plan, self.replica, primary=self.primary, backoff=backoff, concurrency=concurrency
+            )
+        results = []
+        for source in dict.fromkeys(w.table for w in plan.writes):
+            part = replace(plan, writes=tuple(w for w in plan.writes if w.table == source))
+            results.append(
+                apply_plan(
+                    part,
+                    self._replica_for(source),
+                    primary=self._primary_for(source),
+                    backoff=backoff,
+                    concurrency=concurrency,
+                )
+            )
+        return merge_results(results, plan.stop)
+
+    @staticmethod
+    def _log_skipped(batch: ParsedBatch, stop: int) -> None:
+        """One warning per record skipped on request before ``stop`` (later ones are retried,
+        and logged when the retry skips them)."""
+        for record in batch.skipped:
+            if record.position >= stop:
+                break
+            log.warning(
+                "record %s (position %d) skipped on request, keys %s: not replicated",
+                record.record_id,
+                record.position,
+                record.keys,
+                extra={
+                    "record_id": record.record_id,
+                    "position": record.position,
+                    "keys": record.keys,
+                    "skipped_on_request": True,
+                },
             )
 
     @classmethod
@@ -162,25 +239,26 @@ class Replicator:
         ``deadline`` is a value of ``clock`` after which no write starts and no retry waits.
         ``binary_as_text`` is false for records read through boto3 (binary already bytes).
         """
-        batch = parse_batch(records, binary_as_text=binary_as_text)
+        batch = parse_batch(records, binary_as_text=binary_as_text, skip=self.config.skip_records)
         self._warn_about_order(batch.changes)
-        plan = plan_batch(batch, mode=self.config.mode, filters=self.config.filters)
+        plan = plan_batch(
+            batch, mode=self.config.mode, filters=self.config.filters, sources=self._sources()
+        )
+        self._learn_source(batch, plan)
+        self._log_skipped(batch, plan.stop)
         if plan.failure is not None:
             log.error(
-                "record %s (position %d) failed: %s",
+                "record %s (position %d) refused: %s (to skip it on purpose: "
+                "SKIP_SEQUENCE_NUMBERS=%s for the function, --skip-record %s for the follower)",
                 plan.failure.record_id,
                 plan.failure.position,
                 plan.failure.reason,
+                plan.failure.record_id,
+                plan.failure.record_id,
                 extra={"record_id": plan.failure.record_id, "position": plan.failure.position},
             )
         backoff = replace(self.backoff, deadline=deadline, clock=clock)
-        result = apply_plan(
-            plan,
-            self.replica,
-            primary=self.primary,
-            backoff=backoff,
-            concurrency=self.config.write_concurrency,
-        )
+        result = self._apply(plan, backoff)
         outcome = outcome_of(plan, result, now_ms=int(self.wall_clock() * 1000))
         if result.error is not None and outcome.failed_ids:
             log.error(
@@ -194,15 +272,17 @@ class Replicator:
                 },
             )
         log.info(
-            "batch of %d: %d applied, %d skipped, %d to retry",
+            "batch of %d: %d applied, %d skipped, %d skipped on request, %d to retry",
             outcome.received,
             outcome.applied,
             outcome.skipped,
+            outcome.skipped_on_request,
             outcome.failed,
             extra={
                 "received": outcome.received,
                 "applied": outcome.applied,
                 "skipped": outcome.skipped,
+                "skipped_on_request": outcome.skipped_on_request,
                 "failed": outcome.failed,
                 "lag_ms": outcome.lag_ms,
             },

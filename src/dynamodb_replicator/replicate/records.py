@@ -11,6 +11,12 @@ Three sources share one shape, the DynamoDB Streams record:
   ordered by Kinesis sequence number only, so they need fetch mode.
 
 Parsing stops at the first record that cannot be parsed: what comes after it is retried anyway.
+Records named to be skipped (by sequence number) are not parsed at all: they are kept aside,
+with their keys for the log, so an operator can move past a record that is truly inconsistent.
+
+Key attributes are compared by value everywhere (numbers by exact value, through the item
+model's canonical form): a stream may spell one number key two ways (``Keys`` ``"1.50"``,
+``NewImage`` ``"1.5"``), and that is one key.
 """
 
 from __future__ import annotations
@@ -24,7 +30,15 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, NamedTuple
 
 from ..errors import ItemFormatError
-from ..items import Item, Key, canonical_number, item_from_text, value_from_text
+from ..items import (
+    Item,
+    Key,
+    canonical_value,
+    item_from_text,
+    item_to_text,
+    value_from_text,
+    values_equal,
+)
 
 __all__ = [
     "EVENT_NAMES",
@@ -32,13 +46,16 @@ __all__ = [
     "ParsedBatch",
     "RecordError",
     "RecordFailure",
+    "SkippedRecord",
     "Source",
     "key_id_of",
+    "keys_text",
     "parse_batch",
     "parse_kinesis_payload",
     "parse_kinesis_record",
     "parse_stream_record",
     "record_identifier",
+    "table_of_stream_arn",
 ]
 
 Source = Literal["dynamodb", "kinesis", "original-kinesis"]
@@ -64,7 +81,9 @@ class Change(NamedTuple):
 
     ``new_image`` is ``None`` for a ``REMOVE`` and for records that carry keys only.
     ``rank`` orders changes of one key: the later position for DynamoDB streams (exact order),
-    ``(creation time, Kinesis sequence number)`` for Kinesis sources.
+    ``(creation time, Kinesis sequence number)`` for Kinesis sources. ``table`` is the source
+    table's name when the record says it (``eventSourceARN`` of a stream record, ``tableName``
+    of a Kinesis payload), else ``None``.
     """
 
     position: int
@@ -77,6 +96,7 @@ class Change(NamedTuple):
     rank: tuple[int, int]
     source: Source
     ttl_delete: bool = False
+    table: str | None = None
 
     @property
     def is_remove(self) -> bool:
@@ -93,29 +113,33 @@ class RecordFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class SkippedRecord:
+    """A record skipped on purpose (named by sequence number), with its keys as text for the
+    log (``"unreadable"`` when the record holds none that can be read)."""
+
+    position: int
+    record_id: str
+    keys: str
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedBatch:
-    """A batch after parsing: the changes before the first failure and every record's id."""
+    """A batch after parsing: the changes before the first failure, every record's id, and
+    the records skipped on purpose before the first failure."""
 
     changes: tuple[Change, ...]
     record_ids: tuple[str, ...]
     failure: RecordFailure | None = None
+    skipped: tuple[SkippedRecord, ...] = ()
 
 
 def key_id_of(key: Mapping[str, Any]) -> Hashable:
     """A hashable identity of a key (or of an item's key attributes named by ``key``).
 
-    Name-sorted ``(name, tag, payload)`` triples with numbers canonicalised, so ``"1.0"`` and
-    ``"1"`` are one key, and binary as ``bytes``. Needs no key schema.
+    Name-sorted ``(name, canonical value)`` pairs (the item model's canonical form), so
+    ``"1.50"`` and ``"1.5"`` are one key and binary compares as ``bytes``. Needs no key schema.
     """
-    parts = []
-    for name in sorted(key):
-        ((tag, payload),) = key[name].items()
-        if tag == "N":
-            payload = canonical_number(payload)
-        elif tag == "B":
-            payload = bytes(payload)
-        parts.append((name, tag, payload))
-    return tuple(parts)
+    return tuple((name, canonical_value(key[name])) for name in sorted(key))
 
 
 def _fail(what: str) -> RecordError:
@@ -149,7 +173,8 @@ def _image(raw: object, key: Key, binary_as_text: bool) -> Item:
     image = _mapping(raw, "dynamodb.NewImage")
     item = item_from_text(image) if binary_as_text else dict(image)
     for name, value in key.items():
-        if item.get(name) != value:
+        held = item.get(name)
+        if held is None or not values_equal(held, value):
             raise _fail(f"NewImage does not hold the record's key attribute {name!r}")
     return item
 
@@ -222,7 +247,26 @@ def parse_stream_record(
         rank=(0, position),
         source="dynamodb",
         ttl_delete=_is_ttl_delete(record, event_name),
+        table=_stream_table(record),
     )
+
+
+def table_of_stream_arn(arn: str) -> str | None:
+    """The table name in a DynamoDB stream ARN (``arn:...:table/NAME/stream/LABEL``), or
+    ``None`` when ``arn`` is not one. Only the name is read: local servers put placeholders in
+    the region and account."""
+    _, found, rest = arn.partition(":table/")
+    name = rest.split("/", 1)[0] if found else ""
+    return name or None
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _stream_table(record: Mapping[str, Any]) -> str | None:
+    arn = record.get("eventSourceARN")
+    return table_of_stream_arn(arn) if isinstance(arn, str) else None
 
 
 def _sequence(value: object) -> int:
@@ -269,6 +313,7 @@ def parse_kinesis_payload(data: bytes | str, *, sequence_number: str, position: 
         rank=(created if created is not None else 0, order),
         source="kinesis" if created is not None else "original-kinesis",
         ttl_delete=_is_ttl_delete(payload, event_name),
+        table=_text_or_none(payload.get("tableName")),
     )
 
 
@@ -308,19 +353,51 @@ def _parse_one(record: object, position: int, binary_as_text: bool) -> Change:
     return parse_stream_record(record, binary_as_text=binary_as_text, position=position)
 
 
-def parse_batch(records: Sequence[Any], *, binary_as_text: bool = True) -> ParsedBatch:
+def _raw_keys(record: Mapping[str, Any]) -> object:
+    if "kinesis" in record:
+        kinesis = record.get("kinesis")
+        data = kinesis.get("data", "") if isinstance(kinesis, Mapping) else ""
+        record = json.loads(base64.b64decode(data, validate=True))
+        return record["dynamodb"]["Keys"]
+    return record["dynamodb"]["Keys"]
+
+
+def keys_text(record: Mapping[str, Any], *, binary_as_text: bool = True) -> str:
+    """A record's ``Keys`` as one line of JSON (binary as base64), for logs; ``"unreadable"``
+    when the record holds no keys that can be read. Kinesis payloads are always text."""
+    try:
+        keys = _raw_keys(record)
+        if not isinstance(keys, Mapping) or not keys:
+            return "unreadable"
+        ordered = {name: keys[name] for name in sorted(keys)}
+        text = item_to_text(item_from_text(ordered) if binary_as_text else ordered)
+        return json.dumps(text, separators=(",", ":"), ensure_ascii=False)
+    except (ItemFormatError, KeyError, TypeError, ValueError, binascii.Error):
+        return "unreadable"
+
+
+def parse_batch(
+    records: Sequence[Any], *, binary_as_text: bool = True, skip: frozenset[str] = frozenset()
+) -> ParsedBatch:
     """Parse a batch in order, stopping at the first record that cannot be used.
 
     Kinesis records (with a ``kinesis`` section) and DynamoDB stream records are told apart
     per record. Every record must carry its identifier (see :func:`record_identifier`):
     without one a partial-batch response is impossible, so :class:`RecordError` is raised.
+    Records whose identifier is in ``skip`` are not parsed: they are listed in
+    :attr:`ParsedBatch.skipped` instead.
     """
     record_ids = tuple(record_identifier(_mapping(r, "a record")) for r in records)
     changes: list[Change] = []
+    skipped: list[SkippedRecord] = []
     for position, record in enumerate(records):
+        if record_ids[position] in skip:
+            text = keys_text(record, binary_as_text=binary_as_text or "kinesis" in record)
+            skipped.append(SkippedRecord(position, record_ids[position], text))
+            continue
         try:
             changes.append(_parse_one(record, position, binary_as_text))
         except ItemFormatError as exc:
             failure = RecordFailure(position, record_ids[position], exc.message)
-            return ParsedBatch(tuple(changes), record_ids, failure)
-    return ParsedBatch(tuple(changes), record_ids)
+            return ParsedBatch(tuple(changes), record_ids, failure, tuple(skipped))
+    return ParsedBatch(tuple(changes), record_ids, skipped=tuple(skipped))

@@ -136,7 +136,8 @@ def test_every_missing_or_inconsistent_part_is_named() -> None:
     assert not check.ok
     assert check.problems == (
         "segment 0: object is 9 bytes, its manifest says 10 (truncated or replaced)",
-        "segment 1: no data object and no manifest",
+        "segments present: 0; still missing: 1 (of 2; not yet run, or failed before writing "
+        "anything)",
     )
     check = check_job({"_started": 1, "0": 10, "1": 5}, STARTED, {0: _manifest(0, 10)})
     assert check.problems == ("segment 1: no manifest (the segment did not finish)",)
@@ -170,3 +171,39 @@ def test_a_segment_from_another_table_is_a_problem() -> None:
     )
     assert not ours.same_job(dataclasses.replace(ours, table_arn="arn:other"))
     assert ours.same_job(dataclasses.replace(ours, table_arn=None))  # jobs written before
+
+
+def test_a_job_run_one_segment_per_machine_names_what_is_present_and_missing() -> None:
+    import dataclasses
+
+    started = dataclasses.replace(STARTED, segments=10)
+    done = {s: dataclasses.replace(_manifest(s, 10), segments=10) for s in (0, 4, 5, 9)}
+    sizes = {"_started": 1, **{str(s): 10 for s in done}}
+    check = check_job(sizes, started, done)
+    assert check.problems == (
+        "segments present: 0, 4-5, 9; still missing: 1-3, 6-8 (of 10; not yet run, or failed "
+        "before writing anything)",
+    )
+    everything = {s: dataclasses.replace(_manifest(s, 10), segments=10) for s in range(10)}
+    all_sizes = {"_started": 1, **{str(s): 10 for s in range(10)}}
+    assert check_job(all_sizes, started, everything).ok
+
+
+def test_unreadable_records_are_listed_with_every_other_problem() -> None:
+    sizes = {"_started": 1, "0": 10, "0.manifest.json": 1, "1": 7, "1.manifest.json": 1}
+    check = check_job(
+        sizes,
+        None,
+        {0: _manifest(0, 10)},
+        {"_started": "_started is not valid JSON", "1.manifest.json": "m1 is not valid JSON"},
+    )
+    assert check.kind == "ours"
+    assert check.segments == (0, 1)  # the count the readable manifests agree on
+    assert check.problems == (
+        "_started is not valid JSON: the job's segment count is unknown",
+        "segment 1: m1 is not valid JSON",
+    )
+    moved = check_job(
+        {"_started": 1, "0": 10, "1": 20}, STARTED, {0: _manifest(1, 10), 1: _manifest(1, 20)}
+    )
+    assert moved.problems == ("segment 0: its manifest describes segment 1",)

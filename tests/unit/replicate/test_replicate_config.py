@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dynamodb_replicator.errors import ConfigError
-from dynamodb_replicator.replicate import Filters, load_config
+from dynamodb_replicator.replicate import Filters, Sources, load_config
 
 BASE = {"AWS_REGION": "eu-west-1", "REPLICA_TABLE": "replica"}
 
@@ -105,3 +105,28 @@ def test_bad_configuration_is_one_clear_error(env: dict[str, str], message: str)
     with pytest.raises(ConfigError, match=message) as info:
         load_config(env)
     assert info.value.hint
+
+
+def test_table_map_and_skip_list() -> None:
+    config = load_config(
+        {
+            "AWS_REGION": "eu-west-1",
+            "TABLE_MAP": " orders = orders-copy ,users=users-copy",
+            "SKIP_SEQUENCE_NUMBERS": "111, 222,,",
+            "REPLICATION_MODE": "fetch",
+        }
+    ).config
+    assert config.table_map == (("orders", "orders-copy"), ("users", "users-copy"))
+    assert config.replica.name == "orders-copy"
+    assert config.primary is not None
+    assert config.primary.name == "orders"
+    assert config.sources == Sources(mapped=frozenset({"orders", "users"}))
+    assert config.replica_label == "orders-copy,users-copy"
+    assert config.skip_records == frozenset({"111", "222"})
+
+
+def test_without_a_map_the_source_is_primary_table() -> None:
+    assert load_config(BASE).config.sources == Sources()
+    config = load_config({**BASE, "PRIMARY_TABLE": "orders"}).config
+    assert config.sources == Sources(expected="orders")
+    assert config.skip_records == frozenset()

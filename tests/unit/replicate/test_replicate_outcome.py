@@ -70,6 +70,7 @@ def test_emf_document_shape() -> None:
         "RecordsReceived": "Count",
         "RecordsApplied": "Count",
         "RecordsSkipped": "Count",
+        "RecordsSkippedOnRequest": "Count",
         "RecordsFailed": "Count",
         "ReplicationLag": "Milliseconds",
     }

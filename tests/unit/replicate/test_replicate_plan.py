@@ -23,6 +23,7 @@ from lambda_events import (
 from dynamodb_replicator.replicate import (
     Filters,
     RecordError,
+    Sources,
     parse_batch,
     parse_stream_record,
     plan_batch,
@@ -180,3 +181,74 @@ def test_plan_equals_sequential_replay_of_the_prefix(
         expected[k] = None if v is None else str(v)
     assert values(plan) == expected
     assert plan.stop == min(bad, len(ops))
+
+
+def test_a_write_stands_for_its_keys_first_record() -> None:
+    records = [
+        stream_record("INSERT", key("a"), image("a", 1), seq=1),
+        stream_record("INSERT", key("b"), image("b", 1), seq=2),
+        stream_record("MODIFY", key("a"), image("a", 2), seq=3),
+        stream_record("MODIFY", key("a"), image("a", 3), seq=4),
+    ]
+    plan = plan_batch(parse_batch(records))
+    assert [(w.position, w.first) for w in plan.writes] == [(1, 1), (3, 0)]
+
+
+def test_the_first_record_counted_is_the_first_kept_one() -> None:
+    records = [
+        stream_record("REMOVE", key("a"), seq=1, ttl=True),
+        stream_record("INSERT", key("a"), image("a", 1), seq=2),
+        stream_record("MODIFY", key("a"), image("a", 2), seq=3),
+    ]
+    plan = plan_batch(parse_batch(records), filters=Filters(skip_ttl_deletes=True))
+    assert [(w.position, w.first) for w in plan.writes] == [(2, 1)]
+
+
+def on_table(record: dict[str, Any], table: str) -> dict[str, Any]:
+    return {**record, "eventSourceARN": f"arn:aws:dynamodb:x:0:table/{table}/stream/label"}
+
+
+def three_tables() -> list[dict[str, Any]]:
+    return [
+        on_table(stream_record("INSERT", key("a"), image("a", 1), seq=1), "orders"),
+        on_table(stream_record("INSERT", key("a"), image("a", 2), seq=2), "users"),
+        unnamed(stream_record("INSERT", key("c"), image("c", 1), seq=3)),
+    ]
+
+
+def unnamed(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` without ``eventSourceARN``, as the Streams API gives it."""
+    return {name: value for name, value in record.items() if name != "eventSourceARN"}
+
+
+def test_one_table_per_batch_by_default() -> None:
+    plan = plan_batch(parse_batch(three_tables()))
+    assert plan.stop == 1
+    assert plan.failure is not None
+    assert "'users', not 'orders' (the batch's other records)" in plan.failure.reason
+
+
+def test_the_configured_source_table_is_the_only_one() -> None:
+    plan = plan_batch(parse_batch(three_tables()), sources=Sources(expected="users"))
+    assert plan.stop == 0
+    assert plan.failure is not None
+    assert "the configured PRIMARY_TABLE" in plan.failure.reason
+
+
+def test_a_table_map_routes_by_table_and_needs_every_record_to_name_one() -> None:
+    sources = Sources(mapped=frozenset({"orders", "users"}))
+    plan = plan_batch(parse_batch(three_tables()), sources=sources)
+    assert [(w.table, w.position) for w in plan.writes] == [("orders", 0), ("users", 1)]
+    assert plan.stop == 2
+    assert plan.failure is not None
+    assert "does not name its source table" in plan.failure.reason
+    unmapped = plan_batch(parse_batch(three_tables()), sources=Sources(mapped=frozenset({"x"})))
+    assert unmapped.stop == 0
+
+
+def test_records_skipped_on_request_are_listed_apart() -> None:
+    records = [stream_record("INSERT", key(k), image(k, 1), seq=i) for i, k in enumerate("abc")]
+    plan = plan_batch(parse_batch(records, skip=frozenset({"000000000000000000001"})))
+    assert plan.skipped_on_request == (1,)
+    assert plan.skipped == ()
+    assert [w.position for w in plan.writes] == [0, 2]

@@ -185,3 +185,47 @@ def test_key_identity_ignores_attribute_order() -> None:
     a = {"h": {"S": "x"}, "r": {"B": b"\x01"}}
     b = {"r": {"B": bytearray(b"\x01")}, "h": {"S": "x"}}
     assert key_id_of(a) == key_id_of(b)
+
+
+def test_a_number_key_spelled_two_ways_is_one_key() -> None:
+    """Recorded on DynamoDB Local: Keys keep ``1.50`` as written, NewImage holds ``1.5``."""
+    batch = parse_batch(load_event("streams-number-key-spellings")["Records"])
+    assert batch.failure is None
+    first, second, third = batch.changes
+    assert first.key == {"pk": {"S": "a"}, "sk": {"N": "1.50"}}
+    assert first.new_image is not None
+    assert first.new_image["sk"] == {"N": "1.5"}
+    assert first.key_id == second.key_id != third.key_id
+
+
+def test_a_new_image_with_another_key_value_is_refused() -> None:
+    record = stream_record("MODIFY", {"pk": {"N": "1.50"}}, {"pk": {"N": "1.51"}}, seq=1)
+    with pytest.raises(RecordError, match="NewImage does not hold the record's key attribute"):
+        parse_stream_record(record, binary_as_text=True)
+
+
+def test_records_named_to_skip_are_skipped_with_their_keys() -> None:
+    good = stream_record("INSERT", key("a"), {**key("a"), "v": {"N": "1"}}, seq=1)
+    bad = stream_record("MODIFY", {"pk": {"N": "1"}}, {"pk": {"N": "2"}}, seq=2)
+    later = stream_record("INSERT", key("c"), {**key("c")}, seq=3)
+    unreadable = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "4", "Keys": "?"}}
+    records = [good, bad, later, unreadable]
+    assert parse_batch(records).failure is not None
+    batch = parse_batch(records, skip=frozenset({"000000000000000000002", "4"}))
+    assert batch.failure is None
+    assert [c.position for c in batch.changes] == [0, 2]
+    assert [(s.position, s.record_id) for s in batch.skipped] == [
+        (1, "000000000000000000002"),
+        (3, "4"),
+    ]
+    assert batch.skipped[0].keys == '{"pk":{"N":"1"}}'
+    assert batch.skipped[1].keys == "unreadable"
+
+
+def test_a_skipped_kinesis_record_names_its_keys() -> None:
+    payload = kds_payload("MODIFY", {"pk": {"S": "k"}}, {"pk": {"S": "other"}}, created=1)
+    record = kinesis_record(payload, seq=7)
+    seq = record["kinesis"]["sequenceNumber"]
+    batch = parse_batch([record], skip=frozenset({seq}))
+    assert batch.changes == ()
+    assert batch.skipped[0].keys == '{"pk":{"S":"k"}}'
