@@ -99,7 +99,7 @@ class ItemFormatError(ReplicatorError):
 
 
 class AwsError(ReplicatorError):
-    """An AWS call failed after botocore's own bounded retries."""
+    """An AWS call failed after bounded retries."""
 
 
 class IncompleteBatchError(AwsError):

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .dynamo.retry import CallCounts, call_counts
 from .errors import UsageError
 from .replicate.config import ReplicatorConfig, load_config
 from .replicate.metrics import configure_json_logging, emf_line
@@ -68,11 +69,21 @@ def build_handler(
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         records = _records(event)
         deadline = _deadline(context, config.deadline_margin_ms, clock)
+        before = _calls(replicator)
         outcome = replicator.process_records(records, deadline=deadline, clock=clock)
-        write(emf_line(outcome.metrics(config.metrics_namespace, config.replica_label)))
+        calls = _calls(replicator) - before
+        document = outcome.metrics(config.metrics_namespace, config.replica_label)
+        document.update(requests=calls.requests, retried_errors=calls.errors)
+        write(emf_line(document))
         return outcome.response()
 
     return handle
+
+
+def _calls(replicator: Replicator) -> CallCounts:
+    """Requests the replicator's clients have sent so far, and the retried errors among them."""
+    primary = replicator.primary.client if replicator.primary is not None else None
+    return call_counts(replicator.replica.client, primary)
 
 
 def _stdout(line: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,7 @@ def test_s3_one_segment_round_trip(
     )
     assert result.exit_code == 0, result.output
     assert f"jobid j at s3://{bucket}/b/j: 1 segment(s), 41 items" in result.output
+    assert re.search(r"\n0 of [1-9]\d* requests failed and were retried \(0\.0%\)", result.output)
 
     manifest = json.loads(
         s3_client.get_object(Bucket=bucket, Key="b/j/0.manifest.json")["Body"].read()
@@ -106,6 +108,7 @@ def test_s3_one_segment_round_trip(
     result = _run("restore-table", f"s3://{bucket}/b/j", f"{ddb.url}/{copy}", "--create", *s3)
     assert result.exit_code == 0, result.output
     assert "restore complete: 41 items from 1 segment(s)" in result.output
+    assert re.search(r"\n0 of [1-9]\d* requests failed and were retried \(0\.0%\)", result.output)
     _assert_same(ddb_client, source_table, copy)
 
 

@@ -82,7 +82,13 @@ def _diff(ddb: Endpoint, pair: tuple[str, str], *extra: str) -> Result:
 
 
 def _summary(result: Result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if not line.startswith("duration")]
+    """The summary lines but for time and request counts (a segment's failed attempts add
+    their requests)."""
+    return [
+        line
+        for line in result.stderr.splitlines()
+        if not line.startswith("duration") and "requests failed and were retried" not in line
+    ]
 
 
 def _same(local: Result, cluster: Result) -> None:

@@ -7,7 +7,6 @@ event hooks; everything else runs against the real server.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from click.testing import CliRunner
 from dynamodb_replicator.cli.app import cli
 from dynamodb_replicator.diff import Action, DiffOptions, Kind
 from dynamodb_replicator.diff.engine import Finder, SegmentJob, make_sides
-from dynamodb_replicator.dynamo import ClientOptions, TableSpec, parse_table_address
+from dynamodb_replicator.dynamo import TableSpec, parse_table_address
 from dynamodb_replicator.errors import RetriesExhaustedError
 from dynamodb_replicator.items import KeySchema
 from helpers import Endpoint, make_client, put_items, scan_all
@@ -167,8 +166,8 @@ def test_exhausted_repair_writes_exit_3_with_keys(
     original = TableSpec.client
 
     def throttled_client(self: TableSpec) -> Any:
-        fast = replace(self, options=ClientOptions(retry_mode="standard", max_attempts=2))
-        client = original(fast)
+        assert self.options.give_up_after == 0.5  # from --give-up-after
+        client = original(self)
         client.meta.events.register("before-send.dynamodb.PutItem", throttle_hook(None))
         return client
 
@@ -184,6 +183,8 @@ def test_exhausted_repair_writes_exit_3_with_keys(
             ddb.url,
             "--recheck-delay",
             "0",
+            "--give-up-after",
+            "0.5",
         ],
     )
     assert result.exit_code == 3, result.output

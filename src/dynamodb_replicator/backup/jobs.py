@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..dynamo import RateSpec, TableSpec, run_segments, share_for
+from ..dynamo.retry import CallCounts
 from ..errors import BackupIntegrityError, SegmentFailedError, UsageError
 from ..items import Key
 from ..progress import NullProgress, ProgressListener
@@ -134,6 +135,11 @@ class BackupSummary:
         return sum(r.uncompressed_bytes for r in self.segments.values()) + sum(
             m.uncompressed_bytes for m in self.skipped.values()
         )
+
+    @property
+    def calls(self) -> CallCounts:
+        """Requests the segments made and the errors among them that were retried."""
+        return sum((r.calls for r in self.segments.values()), CallCounts())
 
 
 def run_backup(
@@ -295,6 +301,11 @@ class RestoreSummary:
     @property
     def items(self) -> int:
         return sum(r.items for r in self.segments.values())
+
+    @property
+    def calls(self) -> CallCounts:
+        """Requests the segments made and the errors among them that were retried."""
+        return sum((r.calls for r in self.segments.values()), CallCounts())
 
 
 def _refuse(problems: Sequence[str], what: str) -> BackupIntegrityError:

@@ -27,6 +27,7 @@ from ..dynamo import (
 )
 from ..dynamo.aws import call
 from ..dynamo.clients import Client
+from ..dynamo.retry import CallCounts, call_counts
 from ..errors import (
     AwsError,
     BackupIntegrityError,
@@ -199,6 +200,7 @@ class SegmentRestore:
     consumed: float
     retries: int
     keys: frozenset[Hashable] = field(default_factory=frozenset)
+    calls: CallCounts = field(default_factory=CallCounts)
 
 
 def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
@@ -293,7 +295,12 @@ def _write_items(
                 future.cancel()
             raise
     return SegmentRestore(
-        source.segment, total.items, total.consumed, total.retries, frozenset(keys)
+        source.segment,
+        total.items,
+        total.consumed,
+        total.retries,
+        frozenset(keys),
+        call_counts(client),
     )
 
 

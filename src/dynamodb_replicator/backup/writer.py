@@ -27,6 +27,7 @@ from ..dynamo import (
     scan_segment,
 )
 from ..dynamo.clients import Client
+from ..dynamo.retry import CallCounts, call_counts
 from ..errors import BackupError, JobInterrupted, UsageError
 from ..items import encode_item
 from .layout import STARTED, Manifest, Started, data_name, manifest_name
@@ -137,6 +138,7 @@ class SegmentBackup:
     started_at: str
     finished_at: str
     skipped: bool = False
+    calls: CallCounts = field(default_factory=CallCounts)
 
 
 def write_started(storage: Storage, started: Started) -> None:
@@ -239,6 +241,7 @@ def backup_segment(
         sha256=encoder.sha256,
         started_at=started_at,
         finished_at=finished_at,
+        calls=call_counts(client),
     )
     storage.put(manifest_name(segment), _manifest(job, result).to_bytes())
     log.info("segment %d: %d items, %d bytes", segment, result.items, size)

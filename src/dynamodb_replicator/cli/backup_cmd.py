@@ -43,6 +43,7 @@ from .options import (
     common_options,
     endpoint_options,
     engine_from_options,
+    give_up_option,
     parse_segment_options,
     resolve_segment,
     results_dir_from_options,
@@ -149,6 +150,7 @@ def _print_backup(summary: BackupSummary) -> None:
             summary.seconds,
         )
     )
+    click.echo(summary.calls.describe(), err=True)
 
 
 def _write_quietly(results_dir: StorageSpec | None, result: SegmentResult) -> None:
@@ -185,6 +187,7 @@ def _write_quietly(results_dir: StorageSpec | None, result: SegmentResult) -> No
 @click.option("--sse", type=click.Choice(["AES256", "aws:kms"]), help="S3 server-side encryption.")
 @click.option("--sse-kms-key-id", help="KMS key for --sse aws:kms (implies it).")
 @_s3_option
+@give_up_option
 @endpoint_options
 @common_options
 def backup_table(table: str, destination: str, **opts: Any) -> None:
@@ -211,7 +214,12 @@ def backup_table(table: str, destination: str, **opts: Any) -> None:
                 "--resume needs the --jobid of the backup to resume",
                 hint="pass the jobid printed by the first run",
             )
-        spec = table_spec(table, region=opts["region"], endpoint_url=opts["endpoint_url"])
+        spec = table_spec(
+            table,
+            region=opts["region"],
+            endpoint_url=opts["endpoint_url"],
+            give_up_after=opts["give_up_after"],
+        )
         job = f"backup-table {spec.address} -> {destination} jobid {opts['jobid']}"
         request = BackupRequest(
             table=spec,
@@ -248,6 +256,8 @@ def backup_table(table: str, destination: str, **opts: Any) -> None:
                     "items": summary.items,
                     "compressed_bytes": summary.compressed_bytes,
                     "uncompressed_bytes": summary.uncompressed_bytes,
+                    "requests": summary.calls.requests,
+                    "retried_errors": summary.calls.errors,
                 },
                 details={"jobid": summary.jobid, "location": summary.location},
                 duration=summary.seconds,
@@ -286,6 +296,7 @@ def _print_restore(summary: RestoreSummary) -> int:
             summary.seconds,
         )
     )
+    click.echo(summary.calls.describe(), err=True)
     extra = summary.extraneous
     if extra is None:
         return ExitCode.OK
@@ -367,6 +378,7 @@ def _backup_segments(source: StorageSpec) -> int | None:
     "items whose TTL time has passed; --no-ttl keeps them (enable TTL yourself later).",
 )
 @_s3_option
+@give_up_option
 @endpoint_options
 @common_options
 def restore_table(source: str, table: str, **opts: Any) -> None:
@@ -384,7 +396,12 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
         results_dir = results_dir_from_options(opts, None if segment is None else [segment])
         request = RestoreRequest(
             source=_source(source, opts["s3_endpoint_url"]),
-            table=table_spec(table, region=opts["region"], endpoint_url=opts["endpoint_url"]),
+            table=table_spec(
+                table,
+                region=opts["region"],
+                endpoint_url=opts["endpoint_url"],
+                give_up_after=opts["give_up_after"],
+            ),
             segment=segment,
             workers=_workers(opts["workers"]),
             rate=RateSpec(write=_rate(opts["rate_write"], "--rate-write")),
@@ -419,7 +436,11 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
                     job,
                     segment,
                     max(len(summary.source.segments), 1),
-                    counts={"items": summary.items},
+                    counts={
+                        "items": summary.items,
+                        "requests": summary.calls.requests,
+                        "retried_errors": summary.calls.errors,
+                    },
                     details={
                         "source": summary.source.storage.location.url(),
                         "table": summary.table,

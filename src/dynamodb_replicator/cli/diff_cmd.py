@@ -41,6 +41,7 @@ from ..dynamo import (
     conditional_put,
     describe_table,
 )
+from ..dynamo.clients import DEFAULT_GIVE_UP_AFTER
 from ..errors import ItemFormatError, ReplicatorError, RetriesExhaustedError, UsageError
 from ..items import (
     Item,
@@ -61,6 +62,7 @@ from .options import (
     common_options,
     endpoint_options,
     engine_from_options,
+    give_up_option,
     parse_segment_options,
     results_dir_from_options,
     results_options,
@@ -85,6 +87,7 @@ def _specs(
             profile=opts.get(f"{side}_profile"),
             role_arn=opts.get(f"{side}_role_arn"),
             pool=pool,
+            give_up_after=opts.get("give_up_after") or DEFAULT_GIVE_UP_AFTER,
         )
 
     return spec(primary, "primary"), spec(replica, "replica")
@@ -174,6 +177,7 @@ def diff_exit_code(result: DiffResult) -> int:
     show_default=True,
     help="Discrepancy lines on stdout.",
 )
+@give_up_option
 @segment_options
 @cluster_options
 @results_options

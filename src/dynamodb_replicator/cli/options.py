@@ -12,6 +12,7 @@ from ..backup import StorageSpec, parse_destination
 from ..cluster import AUTO, INDEX_VARIABLES, Engine, hook_from_environ, segment_from_environ
 from ..dynamo import ACCEPTED_FORMS, Auth, ClientOptions, TableSpec, parse_table_address
 from ..dynamo.address import is_role_arn
+from ..dynamo.clients import DEFAULT_GIVE_UP_AFTER
 from ..errors import UsageError
 
 __all__ = [
@@ -161,6 +162,19 @@ def parse_segment_options(
     return run, total, workers or default_workers
 
 
+def give_up_option(fn: F) -> F:
+    """--give-up-after SECONDS: when a dead endpoint fails the job."""
+    return click.option(
+        "--give-up-after",
+        type=click.FloatRange(min=0, min_open=True),
+        default=DEFAULT_GIVE_UP_AFTER,
+        show_default=True,
+        metavar="SECONDS",
+        help="Fail once every attempt of a request has failed for this long (a dead endpoint); "
+        "until then throttling and errors are retried with backoff.",
+    )(fn)
+
+
 def table_spec(
     text: str,
     *,
@@ -169,6 +183,7 @@ def table_spec(
     profile: str | None = None,
     role_arn: str | None = None,
     pool: int = 10,
+    give_up_after: float = DEFAULT_GIVE_UP_AFTER,
 ) -> TableSpec:
     """A :class:`TableSpec` from a command-line address and its side's credentials."""
     address = parse_table_address(
@@ -182,7 +197,7 @@ def table_spec(
     return TableSpec(
         address=address,
         auth=Auth(profile=profile, role_arn=role_arn),
-        options=ClientOptions(max_pool_connections=max(pool, 10)),
+        options=ClientOptions(max_pool_connections=max(pool, 10), give_up_after=give_up_after),
     )
 
 

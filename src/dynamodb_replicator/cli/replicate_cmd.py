@@ -29,6 +29,7 @@ from .options import (
     CONTEXT_SETTINGS,
     common_options,
     endpoint_options,
+    give_up_option,
     side_auth_options,
     table_spec,
 )
@@ -155,6 +156,7 @@ def _summary(result: FollowResult, store: CheckpointStore, quiet: bool) -> int:
             + (f" ({skipped} skipped on request)" if skipped else "")
             + f", {result.shards_finished} shard(s) finished; checkpoint {store.describe()}"
         )
+        click.echo(result.calls.describe(), err=True)
     return int(ExitCode.FOUND if result.gaps else ExitCode.OK)
 
 
@@ -228,6 +230,7 @@ def _summary(result: FollowResult, store: CheckpointStore, quiet: bool) -> int:
     help="Skip the record with this sequence number on purpose (logged with its keys); "
     "repeatable. For a record refused as inconsistent.",
 )
+@give_up_option
 @side_auth_options("primary", "replica")
 @endpoint_options
 @common_options
@@ -244,6 +247,7 @@ def replicate(primary: str, replica: str, **opts: Any) -> None:
             profile=opts["primary_profile"],
             role_arn=opts["primary_role_arn"],
             pool=concurrency,
+            give_up_after=opts["give_up_after"],
         )
         r = table_spec(
             replica,
@@ -252,6 +256,7 @@ def replicate(primary: str, replica: str, **opts: Any) -> None:
             profile=opts["replica_profile"],
             role_arn=opts["replica_role_arn"],
             pool=concurrency,
+            give_up_after=opts["give_up_after"],
         )
         filters = _filters(opts["skip_ttl_deletes"], opts["turnover_role"], opts["turnover_at"])
         options = FollowOptions(

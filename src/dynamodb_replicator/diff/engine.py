@@ -22,6 +22,7 @@ from typing import Any
 from ..dynamo import Backoff, RateLimiter, SegmentContext, TableSpec, batch_get, scan_segment
 from ..dynamo.backoff import Clock, Sleep
 from ..dynamo.clients import Client
+from ..dynamo.retry import call_counts
 from ..errors import JobInterrupted, PartialSegmentError, ReplicatorError
 from ..items import Item, Key, KeySchema, diff_items, extract_key, items_equal, key_identity
 from .model import Action, DiffOptions, DiffStats, Discrepancy, Kind, Tally
@@ -457,7 +458,7 @@ def merge_partial_outcomes(
     on agreed when the final attempt scanned: it is reported as that attempt left it (the latest
     attempt's entry), resolved; one whose repair had failed or been skipped became *skipped*
     (something else fixed it). Its kind, action and re-check are added to the counts, as are the
-    capacity units the failed attempts consumed.
+    capacity units the failed attempts consumed and the requests they made.
     """
     reported = {key_identity(d.key, schema) for d in final.discrepancies}
     earlier: dict[Hashable, Discrepancy] = {}
@@ -466,7 +467,10 @@ def merge_partial_outcomes(
         if not isinstance(partial, SegmentOutcome):
             continue
         units += DiffStats(
-            read_units=partial.stats.read_units, write_units=partial.stats.write_units
+            read_units=partial.stats.read_units,
+            write_units=partial.stats.write_units,
+            requests=partial.stats.requests,
+            retried_errors=partial.stats.retried_errors,
         )
         for d in partial.discrepancies:
             ident = key_identity(d.key, schema)
@@ -490,11 +494,12 @@ def merge_partial_outcomes(
 
 
 def stats_of(sides: RepairSides) -> DiffStats:
-    """The segment's counts plus the capacity its limiters metered."""
+    """The segment's counts plus the capacity its limiters metered and its clients' requests."""
+    calls = call_counts(sides.primary, sides.replica)
     return sides.tally.freeze(
         read_units=sides.primary_limiter.consumed + sides.replica_limiter.consumed,
         write_units=sides.write_limiter.consumed,
-    )
+    ) + DiffStats(requests=calls.requests, retried_errors=calls.errors)
 
 
 # --- a reference set against a live table (verify-backup --against) -----------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
+from ..dynamo.retry import CallCounts
 from ..errors import ReplicatorError
 from ..items import Item, Key
 
@@ -62,7 +63,8 @@ class DiffOptions:
 
     ``rate_read``/``rate_write`` are the job's budgets in capacity units per second (``None``:
     no cap); the read budget applies to each table. ``max_writes``/``max_deletes`` cap a repair
-    (per invocation). ``max_retries`` bounds the retries of leftover batch keys and items.
+    (per invocation). ``max_retries`` bounds the retries of leftover batch keys and items made
+    without progress (the clients' give-up time bounds them too).
     """
 
     repair: bool = False
@@ -77,7 +79,7 @@ class DiffOptions:
     rate_read: float | None = None
     rate_write: float | None = None
     page_size: int | None = None
-    max_retries: int = 10
+    max_retries: int = 50
     method: str = "scan-both"
     window: int = 5000
     fallback_share: float = 0.25
@@ -114,6 +116,8 @@ class DiffStats:
     unresolved: int = 0
     compared: int = 0
     fallbacks: int = 0
+    requests: int = 0
+    retried_errors: int = 0
     read_units: float = 0.0
     write_units: float = 0.0
 
@@ -131,6 +135,11 @@ class DiffStats:
     def found(self) -> int:
         """Discrepancies confirmed by the re-check."""
         return self.missing + self.different + self.extraneous
+
+    @property
+    def calls(self) -> CallCounts:
+        """Requests made to both tables and the errors among them that were retried."""
+        return CallCounts(self.requests, self.retried_errors)
 
 
 @dataclass(frozen=True)

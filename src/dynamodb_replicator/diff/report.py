@@ -94,4 +94,5 @@ def summary_lines(
         f"duration {result.duration:.1f} s; consumed capacity: read {_units(s.read_units)}, "
         f"write {_units(s.write_units)} units"
     )
+    lines.append(s.calls.describe())
     return lines

@@ -41,8 +41,14 @@ _CREDENTIAL_CODES = frozenset(
 
 
 def translate(exc: BaseException, what: str, *, table: str | None = None) -> ReplicatorError:
-    """The project error for a botocore failure during ``what`` (the cause is kept)."""
+    """The project error for a botocore failure during ``what`` (the cause is kept).
+
+    Notes on the exception (why retrying gave up, added by :mod:`.retry`) join the message.
+    """
     code = aws_error_code(exc)
+    notes = getattr(exc, "__notes__", None)
+    if notes:
+        what = f"{what} ({'; '.join(str(n) for n in notes)})"
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return ConfigError(
             f"{what}: no AWS credentials found ({exc})",
@@ -68,7 +74,7 @@ def translate(exc: BaseException, what: str, *, table: str | None = None) -> Rep
 
 
 def call(what: str, fn: Callable[..., T], /, *, table: str | None = None, **kwargs: Any) -> T:
-    """Run one botocore call, translating its failure (botocore has already retried)."""
+    """Run one client call, translating its failure (the client has already retried it)."""
     try:
         return fn(**kwargs)
     except (ClientError, BotoCoreError) as exc:

@@ -1,8 +1,11 @@
-"""The retry schedule for leftovers (unprocessed keys and items): pure, with clock and random injected.
+"""The retry schedule: pure, with clock, sleep and random injected.
 
-Exponential backoff with full jitter (sleep a uniform time between 0 and
-``min(cap, base * 2**attempt)``), bounded by a number of attempts and by an optional deadline,
-so the Lambda path can stop before its function times out.
+Used for every retry the project makes: a failed DynamoDB call (:mod:`.retry`) and the leftovers
+of a batch call (unprocessed keys and items, :mod:`.batch`). Exponential backoff with full jitter
+(sleep a uniform time between 0 and ``min(cap, base * 2**attempt)``), bounded three ways: a
+number of attempts without progress, ``give_up_after`` seconds in which every attempt failed (a
+dead endpoint, not a noisy one), and an optional deadline, so the Lambda path stops before its
+function times out.
 """
 
 from __future__ import annotations
@@ -20,14 +23,17 @@ Sleep = Callable[[float], None]
 
 @dataclass(frozen=True)
 class Backoff:
-    """Retry policy: how many throttled retries, how long between them, and when to give up.
+    """Retry policy: how many retries, how long between them, and when to give up.
 
+    ``max_attempts`` bounds the retries made without progress; ``give_up_after`` is how long
+    (seconds of ``clock``) every attempt may fail before the endpoint is taken for dead;
     ``deadline`` is a value of ``clock`` after which no further retry starts.
     """
 
-    max_attempts: int = 10
+    max_attempts: int = 50
     base: float = 0.05
     cap: float = 5.0
+    give_up_after: float = 60.0
     deadline: float | None = None
     clock: Clock = field(default=time.monotonic, compare=False)
     sleep: Sleep = field(default=time.sleep, compare=False)
@@ -43,12 +49,23 @@ class Backoff:
 
 
 class RetryBudget:
-    """Tracks one operation's retries against a :class:`Backoff` policy."""
+    """Tracks one operation's retries against a :class:`Backoff` policy.
+
+    :meth:`progress` starts the count again: an operation that gets somewhere on every attempt
+    (a batch whose leftovers shrink) is not failing, however many attempts it takes.
+    """
 
     def __init__(self, policy: Backoff):
         self.policy = policy
         self.attempts = 0
         self.slept = 0.0
+        self.failing_since = policy.clock()  # the first attempt starts now
+        self.reason = ""
+
+    def progress(self) -> None:
+        """The last attempt got somewhere: count attempts and failing time from zero again."""
+        self.attempts = 0
+        self.failing_since = self.policy.clock()
 
     def time_left(self) -> float | None:
         if self.policy.deadline is None:
@@ -56,17 +73,29 @@ class RetryBudget:
         return self.policy.deadline - self.policy.clock()
 
     def wait(self) -> bool:
-        """Sleep before the next throttled retry; ``False`` when the budget is spent (no sleep).
+        """Sleep before the next retry; ``False`` when the budget is spent (no sleep).
 
-        The budget is spent after ``max_attempts`` retries, or when the deadline would pass
-        during the sleep.
+        The budget is spent after ``max_attempts`` retries without progress, once every attempt
+        has failed for ``give_up_after`` seconds, or when the deadline would pass during the
+        sleep. :attr:`reason` then says which.
         """
+        now = self.policy.clock()
         if self.attempts >= self.policy.max_attempts:
+            self.reason = f"gave up after {self.attempts + 1} attempts"
+            return False
+        failing = now - self.failing_since
+        if failing >= self.policy.give_up_after:
+            self.reason = (
+                f"every attempt failed for {failing:.1f} s (give up after "
+                f"{self.policy.give_up_after:g} s)"
+            )
             return False
         self.attempts += 1
-        pause = self.policy.delay(self.attempts)
+        # the last attempt comes at the stated time, not up to a capped sleep after it
+        pause = min(self.policy.delay(self.attempts), self.policy.give_up_after - failing)
         left = self.time_left()
         if left is not None and left <= pause:
+            self.reason = "no time left before the deadline"
             return False
         if pause > 0:
             self.policy.sleep(pause)

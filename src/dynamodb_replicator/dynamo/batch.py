@@ -2,9 +2,10 @@
 
 ``BatchGetItem`` and ``BatchWriteItem`` succeed with leftovers (``UnprocessedKeys`` /
 ``UnprocessedItems``) when throttled, and botocore does not retry those. Here they are retried
-with exponential backoff and full jitter, bounded by attempts and by an optional deadline. When
-the budget runs out, :class:`RetriesExhaustedError` carries exactly the keys that were not read or
-written: nothing is dropped silently.
+with exponential backoff and full jitter (:mod:`.backoff`): bounded by attempts without progress,
+by time in which no attempt got anywhere, and by an optional deadline. A failed call is retried
+by the client (:mod:`.retry`). When either runs out, the error carries exactly the keys that
+were not read or written: nothing is dropped silently.
 
 Leftovers of a get whose response reached the 16 MB limit are not throttling: they are asked
 for again at once, without spending the retry budget.
@@ -18,12 +19,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import AwsError, IncompleteBatchError, RetriesExhaustedError
+from ..errors import AwsError, IncompleteBatchError, ReplicatorError, RetriesExhaustedError
 from ..items import Item, Key, KeySchema, extract_key, item_size, key_identity
 from .aws import consumed_units, translate
-from .backoff import Backoff
+from .backoff import Backoff, RetryBudget
 from .clients import Client
 from .ratelimit import RateLimiter
+from .retry import bounded, with_give_up_of
 from .scan import projection_args
 
 __all__ = [
@@ -116,27 +118,29 @@ def _write_chunks(requests: Sequence[WriteRequest]) -> Iterator[list[WriteReques
         yield chunk
 
 
-def _exhausted(
-    what: str, left: Sequence[Key], *, cause: BaseException | None = None
-) -> RetriesExhaustedError:
+def _exhausted(what: str, left: Sequence[Key], budget: RetryBudget) -> RetriesExhaustedError:
     return RetriesExhaustedError(
-        f"{what}: {len(left)} key(s) left after bounded retries",
+        f"{what}: {len(left)} key(s) left after bounded retries ({budget.reason})",
         keys=left,
         hint="the table is throttling or failing; lower --rate-*, raise capacity, then run again",
-        cause=cause,
     )
 
 
 def _failed(exc: BaseException, what: str, table: str, keys: Sequence[Key]) -> Exception:
-    """A failed call (botocore already retried it): a configuration error, or the keys not done."""
-    error = translate(exc, what, table=table)
+    """A failed call (the client already retried it): a configuration error, or the keys not
+    done."""
+    if isinstance(exc, ReplicatorError):  # no time left to try (a deadline)
+        error, message = exc, f"{what} failed: {exc.message}"
+    else:
+        error = translate(exc, what, table=table)
+        message = error.message
     if not isinstance(error, AwsError):
         return error
     return IncompleteBatchError(
-        f"{error.message} ({len(keys)} key(s) not done)",
+        f"{message} ({len(keys)} key(s) not done)",
         keys=keys,
-        hint="see the AWS error above; fix its cause, then run again",
-        cause=exc,
+        hint=error.hint or "see the AWS error above; fix its cause, then run again",
+        cause=error.cause or exc,
     )
 
 
@@ -166,6 +170,8 @@ def batch_write(
     pending = collapse_writes(requests, schema)
     result = BatchResult()
     chunks = list(_write_chunks(pending))
+    calls = bounded(client, backoff)
+    backoff = with_give_up_of(client, backoff)
     for index, chunk in enumerate(chunks):
         left = [_wire(r) for r in chunk]
         budget = backoff.budget()
@@ -173,10 +179,10 @@ def batch_write(
             if limiter is not None:
                 limiter.acquire()
             try:
-                response = client.batch_write_item(
+                response = calls.batch_write_item(
                     RequestItems={table: left}, ReturnConsumedCapacity="TOTAL"
                 )
-            except (ClientError, BotoCoreError) as exc:
+            except (ClientError, BotoCoreError, AwsError) as exc:
                 unwritten = _unwritten(left, chunks[index + 1 :], schema)
                 raise _failed(exc, f"BatchWriteItem on {table}", table, unwritten) from exc
             units = consumed_units(response)
@@ -185,10 +191,12 @@ def batch_write(
                 limiter.consume(units)
             unprocessed = response.get("UnprocessedItems", {}).get(table, [])
             result.written += len(left) - len(unprocessed)
+            if len(unprocessed) < len(left):
+                budget.progress()
             left = unprocessed
             if left and not budget.wait():
                 unwritten = _unwritten(left, chunks[index + 1 :], schema)
-                raise _exhausted(f"BatchWriteItem on {table}", unwritten)
+                raise _exhausted(f"BatchWriteItem on {table}", unwritten, budget)
             if left:
                 result.retries += 1
     return result
@@ -224,6 +232,8 @@ def batch_get(
     extra: dict[str, Any] = {}
     if projection:
         extra = projection_args(list(dict.fromkeys([*schema.names, *projection])))
+    calls = bounded(client, backoff)
+    backoff = with_give_up_of(client, backoff)
     for start in range(0, len(todo), MAX_GET_KEYS):
         left: list[Key] = todo[start : start + MAX_GET_KEYS]
         budget = backoff.budget()
@@ -234,10 +244,10 @@ def batch_get(
             if limiter is not None:
                 limiter.acquire()
             try:
-                response = client.batch_get_item(
+                response = calls.batch_get_item(
                     RequestItems={table: request}, ReturnConsumedCapacity="TOTAL"
                 )
-            except (ClientError, BotoCoreError) as exc:
+            except (ClientError, BotoCoreError, AwsError) as exc:
                 unread = left + todo[start + MAX_GET_KEYS :]
                 raise _failed(exc, f"BatchGetItem on {table}", table, unread) from exc
             units = consumed_units(response)
@@ -246,12 +256,16 @@ def batch_get(
                 limiter.consume(units)
             got = response.get("Responses", {}).get(table, [])
             result.items.extend(got)
+            asked = len(left)
             left = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
             if not left:
                 break
+            if len(left) < asked:
+                budget.progress()
             if sum(item_size(i) for i in got) >= _SIZE_CUT:
                 continue  # cut by the response size limit: ask again at once
             if not budget.wait():
-                raise _exhausted(f"BatchGetItem on {table}", left + todo[start + MAX_GET_KEYS :])
+                unread = left + todo[start + MAX_GET_KEYS :]
+                raise _exhausted(f"BatchGetItem on {table}", unread, budget)
             result.retries += 1
     return result

@@ -1,5 +1,7 @@
 """Client factory: sessions per side, role assumption, endpoints, retries and pools.
 
+DynamoDB and DynamoDB Streams clients make one attempt per botocore call and retry under the
+project's own budget (:class:`~.retry.RetryingClient`); S3 clients keep botocore's retries.
 Everything here is described by small frozen dataclasses (:class:`Auth`, :class:`ClientOptions`,
 :class:`TableSpec`) so a job can hand them to worker processes, which build their own clients.
 """
@@ -22,9 +24,13 @@ from botocore.credentials import DeferredRefreshableCredentials
 from ..errors import ConfigError
 from . import lean
 from .address import TableAddress, resolve_region
+from .backoff import Backoff
+from .retry import RetryingClient
 
 __all__ = [
+    "DEFAULT_GIVE_UP_AFTER",
     "DUMMY_ACCESS_KEY",
+    "OWN_RETRIES",
     "Auth",
     "Client",
     "ClientOptions",
@@ -41,6 +47,12 @@ DUMMY_ACCESS_KEY = "dummy"
 
 Client = Any  # botocore clients are generated at run time and carry no static types.
 
+#: Services whose calls we retry ourselves (botocore makes one attempt per call).
+OWN_RETRIES = frozenset({"dynamodb", "dynamodbstreams"})
+
+#: Seconds in which every attempt of a request may fail before the endpoint is taken for dead.
+DEFAULT_GIVE_UP_AFTER = 60.0
+
 
 @dataclass(frozen=True)
 class Auth:
@@ -55,22 +67,33 @@ class Auth:
 
 @dataclass(frozen=True)
 class ClientOptions:
-    """Transport settings: botocore's retry mode, pool size and timeouts."""
+    """Transport settings: pool size, timeouts, when to give up on an endpoint, and botocore's
+    retry mode for the services that keep botocore's retries (S3)."""
 
     retry_mode: str = "adaptive"
     max_attempts: int = 5
     max_pool_connections: int = 10
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    give_up_after: float = DEFAULT_GIVE_UP_AFTER
 
-    def config(self, **extra: Any) -> Config:
+    def config(self, service: str, **extra: Any) -> Config:
+        """botocore's configuration for a client of ``service``."""
+        if service in OWN_RETRIES:
+            retries = {"mode": "standard", "total_max_attempts": 1}
+        else:
+            retries = {"mode": self.retry_mode, "max_attempts": self.max_attempts}
         return Config(
-            retries={"mode": self.retry_mode, "max_attempts": self.max_attempts},
+            retries=retries,
             max_pool_connections=self.max_pool_connections,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
             **extra,
         )
+
+    def retry_policy(self) -> Backoff:
+        """How our clients retry a failed call."""
+        return Backoff(give_up_after=self.give_up_after)
 
 
 class _UniquePaths(list[str]):
@@ -161,7 +184,8 @@ def make_client(
     auth: Auth = Auth(),
     options: ClientOptions = ClientOptions(),
 ) -> Client:
-    """A low-level botocore client for ``service`` (dynamodb, dynamodbstreams, s3, ...)."""
+    """A low-level client for ``service`` (dynamodb, dynamodbstreams, s3, ...); for DynamoDB
+    and Streams, a :class:`RetryingClient` around it."""
     session = make_session(auth, region, local_endpoint=endpoint_url is not None)
     extra: dict[str, Any] = {}
     if service == "s3" and endpoint_url is not None:
@@ -175,9 +199,12 @@ def make_client(
     if lean_path:
         # Our own code builds every DynamoDB request; botocore's validation only costs CPU.
         extra["parameter_validation"] = False
-    client = session.client(service, endpoint_url=endpoint_url, config=options.config(**extra))
+    config = options.config(service, **extra)
+    client = session.client(service, endpoint_url=endpoint_url, config=config)
     if lean_path:
         lean.install(client)
+    if service in OWN_RETRIES:
+        return RetryingClient(client, policy=options.retry_policy())
     return client
 
 

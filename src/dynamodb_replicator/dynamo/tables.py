@@ -13,6 +13,11 @@ from ..items import KeySchema
 from .address import TableAddress
 from .aws import call
 from .clients import Client
+from .retry import RetryingClient
+
+#: A table described before any work on an endpoint that fails every attempt for this long is
+#: a configuration error (a wrong port, a server not started): say so soon.
+DESCRIBE_GIVE_UP_AFTER = 10.0
 
 __all__ = ["TableInfo", "check_compatible", "describe_table"]
 
@@ -32,7 +37,10 @@ class TableInfo:
 
 
 def describe_table(client: Client, table: str, where: str | None = None) -> TableInfo:
-    """Describe ``table``; a missing table is a :class:`TableNotFoundError` (exit 2)."""
+    """Describe ``table``; a missing table is a :class:`TableNotFoundError` (exit 2), and so
+    is an endpoint that cannot be reached within :data:`DESCRIBE_GIVE_UP_AFTER` seconds."""
+    if isinstance(client, RetryingClient):
+        client = client.giving_up_after(DESCRIBE_GIVE_UP_AFTER)
     try:
         desc = call(
             f"DescribeTable at {where or table}",

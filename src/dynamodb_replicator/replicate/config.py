@@ -40,10 +40,9 @@ ENV_NAMES: Final[Mapping[str, str | None]] = {
     "SKIP_SEQUENCE_NUMBERS": None,
 }
 
-#: Short timeouts and few attempts: a call must not outlive the Lambda deadline by much.
-LAMBDA_CLIENT_OPTIONS: Final = ClientOptions(
-    retry_mode="standard", max_attempts=3, connect_timeout=2.0, read_timeout=5.0
-)
+#: Short timeouts: 2 s to connect, 5 s to read. Under the invocation's deadline each attempt's
+#: timeouts shrink further to the time left, and retries stop before it (``dynamo.retry``).
+LAMBDA_CLIENT_OPTIONS: Final = ClientOptions(connect_timeout=2.0, read_timeout=5.0)
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"", "0", "false", "no", "off"})

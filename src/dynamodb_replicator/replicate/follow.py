@@ -8,9 +8,10 @@ the mode), then runs a :class:`~.follower.Follower` that applies each batch thro
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..dynamo import TableSpec, check_compatible, describe_table
+from ..dynamo.retry import call_counts
 from .apply import TableRef
 from .checkpoint import CheckpointStore
 from .config import ReplicatorConfig
@@ -64,12 +65,14 @@ def follow(
     replicator = Replicator(
         config, replica=TableRef(r_client, r.name), primary=TableRef(p_client, p.name)
     )
+    streams = p.streams_client()
     follower = Follower(
-        p.streams_client(),
+        streams,
         stream.arn,
         store,
         make_stream_applier(replicator),
         job.options,
         on_status=on_status,
     )
-    return follower.run()
+    result = follower.run()
+    return replace(result, calls=call_counts(p_client, r_client, streams))

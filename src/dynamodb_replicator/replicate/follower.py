@@ -31,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..dynamo import Client
 from ..dynamo.aws import translate
+from ..dynamo.retry import CallCounts
 from ..errors import (
     ConfigError,
     IncompleteBatchError,
@@ -236,6 +237,7 @@ class FollowResult:
 
     ``max_lag_seconds`` is the largest replication lag seen when a batch was applied: the apply
     time minus the newest record's creation time (as coarse as the server's timestamps).
+    ``calls`` counts the requests made and the errors among them that were retried.
     """
 
     records: int
@@ -245,6 +247,7 @@ class FollowResult:
     caught_up: bool
     max_lag_seconds: float | None = None
     skipped_on_request: int = 0
+    calls: CallCounts = field(default_factory=CallCounts)
 
 
 @dataclass

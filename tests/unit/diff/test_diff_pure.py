@@ -93,7 +93,15 @@ def test_report_lines() -> None:
 
 
 def test_summary_and_agreement() -> None:
-    stats = DiffStats(scanned_primary=3, scanned_replica=2, missing=1, repaired=1, read_units=1.5)
+    stats = DiffStats(
+        scanned_primary=3,
+        scanned_replica=2,
+        missing=1,
+        repaired=1,
+        read_units=1.5,
+        requests=200,
+        retried_errors=5,
+    )
     result = DiffResult(
         (Discrepancy(Kind.MISSING, KEY, action=Action.REPAIRED, resolved=True),), stats, 1.25
     )
@@ -101,6 +109,7 @@ def test_summary_and_agreement() -> None:
     assert "scanned: primary 3, replica 2" in text
     assert "repaired 1, skipped 0, failed 0" in text
     assert "read 1.5, write 0 units" in text
+    assert "5 of 200 requests failed and were retried (2.5%)" in text
     assert result.agree
     failed = DiffResult((Discrepancy(Kind.MISSING, KEY, action=Action.FAILED),), stats)
     assert failed.failed_keys == (KEY,)
