@@ -22,7 +22,13 @@ from dynamodb_replicator.cluster import FAULTS_DIR_ENV, FAULTS_ENV
 from helpers import Endpoint, put_items, scan_all
 
 ITEMS = 200
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
+
+
+def _moving(task: str) -> str:
+    """A pattern for a progress line of ``task`` whose count is above zero."""
+    return rf"{task} [^\d\n]*[1-9][\d,]*(/[\d,]+)? \("
 
 
 def _items(count: int = ITEMS) -> list[dict[str, Any]]:
@@ -62,7 +68,7 @@ class Terminal:
 
     @property
     def err(self) -> str:
-        return _ANSI.sub("\n", self._err.decode(errors="replace"))
+        return _ANSI.sub("\n", _COLOUR.sub("", self._err.decode(errors="replace")))
 
     @property
     def out(self) -> str:
@@ -135,7 +141,7 @@ def test_worker_processes_die_with_a_killed_parent_and_write_nothing(
     cmd = _diff(ddb, primary, replica, "--repair", "--segments", "4", "--workers", "2")
     run = Terminal([*cmd, "--recheck-delay", "20"])
     try:
-        run.wait_for(r"scan primary\D*[1-9]")
+        run.wait_for(_moving("scan primary"))
         workers = _children(run.proc.pid)
         assert len(workers) == 2, workers
     finally:
@@ -156,7 +162,7 @@ def test_ctrl_c_stops_a_segmented_diff_at_once_and_says_what_each_segment_did(
     cmd = _diff(ddb, primary, replica, "--repair", "--segments", "4", "--workers", "2")
     run = Terminal([*cmd, "--recheck-delay", "30"])
     try:
-        run.wait_for(r"scan primary\D*[1-9]")
+        run.wait_for(_moving("scan primary"))
         time.sleep(0.5)
         run.proc.send_signal(signal.SIGINT)
         sent = time.monotonic()
@@ -184,7 +190,7 @@ def test_ctrl_c_on_an_unsegmented_diff_reports_without_segment_numbers(
     put_items(ddb_client, primary, _items())
     run = Terminal([*_diff(ddb, primary, replica, "--repair"), "--recheck-delay", "30"])
     try:
-        run.wait_for(rf"scan primary\D*{ITEMS}")
+        run.wait_for(rf"scan primary [^\d\n]*{ITEMS}\D")
         time.sleep(0.5)
         run.proc.send_signal(signal.SIGINT)
         sent = time.monotonic()
@@ -209,7 +215,7 @@ def test_a_second_ctrl_c_exits_at_once(
     cmd = _diff(ddb, primary, replica, "--repair", "--segments", "4", "--workers", "2")
     run = Terminal([*cmd, "--recheck-delay", "30"])
     try:
-        run.wait_for(r"scan primary\D*[1-9]")
+        run.wait_for(_moving("scan primary"))
         workers = _children(run.proc.pid)
         run.proc.send_signal(signal.SIGINT)
         run.wait_for("stopping", timeout=2)
@@ -305,3 +311,89 @@ def test_a_failed_diff_never_tells_its_progress_it_finished(
     assert bars.finished == []
     assert 0 < bars.done["scan primary"] < ITEMS  # segment 0 only: its true count
     assert stopped[0].stats.scanned_primary == bars.done["scan primary"]
+
+
+def _sigint_and_time(run: Terminal) -> tuple[int, float]:
+    run.proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    run.wait_for("stopping", timeout=2)
+    code = run.proc.wait(timeout=15)
+    return code, time.monotonic() - sent
+
+
+@pytest.mark.moto
+def test_ctrl_c_stops_a_backup_at_once_and_says_how_to_resume(
+    ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str], tmp_path: Path
+) -> None:
+    table = make_table()
+    wide = "x" * 3900  # ~4 KB items: each segment takes several 1 MB pages
+    put_items(ddb_client, table, [{**item, "w": {"S": wide}} for item in _items(800)])
+    cmd = _cli(
+        "backup-table", f"{ddb.url}/{table}", str(tmp_path / "b"), "--jobid", "j1",
+        "--segments", "2", "--workers", "2", "--rate-read", "20",
+    )  # fmt: skip
+    run = Terminal(cmd)
+    try:
+        run.wait_for(_moving("backup"))
+        code, took = _sigint_and_time(run)
+    finally:
+        run.kill()
+    err = run.err
+    assert code == 130, err
+    assert took < 3.0, f"exited {took:.1f} s after SIGINT"
+    assert re.search(r"segment [01]: stopped \(backup [1-9]", err), err
+    assert "--jobid j1 --resume" in err, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.moto
+def test_ctrl_c_stops_a_restore_at_once_and_says_what_a_rerun_does(
+    ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str], tmp_path: Path
+) -> None:
+    table, target = make_table(), make_table()
+    put_items(ddb_client, table, _items(2000))
+    dest = str(tmp_path / "b")
+    backup = _cli("backup-table", f"{ddb.url}/{table}", dest, "--jobid", "j1", "--segments", "2")
+    subprocess.run(backup, check=True, capture_output=True, timeout=120)
+    cmd = _cli(
+        "restore-table", f"{dest}/j1", f"{ddb.url}/{target}", "--workers", "2",
+        "--rate-write", "4",
+    )  # fmt: skip
+    run = Terminal(cmd)
+    try:
+        run.wait_for(_moving("restore"))
+        code, took = _sigint_and_time(run)
+    finally:
+        run.kill()
+    err = run.err
+    assert code == 130, err
+    assert took < 3.0, f"exited {took:.1f} s after SIGINT"
+    # (servers that report no consumed capacity are not slowed by --rate-write)
+    assert re.search(r"segment [01]: (stopped|finished) \(restore [1-9]", err), err
+    assert "re-run with --force" in err, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.moto
+def test_ctrl_c_stops_the_follower_at_once(
+    ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str], tmp_path: Path
+) -> None:
+    from helpers import wait_for_checkpoint
+
+    primary, replica = make_table(stream="NEW_AND_OLD_IMAGES"), make_table()
+    put_items(ddb_client, primary, _items(50))
+    checkpoint = tmp_path / "cp.json"
+    cmd = _cli(
+        "replicate", f"{ddb.url}/{primary}", f"{ddb.url}/{replica}",
+        "--checkpoint", str(checkpoint),
+    )  # fmt: skip
+    run = Terminal(cmd)
+    try:
+        wait_for_checkpoint(run.proc, checkpoint)
+        code, took = _sigint_and_time(run)
+    finally:
+        run.kill()
+    err = run.err
+    assert code == 130, err
+    assert took < 3.0, f"exited {took:.1f} s after SIGINT"
+    assert "checkpoint saved" in err

@@ -27,7 +27,7 @@ from concurrent.futures import (
     wait,
 )
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import JobInterrupted, PartialSegmentError, ReplicatorError, SegmentFailedError
@@ -216,6 +216,7 @@ class _Job(Generic[T]):
     on_result: Callable[[int, T], None] | None
     on_partial: Callable[[int, object], None] | None
     partial_seen: set[int]
+    never_ran: set[int] = field(default_factory=set)
 
     def keep(self, segment: int, result: T) -> None:
         self.results[segment] = result
@@ -297,6 +298,7 @@ def run_segments(
     except KeyboardInterrupt:
         cancel.set()
         _stop(executor, job, grace)
+        _drained(drain)  # count the progress already sent before reporting it
         raise _interrupted(job, segments, total_segments) from None
     except SegmentFailedError:
         executor.shutdown(wait=True, cancel_futures=True)  # running segments stop at a page
@@ -304,19 +306,25 @@ def run_segments(
         raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-        if drain is not None:
-            drain.stopping.set()
-            drain.join()
+        _drained(drain)
         if keep_alive is not None:
             keep_alive.close()
     return job.results
 
 
+def _drained(drain: _Drain | None) -> None:
+    """Pass on every progress message already sent, then stop the drain."""
+    if drain is not None:
+        drain.stopping.set()
+        drain.join()
+
+
 def _stop(executor: Executor, job: _Job[T], grace: float) -> None:
     """Give running segments ``grace`` seconds to stop, then kill worker processes (threads
     cannot be killed: they are left to stop at their next page)."""
-    for future in job.futures:
-        future.cancel()
+    for future, segment in job.futures.items():
+        if future.cancel():
+            job.never_ran.add(segment)
     running = [f for f in job.futures if not f.done()]
     wait(running, timeout=grace)
     _harvest(job)
@@ -402,8 +410,10 @@ def _interrupted(job: _Job[T], segments: Sequence[int], total: int) -> JobInterr
                 state = "finished"
             elif done[segment]:
                 state = "stopped"
-            else:
+            elif segment in job.never_ran:
                 state = "not started"
+            else:
+                state = "stopped before any progress"
             detail = f" ({_tasks(done[segment])})" if done[segment] else ""
             lines.append(f"  segment {segment}: {state}{detail}")
         message = "\n".join(lines)
