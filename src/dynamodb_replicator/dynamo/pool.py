@@ -344,12 +344,13 @@ def _run_inline(
     fault: Callable[[int, str], None] | None,
 ) -> dict[int, T]:
     cancel = threading.Event()
-    for segment in segments:
+    for index, segment in enumerate(segments):
         try:
             result = _begin(
                 fn, SegmentContext(segment, total, cancel, _Tagged(segment, sink), fault)
             )
         except KeyboardInterrupt:
+            job.never_ran.update(segments[index + 1 :])
             raise _interrupted(job, segments, total) from None
         except Exception as exc:
             job.keep_partial(segment, exc)
