@@ -215,8 +215,19 @@ def _rebuild_integrity(
 
 
 class JobInterrupted(ReplicatorError):
-    """The user interrupted the job (Ctrl-C); ``done`` says what had finished by then."""
+    """The user interrupted the job (Ctrl-C); ``done`` names the segments that had finished,
+    ``progress`` the units each segment had reported by task (items scanned, written...)."""
 
-    def __init__(self, message: str, *, done: Sequence[int] = ()):
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        done: Sequence[int] = (),
+        progress: Mapping[int, Mapping[str, int]] | None = None,
+        hint: str | None = None,
+    ):
+        super().__init__(message, hint=hint)
         self.done: tuple[int, ...] = tuple(done)
+        self.progress: dict[int, dict[str, int]] = {
+            segment: dict(tasks) for segment, tasks in (progress or {}).items()
+        }

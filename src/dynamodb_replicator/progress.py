@@ -24,7 +24,8 @@ class ProgressListener(Protocol):
         """A short status line for ``task`` (discrepancies so far, lag, ...)."""
 
     def finish(self, task: str) -> None:
-        """The task is over."""
+        """The task is over, done in full. A job that stops early (a failure, Ctrl-C) does not
+        call it, so a display keeps the task at its true count instead of drawing it complete."""
 
 
 class NullProgress:

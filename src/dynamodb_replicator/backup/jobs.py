@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..dynamo import RateSpec, TableSpec, run_segments, share_for
 from ..dynamo.retry import CallCounts
-from ..errors import BackupIntegrityError, SegmentFailedError, UsageError
+from ..errors import BackupIntegrityError, JobInterrupted, SegmentFailedError, UsageError
 from ..items import Key
 from ..progress import NullProgress, ProgressListener
 from .extraneous import ExtraAction, ExtraneousReport, find_extraneous
@@ -196,8 +196,13 @@ def run_backup(
             processes=workers > 1,
             progress=listener,
         )
-    finally:
-        listener.finish("backup")
+    except JobInterrupted as exc:
+        exc.hint = (
+            f"nothing of an unfinished segment counts as backed up; re-run with --jobid {jobid} "
+            "--resume (and the same flags) to keep the finished segments and redo the rest"
+        )
+        raise
+    listener.finish("backup")  # only when done: a stopped job's bar keeps its true count
     return BackupSummary(jobid, root.location.url(), results, skipped, time.monotonic() - began)
 
 
@@ -235,17 +240,16 @@ def _verify(
     job = VerifyJob(source.storage, tuple(present))
     pool = _pool_size(len(present), workers)
     listener.start("verify", source.item_count)
-    try:
-        return _runner(engine)(
-            functools.partial(verify_segment_task, job),
-            [s.segment for s in present],
-            max(len(present), 1),
-            workers=pool,
-            processes=pool > 1,
-            progress=listener,
-        )
-    finally:
-        listener.finish("verify")
+    verdicts = _runner(engine)(
+        functools.partial(verify_segment_task, job),
+        [s.segment for s in present],
+        max(len(present), 1),
+        workers=pool,
+        processes=pool > 1,
+        progress=listener,
+    )
+    listener.finish("verify")  # only when done: a stopped job's bar keeps its true count
+    return verdicts
 
 
 def run_verify(
@@ -464,8 +468,13 @@ def run_restore(
             "with --force --delete-extraneous (puts are idempotent)",
             cause=cause,
         ) from exc
-    finally:
-        listener.finish("restore")
+    except JobInterrupted as exc:
+        exc.hint = (
+            "items of unfinished segments may be partly written; a re-run with --force (and "
+            "the same flags) writes every segment again (puts are idempotent)"
+        )
+        raise
+    listener.finish("restore")  # only when done: a stopped job's bar keeps its true count
     extraneous = None
     if collect:
         keys = frozenset().union(*(r.keys for r in results.values()))

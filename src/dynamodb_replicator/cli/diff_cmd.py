@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from ..backup import StorageSpec
-from ..cluster import SegmentResult, diff_segment_result, write_result
+from ..cluster import SegmentResult, diff_segment_result, hook_from_environ, write_result
 from ..diff import (
     FORMATS,
     DiffOptions,
@@ -104,6 +104,14 @@ def _echo_summary(result: DiffResult, options: DiffOptions, quiet: bool) -> None
         return
     for line in summary_lines(result, backfill=options.backfill, dry_run=options.dry_run):
         click.echo(line, err=True)
+
+
+def _echo_stopped(result: DiffResult, options: DiffOptions, quiet: bool) -> None:
+    """The summary of a run that stopped early (failed or interrupted): what it had done."""
+    if quiet:
+        return
+    click.echo("stopped early; the counts below cover only the work that completed:", err=True)
+    _echo_summary(result, options, quiet)
 
 
 def diff_exit_code(result: DiffResult) -> int:
@@ -213,6 +221,7 @@ def diff_tables(primary: str, replica: str, **opts: Any) -> None:
         results_dir = results_dir_from_options(opts, run if opts["segment"] is not None else None)
         engine = engine_from_options(opts)
         job = f"diff-tables {p_spec.address} -> {r_spec.address}"
+        quiet = bool(opts["quiet"])
 
         def show(d: Discrepancy) -> None:
             click.echo(format_discrepancy(d, list(d.key), fmt))
@@ -229,6 +238,8 @@ def diff_tables(primary: str, replica: str, **opts: Any) -> None:
                     progress=listener,
                     on_discrepancy=show,
                     engine=engine,
+                    on_stopped=lambda so_far: _echo_stopped(so_far, options, quiet),
+                    fault=hook_from_environ() if engine is None else None,
                 )
         except RepairLimitError as exc:
             if exc.result is not None:

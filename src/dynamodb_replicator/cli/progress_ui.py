@@ -1,16 +1,19 @@
 """The terminal side of :class:`~dynamodb_replicator.progress.ProgressListener`: rich bars.
 
 Any command can use it: ``with progress_display(quiet) as listener: job(progress=listener)``.
-Each task a job starts becomes one line with its count, rate and (when the job gave a total)
-a bar and an ETA. The display is off (a :class:`NullProgress`) with ``--quiet`` or when stderr
-is not a terminal, so logs and pipes stay clean.
+Each task a job starts becomes one line with a spinner, its count, the pages (progress reports)
+received so far, rate, elapsed time and (when the job gave a total) a bar and an ETA. The
+spinner and the elapsed time move while a page is in flight, so a slow page never looks hung.
+A task is drawn complete only when the job says it finished (``finish``); a job that stops
+early leaves its bars at their true counts. The display is off (a :class:`NullProgress`) with
+``--quiet`` or when stderr is not a terminal, so logs and pipes stay clean.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO
 
@@ -19,9 +22,11 @@ from rich.progress import (
     BarColumn,
     Progress,
     ProgressColumn,
+    SpinnerColumn,
     Task,
     TaskID,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.text import Text
@@ -32,13 +37,13 @@ __all__ = ["RichProgress", "progress_display"]
 
 
 class _CountColumn(ProgressColumn):
-    """``done`` or ``done/total``."""
+    """``done`` or ``done/total``, and the pages received so far."""
 
     def render(self, task: Task) -> Text:
         done = int(task.completed)
-        if task.total is None:
-            return Text(f"{done:,}")
-        return Text(f"{done:,}/{int(task.total):,}")
+        count = f"{done:,}" if task.total is None else f"{done:,}/{int(task.total):,}"
+        pages = int(task.fields.get("pages", 0))
+        return Text(f"{count} ({pages:,} page{'' if pages == 1 else 's'})")
 
 
 class _RateColumn(ProgressColumn):
@@ -52,14 +57,17 @@ class _RateColumn(ProgressColumn):
 class RichProgress:
     """A :class:`ProgressListener` drawing one rich progress line per task (thread-safe)."""
 
-    def __init__(self, console: Console):
+    def __init__(self, console: Console, *, get_time: Callable[[], float] | None = None):
         self._progress = Progress(
+            SpinnerColumn(finished_text="done"),
             TextColumn("{task.description}"),
             BarColumn(),
             _CountColumn(),
             _RateColumn(),
+            TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=console,
+            get_time=get_time,
         )
         self._tasks: dict[str, TaskID] = {}
         self._lock = threading.Lock()
@@ -74,7 +82,7 @@ class RichProgress:
     def _task(self, task: str, total: int | None = None) -> TaskID:
         with self._lock:
             if task not in self._tasks:
-                self._tasks[task] = self._progress.add_task(task, total=total)
+                self._tasks[task] = self._progress.add_task(task, total=total, pages=0)
             return self._tasks[task]
 
     def start(self, task: str, total: int | None = None) -> None:
@@ -82,16 +90,26 @@ class RichProgress:
 
     def advance(self, task: str, amount: int = 1) -> None:
         task_id = self._task(task)
-        self._progress.advance(task_id, amount)
-        current = self._progress.tasks[task_id]
-        if current.total is not None and current.completed > current.total:
-            # the total was an estimate (DescribeTable's count lags): stretch it
-            self._progress.update(task_id, total=current.completed)
+        with self._lock:
+            current = self._progress.tasks[task_id]
+            done = current.completed + amount
+            pages = int(current.fields.get("pages", 0)) + 1
+            if current.total is not None and done >= current.total:
+                # the total was an estimate (DescribeTable's count lags) that proved no upper
+                # bound: drop it, so only finish() ever draws the task complete (rich's
+                # update() cannot unset a total; its Task is a plain dataclass)
+                current.total = None
+            self._progress.update(task_id, advance=amount, pages=pages)
+
+    def task(self, task: str) -> Task:
+        """The rich task drawn for ``task`` (for tests)."""
+        return self._progress.tasks[self._task(task)]
 
     def note(self, task: str, message: str) -> None:
         self._progress.update(self._task(task), description=f"{task}: {message}")
 
     def finish(self, task: str) -> None:
+        """The job finished the task: draw it complete at its true count."""
         task_id = self._task(task)
         done = self._progress.tasks[task_id].completed
         self._progress.update(task_id, total=done, completed=done)

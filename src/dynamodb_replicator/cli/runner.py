@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from types import FrameType
 from typing import Any, TypeVar
 
 import click
@@ -14,7 +19,7 @@ from ..errors import IncompleteBatchError, ReplicatorError
 from ..items import encode_key_for_report
 from .exit_codes import ExitCode, exit_code_for
 
-__all__ = ["fail", "run_job"]
+__all__ = ["STOPPING", "ctrl_c", "fail", "run_job"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,11 +69,43 @@ def fail(exc: BaseException, *, debug: bool) -> ExitCode:
     return code
 
 
+STOPPING = "stopping (Ctrl-C again to quit at once)...\n"
+
+
+@contextmanager
+def ctrl_c() -> Iterator[None]:
+    """While a job runs: the first Ctrl-C says at once that the job is stopping and raises
+    KeyboardInterrupt (the job then stops and reports what it did); a second one exits 130 at
+    once (worker processes die with this one)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed = 0
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal pressed
+        pressed += 1
+        if pressed > 1:
+            for stream in (sys.stdout, sys.stderr):
+                with suppress(OSError, RuntimeError, ValueError):  # keep lines already printed
+                    stream.flush()
+            os._exit(int(ExitCode.INTERRUPTED))
+        os.write(2, STOPPING.encode())  # a raw write: safe inside a signal handler
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_job(body: Callable[[], int], *, debug: bool = False, quiet: bool = False) -> None:
     """Run a command body and exit with its code; errors become stderr lines, never tracebacks."""
     _configure_logging(debug, quiet)
     try:
-        code = body()
+        with ctrl_c():
+            code = body()
     except click.exceptions.Exit:
         raise
     except click.ClickException:

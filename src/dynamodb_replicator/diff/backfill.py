@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from ..dynamo import Put, SegmentContext, batch_get, batch_write, conditional_put, scan_segment
 from ..errors import AwsError, JobInterrupted
 from ..items import Item, extract_key, key_identity
-from .engine import TASK_PRIMARY, SegmentJob, SegmentOutcome, make_sides, stats_of
+from .engine import TASK_PRIMARY, TASK_WRITTEN, SegmentJob, SegmentOutcome, make_sides, stats_of
 from .model import Action, Discrepancy, Kind
 from .repair import RepairSides, absent_condition, write_item
 
@@ -100,6 +100,7 @@ def backfill_segment(
         else:
             allowed = _check_cap(sides, attempts, len(todo))
             attempts += allowed
+            written = allowed
             if opts.overwrite:
                 batch_write(
                     sides.replica,
@@ -111,7 +112,11 @@ def backfill_segment(
                 )
                 sides.tally.add("written", allowed)
             else:
+                before = len(failed)
                 failed.extend(_put_absent(sides, todo[:allowed]))
+                written -= len(failed) - before
+            if ctx is not None:
+                ctx.advance(TASK_WRITTEN, written)
             if allowed < len(todo):  # more to write than --max-writes allows: stop here
                 return SegmentOutcome(tuple(failed), stats_of(sides), capped=True)
         if ctx is not None:

@@ -31,7 +31,9 @@ from .repair import RepairSides, repair_batch
 __all__ = [
     "TASK_FOUND",
     "TASK_PRIMARY",
+    "TASK_REPAIRED",
     "TASK_REPLICA",
+    "TASK_WRITTEN",
     "Finder",
     "SegmentJob",
     "SegmentOutcome",
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 TASK_PRIMARY = "scan primary"
 TASK_REPLICA = "scan replica"
 TASK_FOUND = "discrepancies"
+TASK_REPAIRED = "repaired"
+TASK_WRITTEN = "written"
 
 
 def classify(
@@ -336,6 +340,8 @@ class Finder:
         if self.repair_here and self.opts.repair:
             confirmed = repair_batch(s, confirmed)
             self.found.extend(confirmed)
+            repaired = sum(1 for d in confirmed if d.action is Action.REPAIRED)
+            self.progress.advance(TASK_REPAIRED, repaired)
             self.progress.checkpoint("after-repair")
         else:
             self.found.extend(confirmed)
@@ -434,7 +440,7 @@ def diff_segment(job: SegmentJob, ctx: SegmentContext) -> SegmentOutcome:
         found = finder.run()
     except Exception as exc:
         acted = [_strip(d) for d in finder.found if d.action is not Action.NONE]
-        if not acted or isinstance(exc, JobInterrupted):
+        if not acted:
             raise
         detail = exc.message if isinstance(exc, ReplicatorError) else f"{type(exc).__name__}: {exc}"
         hint = exc.hint if isinstance(exc, ReplicatorError) else None

@@ -23,13 +23,15 @@ from ..dynamo import (
     run_segments,
     share_for,
 )
-from ..errors import UsageError
+from ..errors import JobInterrupted, SegmentFailedError, UsageError
 from ..items import KeySchema, ignore_matcher
 from ..progress import NullProgress, ProgressListener
 from .engine import (
     TASK_FOUND,
     TASK_PRIMARY,
+    TASK_REPAIRED,
     TASK_REPLICA,
+    TASK_WRITTEN,
     SegmentJob,
     SegmentOutcome,
     compare_reference,
@@ -134,6 +136,8 @@ def run_diff(
     progress: ProgressListener | None = None,
     on_discrepancy: Callable[[Discrepancy], None] | None = None,
     engine: Engine | None = None,
+    on_stopped: Callable[[DiffResult], None] | None = None,
+    fault: Callable[[int, str], None] | None = None,
 ) -> DiffResult:
     """Compare (and with ``options.repair`` repair, or with ``options.backfill`` fill) the
     replica from the primary over ``segments`` of ``total_segments`` (default: all).
@@ -143,7 +147,11 @@ def run_diff(
     discrepancy once its segment is done. Raises :class:`UsageError`/:class:`ConfigError`
     before any work (same table, key schemas differ, table not found),
     :class:`RepairLimitError` when a cap would be exceeded, and
-    :class:`SegmentFailedError` when a segment fails.
+    :class:`SegmentFailedError` when a segment fails, :class:`JobInterrupted` on Ctrl-C. When
+    it stops either way, the work done is still reported: ``on_discrepancy`` receives what
+    stopped segments had acted on (repairs written), and ``on_stopped`` the result of the finished segments and the stopped segments' partial work
+    (when there is any).
+    ``fault`` is a test hook for the local pool (see :class:`SegmentContext`).
     """
     started = time.monotonic()
     options = options or DiffOptions()
@@ -169,6 +177,8 @@ def run_diff(
     listener = progress or NullProgress()
     fraction = len(run) / max(total_segments, 1)
     tasks = [TASK_PRIMARY] if options.backfill else [TASK_PRIMARY, TASK_REPLICA, TASK_FOUND]
+    if options.writes and not two_phase:
+        tasks.append(TASK_WRITTEN if options.backfill else TASK_REPAIRED)
     totals = {TASK_PRIMARY: p_info.item_count, TASK_REPLICA: r_info.item_count}
     for task in tasks:
         total = totals.get(task)
@@ -180,7 +190,13 @@ def run_diff(
         if not two_phase:
             _emit(outcome.discrepancies, on_discrepancy)
 
+    def collect_partial(segment: int, partial: object) -> None:
+        if isinstance(partial, SegmentOutcome) and segment not in outcomes:
+            collect(segment, partial)
+
+    names = p_info.key_schema.names
     capped = False
+    ok = False
     try:
         if options.backfill and options.max_writes is not None and options.writes:
             capped = _backfill_capped(job, run, total_segments, listener, collect)
@@ -204,13 +220,21 @@ def run_diff(
                 processes=processes,
                 progress=listener,
                 on_result=collect,
+                on_partial=collect_partial,
+                fault=fault,
             )
+        ok = True
+    except (SegmentFailedError, JobInterrupted) as exc:
+        if isinstance(exc, JobInterrupted):
+            exc.hint = _redo_hint(options, run, total_segments, exc.done)
+        if on_stopped is not None and outcomes:
+            on_stopped(_result(*_gather(outcomes, run), names, started))
+        raise
     finally:
-        for task in tasks:
-            listener.finish(task)
-    found = [d for s in run if s in outcomes for d in outcomes[s].discrepancies]
-    stats = sum((outcomes[s].stats for s in run if s in outcomes), DiffStats())
-    names = p_info.key_schema.names
+        if ok:  # a job that stopped early keeps its bars at their true counts
+            for task in tasks:
+                listener.finish(task)
+    found, stats = _gather(outcomes, run)
     if two_phase:
         share = share_for(len(run), total_segments, 1)
         found, stats = _repair_capped(job, found, stats, names, started, on_discrepancy, share)
@@ -221,6 +245,34 @@ def run_diff(
             result=_result(found, stats, names, started),
         )
     return _result(found, stats, names, started)
+
+
+def _gather(
+    outcomes: Mapping[int, SegmentOutcome], run: Sequence[int]
+) -> tuple[list[Discrepancy], DiffStats]:
+    found = [d for s in run if s in outcomes for d in outcomes[s].discrepancies]
+    stats = sum((outcomes[s].stats for s in run if s in outcomes), DiffStats())
+    return found, stats
+
+
+def _redo_hint(
+    options: DiffOptions, run: Sequence[int], total_segments: int, done: Collection[int]
+) -> str:
+    """What a re-run with the same flags does after an interrupted diff."""
+    if options.backfill:
+        again = "scans the primary again and writes only what is still absent"
+    elif options.repair and not options.dry_run:
+        again = "compares everything again; repairs already written are found agreeing"
+    else:
+        again = "compares everything again"
+    left = [s for s in run if s not in done]
+    if total_segments > 1 and done and left:
+        names = ", ".join(str(s) for s in left[:8]) + (" ..." if len(left) > 8 else "")
+        return (
+            f"a re-run with the same flags {again}; to finish only what is left, run with "
+            f"--segments {total_segments} and --segment N for N in {names}"
+        )
+    return f"a re-run with the same flags {again}"
 
 
 def _result(

@@ -9,10 +9,13 @@ over a queue.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
 import queue
 import signal
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import (
@@ -23,10 +26,11 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from ..errors import JobInterrupted, ReplicatorError, SegmentFailedError
+from ..errors import JobInterrupted, PartialSegmentError, ReplicatorError, SegmentFailedError
 from ..progress import NullProgress, ProgressListener
 
 __all__ = ["SegmentContext", "run_segments"]
@@ -72,14 +76,48 @@ class SegmentContext:
             self._fault(self.segment, point)
 
 
+class _Counts:
+    """Units each segment reported per task: what an interrupted job had done."""
+
+    def __init__(self) -> None:
+        self._by_segment: dict[int, dict[str, int]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, segment: int, task: str, amount: int) -> None:
+        with self._lock:
+            tasks = self._by_segment.setdefault(segment, {})
+            tasks[task] = tasks.get(task, 0) + int(amount)
+
+    def of(self, segment: int) -> dict[str, int]:
+        with self._lock:
+            return dict(self._by_segment.get(segment, {}))
+
+
+class _Tagged:
+    """A segment's sink: tags each progress message with the segment it came from."""
+
+    def __init__(self, segment: int, sink: _Sink):
+        self._segment = segment
+        self._sink = sink
+
+    def put(self, item: Any) -> None:
+        task, amount = item
+        self._sink.put((self._segment, task, amount))
+
+
 class _ListenerSink:
-    def __init__(self, listener: ProgressListener):
+    """Counts tagged progress per segment and passes it on to the listener."""
+
+    def __init__(self, listener: ProgressListener, counts: _Counts):
         self._listener = listener
+        self._counts = counts
         self._lock = threading.Lock()
 
     def put(self, item: Any) -> None:
+        segment, task, amount = item
+        self._counts.add(segment, task, amount)
         with self._lock:
-            self._listener.advance(*item)
+            self._listener.advance(task, amount)
 
 
 # Set in each worker process by _init_worker; a worker process runs segments of one job only.
@@ -87,23 +125,76 @@ _worker_cancel: Any = None
 _worker_queue: Any = None
 
 
-def _init_worker(cancel: Any, progress_queue: Any) -> None:
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _exit_now() -> None:
+    """Leave at once: no cleanup, no buffered output, nothing more sent anywhere."""
+    os._exit(1)
+
+
+def _set_parent_death_signal() -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies; False where that is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(lifeline: Any) -> None:
+    """Exit at once when ``lifeline`` (the read end of a pipe only the parent writes) closes:
+    the parent is gone. Runs on a daemon thread where no parent-death signal exists."""
+    with suppress(EOFError, OSError):
+        lifeline.recv()
+    _exit_now()
+
+
+def die_with_parent(parent_pid: int, lifeline: Any = None) -> None:
+    """Make this worker process stop within moments of losing ``parent_pid``, writing nothing.
+
+    On Linux a parent-death signal (SIGKILL) does it; the check after it closes the race of a
+    parent that died before the signal was set. Elsewhere a watchdog thread waits on the
+    ``lifeline`` pipe, whose write end only the parent holds.
+    """
+    if _set_parent_death_signal() or lifeline is None:
+        if os.getppid() != parent_pid:
+            _exit_now()
+        return
+    threading.Thread(target=_watch_parent, args=(lifeline,), daemon=True, name="lifeline").start()
+
+
+def _init_worker(cancel: Any, progress_queue: Any, parent_pid: int, lifeline: Any) -> None:
     global _worker_cancel, _worker_queue
+    die_with_parent(parent_pid, lifeline)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us through the cancel flag
     _worker_cancel, _worker_queue = cancel, progress_queue
 
 
-def _run_in_worker(fn: Callable[[SegmentContext], T], segment: int, total: int) -> T:
-    return fn(SegmentContext(segment, total, _worker_cancel, _worker_queue))
+def _run_in_worker(
+    fn: Callable[[SegmentContext], T],
+    segment: int,
+    total: int,
+    fault: Callable[[int, str], None] | None,
+) -> T:
+    sink = _Tagged(segment, _worker_queue)
+    return _begin(fn, SegmentContext(segment, total, _worker_cancel, sink, fault))
+
+
+def _begin(fn: Callable[[SegmentContext], T], ctx: SegmentContext) -> T:
+    ctx.checkpoint("start")
+    return fn(ctx)
 
 
 class _Drain(threading.Thread):
     """Moves progress messages from worker processes to the listener."""
 
-    def __init__(self, source: Any, listener: ProgressListener):
+    def __init__(self, source: Any, sink: _ListenerSink):
         super().__init__(daemon=True, name="progress-drain")
         self.source = source
-        self.listener = listener
+        self.sink = sink
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -114,13 +205,36 @@ class _Drain(threading.Thread):
                 if self.stopping.is_set():
                     return
                 continue
-            self.listener.advance(*item)
+            self.sink.put(item)
 
 
 @dataclass
 class _Job(Generic[T]):
     futures: dict[Future[T], int]
     results: dict[int, T]
+    counts: _Counts
+    on_result: Callable[[int, T], None] | None
+    on_partial: Callable[[int, object], None] | None
+    partial_seen: set[int]
+    never_ran: set[int] = field(default_factory=set)
+
+    def keep(self, segment: int, result: T) -> None:
+        self.results[segment] = result
+        if self.on_result is not None:
+            self.on_result(segment, result)
+
+    def keep_partial(self, segment: int, exc: BaseException) -> None:
+        """Hand on the work a failed or stopped segment had done (once per segment)."""
+        if not isinstance(exc, PartialSegmentError) or segment in self.partial_seen:
+            return
+        self.partial_seen.add(segment)
+        if self.on_partial is not None:
+            self.on_partial(segment, exc.partial)
+
+
+#: Seconds running segments get to stop on their own after Ctrl-C before their processes are
+#: killed (their in-flight requests abandoned).
+GRACE_SECONDS = 1.0
 
 
 def run_segments(
@@ -132,85 +246,120 @@ def run_segments(
     processes: bool = False,
     progress: ProgressListener | None = None,
     on_result: Callable[[int, T], None] | None = None,
+    on_partial: Callable[[int, object], None] | None = None,
+    fault: Callable[[int, str], None] | None = None,
+    grace: float = GRACE_SECONDS,
 ) -> dict[int, T]:
     """Run ``fn`` for every segment, at most ``workers`` at once; results by segment.
 
     With ``processes=True``, ``fn`` must be picklable (a module-level function or a
-    ``functools.partial`` of one). Raises :class:`SegmentFailedError` naming the failed segment
-    (the original error is its cause), or :class:`JobInterrupted` on Ctrl-C.
+    ``functools.partial`` of one); worker processes die with this one. Raises
+    :class:`SegmentFailedError` naming the failed segment (the original error is its cause), or
+    :class:`JobInterrupted` on Ctrl-C, saying what each segment had done. Either way the
+    segments that finished reach ``on_result`` first, and the ``partial`` of every
+    :class:`PartialSegmentError` (work a failed or stopped segment had done) reaches
+    ``on_partial``. ``fault`` is a test hook passed to each segment's context.
     """
     listener = progress or NullProgress()
+    job: _Job[T] = _Job({}, {}, _Counts(), on_result, on_partial, set())
+    sink = _ListenerSink(listener, job.counts)
     workers = max(1, min(workers, len(segments) or 1))
     if workers == 1 and not processes:
-        return _run_inline(fn, segments, total_segments, listener, on_result)
+        return _run_inline(fn, segments, total_segments, sink, job, fault)
     drain: _Drain | None = None
+    keep_alive: Any = None
     if processes:
         ctx = multiprocessing.get_context("spawn")
         cancel: Any = ctx.Event()
         progress_queue: Any = ctx.Queue()
+        lifeline, keep_alive = ctx.Pipe(duplex=False)  # workers see EOF once we are gone
         executor: Executor = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(cancel, progress_queue),
+            initargs=(cancel, progress_queue, os.getpid(), lifeline),
         )
-        drain = _Drain(progress_queue, listener)
+        drain = _Drain(progress_queue, sink)
         drain.start()
     else:
         cancel = threading.Event()
-        sink = _ListenerSink(listener)
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segment")
-    job: _Job[T] = _Job({}, {})
     try:
         for segment in segments:
             if processes:
-                future = executor.submit(_run_in_worker, fn, segment, total_segments)
+                future = executor.submit(_run_in_worker, fn, segment, total_segments, fault)
             else:
-                future = executor.submit(fn, SegmentContext(segment, total_segments, cancel, sink))
+                context = SegmentContext(
+                    segment, total_segments, cancel, _Tagged(segment, sink), fault
+                )
+                future = executor.submit(_begin, fn, context)
             job.futures[future] = segment
-        _collect(job, cancel, on_result)
+        _collect(job, cancel)
     except KeyboardInterrupt:
         cancel.set()
-        executor.shutdown(wait=True, cancel_futures=True)
-        _harvest(job, on_result)
-        raise JobInterrupted(
-            f"interrupted; segments finished: {_names(job.results)}", done=sorted(job.results)
-        ) from None
+        _stop(executor, job, grace)
+        _drained(drain)  # count the progress already sent before reporting it
+        raise _interrupted(job, segments, total_segments) from None
+    except SegmentFailedError:
+        executor.shutdown(wait=True, cancel_futures=True)  # running segments stop at a page
+        _harvest(job)
+        raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-        if drain is not None:
-            drain.stopping.set()
-            drain.join()
+        _drained(drain)
+        if keep_alive is not None:
+            keep_alive.close()
     return job.results
+
+
+def _drained(drain: _Drain | None) -> None:
+    """Pass on every progress message already sent, then stop the drain."""
+    if drain is not None:
+        drain.stopping.set()
+        drain.join()
+
+
+def _stop(executor: Executor, job: _Job[T], grace: float) -> None:
+    """Give running segments ``grace`` seconds to stop, then kill worker processes (threads
+    cannot be killed: they are left to stop at their next page)."""
+    for future, segment in job.futures.items():
+        if future.cancel():
+            job.never_ran.add(segment)
+    running = [f for f in job.futures if not f.done()]
+    wait(running, timeout=grace)
+    _harvest(job)
+    processes = getattr(executor, "_processes", None) or {}
+    for process in list(processes.values()):
+        if process.is_alive():
+            process.kill()
+    executor.shutdown(wait=isinstance(executor, ProcessPoolExecutor), cancel_futures=True)
 
 
 def _run_inline(
     fn: Callable[[SegmentContext], T],
     segments: Sequence[int],
     total: int,
-    listener: ProgressListener,
-    on_result: Callable[[int, T], None] | None,
+    sink: _ListenerSink,
+    job: _Job[T],
+    fault: Callable[[int, str], None] | None,
 ) -> dict[int, T]:
     cancel = threading.Event()
-    sink = _ListenerSink(listener)
-    results: dict[int, T] = {}
-    for segment in segments:
+    for index, segment in enumerate(segments):
         try:
-            result = fn(SegmentContext(segment, total, cancel, sink))
+            result = _begin(
+                fn, SegmentContext(segment, total, cancel, _Tagged(segment, sink), fault)
+            )
         except KeyboardInterrupt:
-            raise JobInterrupted(
-                f"interrupted in segment {segment}; segments finished: {_names(results)}",
-                done=sorted(results),
-            ) from None
+            job.never_ran.update(segments[index + 1 :])
+            raise _interrupted(job, segments, total) from None
         except Exception as exc:
+            job.keep_partial(segment, exc)
             raise _failed(segment, exc) from exc
-        results[segment] = result
-        if on_result is not None:
-            on_result(segment, result)
-    return results
+        job.keep(segment, result)
+    return job.results
 
 
-def _collect(job: _Job[T], cancel: _Flag, on_result: Callable[[int, T], None] | None) -> None:
+def _collect(job: _Job[T], cancel: _Flag) -> None:
     pending = set(job.futures)
     while pending:
         done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
@@ -221,20 +370,21 @@ def _collect(job: _Job[T], cancel: _Flag, on_result: Callable[[int, T], None] | 
                 cancel.set()
                 for other in pending:
                     other.cancel()
+                job.keep_partial(segment, exc)
                 raise _failed(segment, exc) from exc
-            job.results[segment] = future.result()
-            if on_result is not None:
-                on_result(segment, job.results[segment])
+            job.keep(segment, future.result())
 
 
-def _harvest(job: _Job[T], on_result: Callable[[int, T], None] | None) -> None:
+def _harvest(job: _Job[T]) -> None:
+    """Keep what segments that ended meanwhile did: results, or the partial work of failures."""
     for future, segment in job.futures.items():
         if segment in job.results or not future.done() or future.cancelled():
             continue
-        if future.exception() is None:
-            job.results[segment] = future.result()
-            if on_result is not None:
-                on_result(segment, job.results[segment])
+        exc = future.exception()
+        if exc is None:
+            job.keep(segment, future.result())
+        else:
+            job.keep_partial(segment, exc)
 
 
 def _failed(segment: int, exc: BaseException) -> SegmentFailedError:
@@ -243,5 +393,29 @@ def _failed(segment: int, exc: BaseException) -> SegmentFailedError:
     return SegmentFailedError(f"segment {segment} failed: {detail}", segments=[segment], cause=exc)
 
 
-def _names(done: dict[int, Any]) -> str:
-    return ", ".join(str(s) for s in sorted(done)) or "none"
+def _tasks(counts: dict[str, int]) -> str:
+    return ", ".join(f"{task} {n:,}" for task, n in counts.items() if n) or "nothing done"
+
+
+def _interrupted(job: _Job[T], segments: Sequence[int], total: int) -> JobInterrupted:
+    """What each segment had done when Ctrl-C stopped the job (no segment talk when unsegmented)."""
+    done = {s: job.counts.of(s) for s in segments}
+    if total <= 1 and len(segments) == 1:
+        (only,) = segments
+        state = "finished" if only in job.results else "not finished"
+        message = f"interrupted ({state}): {_tasks(done[only])}"
+    else:
+        lines = ["interrupted; what each segment had done:"]
+        for segment in segments:
+            if segment in job.results:
+                state = "finished"
+            elif done[segment]:
+                state = "stopped"
+            elif segment in job.never_ran:
+                state = "not started"
+            else:
+                state = "stopped before any progress"
+            detail = f" ({_tasks(done[segment])})" if done[segment] else ""
+            lines.append(f"  segment {segment}: {state}{detail}")
+        message = "\n".join(lines)
+    return JobInterrupted(message, done=sorted(job.results), progress=done)
