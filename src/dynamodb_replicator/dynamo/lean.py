@@ -353,6 +353,8 @@ def install(client: Any, *, serialize: bool = True) -> bool:
 
 
 def is_installed(client: Any) -> bool:
-    """Whether ``client`` parses its bulk responses lean."""
+    """Whether ``client`` (or the botocore client a retrying wrapper holds) parses its bulk
+    responses lean."""
+    client = getattr(client, "botocore_client", client)
     factory = getattr(getattr(client, "_endpoint", None), "_response_parser_factory", None)
     return isinstance(factory, _LeanParserFactory)
