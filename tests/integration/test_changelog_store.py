@@ -176,13 +176,13 @@ def test_two_different_records_under_one_sequence_number_are_damage(
 def test_descriptor_heartbeats_and_gaps(storage: Callable[[], Storage]) -> None:
     writer = ChangeLogWriter(storage(), writer="follower")
     assert read_descriptor(storage()) is None
-    descriptor = LogDescriptor("orders", None, ARN, "L", (("pk", "HASH"),), "NEW_IMAGE")
+    descriptor = LogDescriptor("orders", None, ARN, "L", (("pk", "HASH", "S"),), "NEW_IMAGE")
     writer.ensure_descriptor(descriptor)
     writer.ensure_descriptor(descriptor)
     assert read_descriptor(storage()) == descriptor
     with pytest.raises(ChangeLogError, match="describes the stream"):
         writer.ensure_descriptor(
-            LogDescriptor("orders", None, ARN + "9", "L", (("pk", "HASH"),), "NEW_IMAGE")
+            LogDescriptor("orders", None, ARN + "9", "L", (("pk", "HASH", "S"),), "NEW_IMAGE")
         )
     writer.heartbeat(Heartbeat("s1", None, None, H))
     writer.heartbeat(Heartbeat("s1", None, "12", H + 5))

@@ -194,15 +194,17 @@ class LogDescriptor:
     table_arn: str | None
     stream_arn: str
     stream_label: str
-    key_schema: tuple[tuple[str, str], ...]
-    """(attribute name, HASH or RANGE), in the table's order."""
+    key_schema: tuple[tuple[str, str, str], ...]
+    """(attribute name, HASH or RANGE, S/N/B), partition key first."""
     view_type: str
     format_version: int = FORMAT_VERSION
     tool: str = TOOL
 
     def to_bytes(self) -> bytes:
         obj = asdict(self)
-        obj["key_schema"] = [{"AttributeName": n, "KeyType": t} for n, t in self.key_schema]
+        obj["key_schema"] = [
+            {"AttributeName": n, "KeyType": k, "AttributeType": t} for n, k, t in self.key_schema
+        ]
         return _dumps(obj)
 
     @classmethod
@@ -210,7 +212,8 @@ class LogDescriptor:
         obj = _loads(data, what)
         try:
             obj["key_schema"] = tuple(
-                (str(k["AttributeName"]), str(k["KeyType"])) for k in obj["key_schema"]
+                (str(k["AttributeName"]), str(k["KeyType"]), str(k["AttributeType"]))
+                for k in obj["key_schema"]
             )
         except (KeyError, TypeError) as exc:
             raise ChangeLogError(f"{what} has no valid key_schema ({exc})") from exc

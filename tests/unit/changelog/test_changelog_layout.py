@@ -79,7 +79,12 @@ def test_names_refuse_unsafe_components() -> None:
 
 def test_records_round_trip() -> None:
     descriptor = LogDescriptor(
-        "orders", None, ARN, stream_label(ARN), (("pk", "HASH"), ("sk", "RANGE")), "NEW_IMAGE"
+        "orders",
+        None,
+        ARN,
+        stream_label(ARN),
+        (("pk", "HASH", "S"), ("sk", "RANGE", "N")),
+        "NEW_IMAGE",
     )
     assert LogDescriptor.from_bytes(descriptor.to_bytes()) == descriptor
     manifest = manifest_for(
@@ -109,7 +114,7 @@ def test_records_round_trip() -> None:
 
 
 def test_descriptor_of_another_format_is_refused() -> None:
-    data = LogDescriptor("t", None, ARN, "L", (("pk", "HASH"),), "NEW_IMAGE", 99).to_bytes()
+    data = LogDescriptor("t", None, ARN, "L", (("pk", "HASH", "S"),), "NEW_IMAGE", 99).to_bytes()
     with pytest.raises(ChangeLogError, match="format 99"):
         LogDescriptor.from_bytes(data)
 

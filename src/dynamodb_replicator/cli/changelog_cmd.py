@@ -1,0 +1,158 @@
+"""``backup-changes``: a table's stream into a change log (engine: changelog)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..backup.layout import Location, parse_location
+from ..backup.storage import StorageSpec
+from ..changelog.follow import BackupChangesJob, BackupChangesResult, backup_changes
+from ..dynamo import TableSpec, make_client
+from ..errors import UsageError
+from ..replicate.checkpoint import (
+    CheckpointStore,
+    FileCheckpoint,
+    TableCheckpoint,
+    parse_checkpoint_location,
+)
+from ..replicate.follower import FollowOptions, GapError
+from .exit_codes import EXIT_CODES_HELP, ExitCode
+from .options import ADDRESS_HELP, common_options, endpoint_options, table_spec
+from .runner import run_job
+
+__all__ = ["backup_changes_command", "parse_log_destination"]
+
+_TARGET_HELP = (
+    "TARGET: s3://bucket/prefix or an explicit local folder (./dir, ../dir, /abs/dir, ~/dir). "
+    "The log goes under TARGET/<table>/changes/<stream label>/."
+)
+_LOCAL_PREFIXES = ("./", "../", "~/", "file://", "/")
+
+
+def parse_log_destination(text: str) -> Location:
+    """Where a change log is written: ``s3://bucket[/prefix]`` or an explicit local folder.
+
+    A bare ``name/prefix`` is refused: it is most likely a forgotten ``s3://``. (The same rule as
+    the other commands' destinations; kept in this one function so the shared one can replace it.)
+    """
+    if text.startswith("s3://") or text in (".", "..", "~") or text.startswith(_LOCAL_PREFIXES):
+        return parse_location(text)
+    raise UsageError(
+        f"{text!r} is neither an S3 location nor an explicit local folder",
+        hint="write s3://my-bucket/some-prefix for S3, or ./my-folder for a local folder",
+    )
+
+
+def _default_checkpoint(primary: TableSpec) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", primary.name)
+    return Path(f"backup-changes-{safe}.checkpoint.json")
+
+
+def _store(text: str | None, primary: TableSpec, endpoint_url: str | None) -> CheckpointStore:
+    if text is None:
+        return FileCheckpoint(_default_checkpoint(primary))
+    where = parse_checkpoint_location(text)
+    if isinstance(where, Path):
+        return FileCheckpoint(where)
+    region, table = where
+    endpoint = endpoint_url or primary.address.endpoint_url
+    client = make_client("dynamodb", region=region, endpoint_url=endpoint)
+    return TableCheckpoint(client, table, f"backup-changes {primary.address}")
+
+
+def _summary(result: BackupChangesResult, store: CheckpointStore, quiet: bool) -> int:
+    for gap in result.follow.gaps:
+        click.echo(f"GAP: {gap.describe()} (gap marker written in the log)", err=True)
+    if not quiet:
+        state = "caught up" if result.follow.caught_up else "stopped"
+        click.echo(
+            f"{state}: {result.follow.records} record(s) in {result.objects} object(s) at "
+            f"{result.log_url}; {result.follow.shards_finished} shard(s) finished; "
+            f"checkpoint {store.describe()}"
+        )
+    return int(ExitCode.FOUND if result.follow.gaps else ExitCode.OK)
+
+
+@click.command("backup-changes", epilog=f"{ADDRESS_HELP}\n\n{_TARGET_HELP}\n\n{EXIT_CODES_HELP}")
+@click.argument("primary")
+@click.argument("target")
+@click.option(
+    "--checkpoint",
+    help="Where to keep the shards' positions: a JSON file (default: "
+    "./backup-changes-TABLE.checkpoint.json) or ddb://REGION/TABLE. Its lease keeps one "
+    "writer per log.",
+)
+@click.option(
+    "--until-caught-up", is_flag=True, help="Exit once every shard is quiet (all written)."
+)
+@click.option("--quiet-polls", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--quiet-seconds", type=click.FloatRange(min=0), default=2.0, show_default=True)
+@click.option("--max-seconds", type=click.FloatRange(min=0), help="Bound the whole run.")
+@click.option("--fail-on-gap", is_flag=True, help="Stop at once when trimmed records are found.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Shards read at the same time.",
+)
+@click.option(
+    "--heartbeat-seconds",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="How often an idle shard's heartbeat (proof of reading) is rewritten.",
+)
+@click.option(
+    "--fetch",
+    is_flag=True,
+    help="For KEYS_ONLY and OLD_IMAGE streams: read each changed item from the table when "
+    "writing (not point-in-time exact).",
+)
+@click.option(
+    "--s3-endpoint-url",
+    envvar="AWS_ENDPOINT_URL_S3",
+    show_envvar=True,
+    help="Send S3 requests to this endpoint (an S3-compatible server).",
+)
+@endpoint_options
+@common_options
+def backup_changes_command(primary: str, target: str, **opts: Any) -> None:
+    """Write PRIMARY's DynamoDB Stream into a change log at TARGET (gzip JSON Lines)."""
+
+    def body() -> int:
+        region, endpoint = opts["region"], opts["endpoint_url"]
+        concurrency = int(opts["concurrency"])
+        spec = table_spec(primary, region=region, endpoint_url=endpoint, pool=concurrency)
+        destination = StorageSpec(
+            parse_log_destination(target),
+            s3_endpoint_url=opts["s3_endpoint_url"],
+        )
+        options = FollowOptions(
+            until_caught_up=bool(opts["until_caught_up"]),
+            quiet_polls=int(opts["quiet_polls"]),
+            quiet_seconds=float(opts["quiet_seconds"]),
+            max_seconds=opts["max_seconds"],
+            fail_on_gap=bool(opts["fail_on_gap"]),
+            concurrency=concurrency,
+        )
+        job = BackupChangesJob(
+            spec,
+            destination,
+            options,
+            fetch=bool(opts["fetch"]),
+            heartbeat_seconds=float(opts["heartbeat_seconds"]),
+        )
+        store = _store(opts["checkpoint"], spec, endpoint)
+        try:
+            result = backup_changes(job, store)
+        except GapError as exc:
+            click.echo(f"GAP: {exc.message} (gap marker written in the log)", err=True)
+            return int(ExitCode.FOUND)
+        return _summary(result, store, bool(opts["quiet"]))
+
+    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
