@@ -153,6 +153,9 @@ def test_workload_lands_exactly_once_byte_for_byte(
     beats = read_heartbeats(storage)
     assert beats
     assert {b.last_sequence_number for b in beats} == {last.sequence_number}
+    verified = CliRunner().invoke(cli, ["verify-changes", f"{target}/{table}"])
+    assert verified.exit_code == 0, verified.output
+    assert f"{len(stream)} record(s)" in verified.output
 
     # a second run has nothing new to write, and the log is unchanged
     again = _run(ddb, table, f"{target}/", "--until-caught-up", "--quiet-seconds", "0.5",
@@ -251,3 +254,5 @@ def test_sigkilled_writer_restarted_loses_and_duplicates_nothing(
     window = read_window(_log_storage(target, table, ddb_client))
     _assert_exactly_the_stream(window, _stream_records(ddb_client, streams_client, table))
     assert json.loads(cp.read_text())["shards"]
+    verified = CliRunner().invoke(cli, ["verify-changes", f"{target}/{table}"])
+    assert verified.exit_code == 0, verified.output

@@ -44,6 +44,7 @@ __all__ = [
     "read_descriptor",
     "read_gaps",
     "read_heartbeats",
+    "read_object",
     "read_window",
     "shard_order",
 ]
@@ -83,6 +84,9 @@ class LogWindow:
     damaged: tuple[Damage, ...]
     unfinished: tuple[str, ...]
     duplicates: int
+    sequences: dict[str | None, frozenset[int]]
+    """Every sequence number of the objects read (times outside the window included), by
+    shard (``None``: Lambda objects), for checking that predecessors are present."""
 
 
 def read_descriptor(storage: Storage) -> LogDescriptor | None:
@@ -107,6 +111,17 @@ def list_hours(storage: Storage, first: int | None = None, last: int | None = No
             if (first is None or end >= first) and (last is None or start <= last):
                 hours.append(f"{day}/{hour}")
     return hours
+
+
+def read_object(storage: Storage, name: str) -> tuple[ObjectManifest, list[ChangeRecord]]:
+    """One object (``YYYY-MM-DD/HH/<name>``) and its records, verified against its manifest;
+    :class:`ChangeLogError` naming the damage."""
+    hour, _, short = name.rpartition("/")
+    folder = storage_at(storage, storage.location.child(hour))
+    try:
+        return _verify(folder, hour, short, folder.get(short + MANIFEST_SUFFIX))
+    except _Damaged as exc:
+        raise ChangeLogError(f"{storage.location.url(name)}: {exc}") from exc
 
 
 def _verify(
@@ -163,6 +178,7 @@ def read_window(
     """Read, verify and order every record of the log whose time is in ``[first, last]``."""
     hours = list_hours(storage, first, last)
     entries: list[LoggedRecord] = []
+    sequences: dict[str | None, set[int]] = {}
     objects: list[ObjectManifest] = []
     damaged: list[Damage] = []
     unfinished: list[str] = []
@@ -172,6 +188,7 @@ def read_window(
         unfinished.extend(partial)
         for manifest, records in read:
             objects.append(manifest)
+            sequences.setdefault(manifest.shard_id, set()).update(r.order for r in records)
             entries.extend(
                 LoggedRecord(r, manifest.shard_id, manifest.name)
                 for r in records
@@ -186,6 +203,7 @@ def read_window(
         damaged=tuple(damaged + conflicts),
         unfinished=tuple(unfinished),
         duplicates=duplicates,
+        sequences={shard: frozenset(found) for shard, found in sequences.items()},
     )
 
 

@@ -10,8 +10,9 @@ import pytest
 from dynamodb_replicator.backup.layout import Location
 from dynamodb_replicator.backup.storage import FolderStorage
 from dynamodb_replicator.changelog.follow import LogRun, follow_into_log
-from dynamodb_replicator.changelog.layout import GapMarker
+from dynamodb_replicator.changelog.layout import GapMarker, LogDescriptor
 from dynamodb_replicator.changelog.reader import read_gaps, read_heartbeats, read_window
+from dynamodb_replicator.changelog.verify import verify_log
 from dynamodb_replicator.changelog.writer import ChangeLogWriter
 from dynamodb_replicator.replicate.checkpoint import CheckpointState, ShardCheckpoint
 from dynamodb_replicator.replicate.follower import FollowOptions, GapError
@@ -35,7 +36,10 @@ def _run(streams: FakeStreams, store: MemoryStore, storage: FolderStorage) -> Lo
 
 
 def _storage(tmp_path: Path) -> FolderStorage:
-    return FolderStorage(Location("folder", str(tmp_path / "log")))
+    storage = FolderStorage(Location("folder", str(tmp_path / "log")))
+    descriptor = LogDescriptor("t", None, ARN, "L", (("pk", "HASH", "S"),), "NEW_IMAGE")
+    ChangeLogWriter(storage, writer="follower").ensure_descriptor(descriptor)
+    return storage
 
 
 def test_child_shard_chains_to_its_parent_and_heartbeats_prove_reading(tmp_path: Path) -> None:
@@ -56,6 +60,7 @@ def test_child_shard_chains_to_its_parent_and_heartbeats_prove_reading(tmp_path:
     assert not beats["c"].closed
     assert beats["c"].last_sequence_number == seq(13)
     assert beats["c"].read_at >= 1000
+    assert verify_log(storage)[1] == []
 
 
 def test_trimmed_data_leaves_a_gap_marker(tmp_path: Path) -> None:
@@ -67,6 +72,8 @@ def test_trimmed_data_leaves_a_gap_marker(tmp_path: Path) -> None:
     assert read_gaps(storage) == [GapMarker("s", seq(3), seq(10), 1000)]
     window = read_window(storage)
     assert [int(r.record.sequence_number) for r in window.records] == list(range(10, 21))
+    found = verify_log(storage)[1]
+    assert sorted(p.kind for p in found) == ["chain-break", "gap"]  # record 3 is in no object
 
 
 def test_restart_from_an_older_checkpoint_overlaps_harmlessly(tmp_path: Path) -> None:
