@@ -256,3 +256,39 @@ def test_sigkilled_writer_restarted_loses_and_duplicates_nothing(
     assert json.loads(cp.read_text())["shards"]
     verified = CliRunner().invoke(cli, ["verify-changes", f"{target}/{table}"])
     assert verified.exit_code == 0, verified.output
+
+
+@ON_MOTO
+def test_record_history_shows_every_version_newest_first(
+    ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str], tmp_path: Path
+) -> None:
+    table = make_table(range_key=("sk", "N"), stream="NEW_AND_OLD_IMAGES")
+    key = {"pk": {"S": "a"}, "sk": {"N": "1.5"}}
+    for version in range(1, 6):
+        ddb_client.put_item(TableName=table, Item={**key, "v": {"N": f"{version}{BIG}"}})
+        ddb_client.put_item(TableName=table, Item={"pk": {"S": "other"}, "sk": {"N": "1"}})
+    ddb_client.delete_item(TableName=table, Key=key)
+    target = tmp_path / "log"
+    result = _run(ddb, table, f"{target}/", "--until-caught-up", "--quiet-seconds", "0.5",
+                  "--max-seconds", "60", "--checkpoint", str(tmp_path / "cp.json"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+    shown = CliRunner().invoke(
+        cli, ["record-history", f"{target}/{table}", '{"pk": "a", "sk": 1.50}']
+    )
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert [line.split()[1] for line in lines] == ["REMOVE", *["MODIFY"] * 4, "INSERT"]
+    assert "(deleted)" in lines[0]
+    for version, line in zip(range(5, 0, -1), lines[1:], strict=True):
+        assert f'"v":{{"N":"{version}{BIG}"}}' in line
+
+    as_jsonl = CliRunner().invoke(
+        cli, ["record-history", f"{target}/{table}", '{"pk": {"S": "a"}, "sk": {"N": "1.50"}}',
+              "--format", "jsonl"],
+    )  # fmt: skip
+    assert as_jsonl.exit_code == 0, as_jsonl.output
+    records = [json.loads(line) for line in as_jsonl.output.splitlines()]
+    assert [r["eventName"] for r in records] == ["REMOVE", *["MODIFY"] * 4, "INSERT"]
+    assert records[-1]["newImage"]["v"] == {"N": f"1{BIG}"}
+    assert records[0]["oldImage"]["v"] == {"N": f"5{BIG}"}

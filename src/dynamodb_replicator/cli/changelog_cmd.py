@@ -10,12 +10,16 @@ from typing import Any
 import click
 
 from ..backup.layout import Location, parse_location
-from ..backup.storage import StorageSpec
+from ..backup.storage import Storage, StorageSpec
 from ..changelog.follow import BackupChangesJob, BackupChangesResult, backup_changes
+from ..changelog.format import encode_line
+from ..changelog.history import History, record_history
+from ..changelog.reader import read_descriptor
 from ..changelog.times import format_instant, parse_instant
-from ..changelog.verify import ShardProof, Verification, verify_changes
+from ..changelog.verify import ShardProof, Verification, find_logs, verify_changes
 from ..dynamo import TableSpec, make_client
-from ..errors import UsageError
+from ..errors import ConfigError, UsageError
+from ..items import KeySchema, encode_item
 from ..replicate.checkpoint import (
     CheckpointStore,
     FileCheckpoint,
@@ -23,11 +27,17 @@ from ..replicate.checkpoint import (
     parse_checkpoint_location,
 )
 from ..replicate.follower import FollowOptions, GapError
+from .diff_cmd import parse_key_argument
 from .exit_codes import EXIT_CODES_HELP, ExitCode
 from .options import ADDRESS_HELP, common_options, endpoint_options, table_spec
 from .runner import run_job
 
-__all__ = ["backup_changes_command", "parse_log_destination", "verify_changes_command"]
+__all__ = [
+    "backup_changes_command",
+    "parse_log_destination",
+    "record_history_command",
+    "verify_changes_command",
+]
 
 _TARGET_HELP = (
     "TARGET: s3://bucket/prefix or an explicit local folder (./dir, ../dir, /abs/dir, ~/dir). "
@@ -229,5 +239,79 @@ def verify_changes_command(target: str, **opts: Any) -> None:
             raise UsageError("--from is after --until", hint="swap them")
         storage = StorageSpec(_log_source(target), s3_endpoint_url=opts["s3_endpoint_url"]).open()
         return _print_verification(verify_changes(storage, first, last), bool(opts["quiet"]))
+
+    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+
+
+# --- record-history ---------------------------------------------------------------------------
+
+
+def _schema_of(storage: Storage) -> KeySchema:
+    """The key schema recorded in the (first) log's descriptor."""
+    for log_storage in find_logs(storage):
+        descriptor = read_descriptor(log_storage)
+        if descriptor is not None:
+            keys = {kind: (name, type_) for name, kind, type_ in descriptor.key_schema}
+            hash_name, hash_type = keys["HASH"]
+            range_name, range_type = keys.get("RANGE", (None, None))
+            return KeySchema(hash_name, hash_type, range_name, range_type)
+    raise ConfigError(f"no change log at {storage.location.url()}")
+
+
+def _print_history(history: History, fmt: str) -> int:
+    for version in history.versions:
+        record = version.record
+        if fmt == "jsonl":
+            click.echo(encode_line(record))
+            continue
+        event = "REMOVE (TTL)" if version.ttl_delete else record.event_name
+        image = encode_item(record.new_image) if record.new_image is not None else "(deleted)"
+        if record.event_name != "REMOVE" and record.new_image is None:
+            image = "(no new image in this stream view)"
+        click.echo(
+            f"{format_instant(record.seconds)}  {event:<12}  seq {record.sequence_number}  {image}"
+        )
+    for damage in history.damaged:
+        click.echo(f"DAMAGED: {damage.name}: {damage.problem} (versions may be missing)", err=True)
+    for name in history.unfinished:
+        click.echo(f"UNFINISHED: {name}: no manifest, not read", err=True)
+    if fmt != "jsonl" and not history.versions:
+        click.echo("no change of this key in the window", err=True)
+    return int(ExitCode.FOUND if history.damaged else ExitCode.OK)
+
+
+@click.command("record-history", epilog=f"{_TARGET_HELP}\n\n{EXIT_CODES_HELP}")
+@click.argument("target")
+@click.argument("key")
+@click.option("--from", "start", help="Window start: ISO 8601 with a zone, or epoch seconds.")
+@click.option("--until", "until", help="Window end (inclusive), same forms.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="jsonl: each version as its change log line (wire format, binary as base64).",
+)
+@click.option(
+    "--s3-endpoint-url",
+    envvar="AWS_ENDPOINT_URL_S3",
+    show_envvar=True,
+    help="Send S3 requests to this endpoint (an S3-compatible server).",
+)
+@common_options
+def record_history_command(target: str, key: str, **opts: Any) -> None:
+    """Every version of one item in a change log, newest first, with its time and event.
+
+    KEY is JSON: wire format ('{"pk": {"S": "a"}}') or plain values typed by the table's key
+    schema ('{"pk": "a", "sk": 5}'). Exit 1 when damaged objects may hide versions.
+    """
+
+    def body() -> int:
+        first = parse_instant(opts["start"], "--from") if opts["start"] else None
+        last = parse_instant(opts["until"], "--until") if opts["until"] else None
+        storage = StorageSpec(_log_source(target), s3_endpoint_url=opts["s3_endpoint_url"]).open()
+        wire_key = parse_key_argument(key, _schema_of(storage))
+        return _print_history(record_history(storage, wire_key, first, last), opts["fmt"])
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))

@@ -136,3 +136,26 @@ def test_bad_windows_and_targets_are_usage_errors(tmp_path: Path) -> None:
     missing = _verify(tmp_path)
     assert missing.exit_code == 2
     assert "no change log" in missing.output
+
+
+def test_record_history_names_ttl_deletes_and_damage(tmp_path: Path) -> None:
+    writer = _log(tmp_path)
+    first, *_ = _history(writer)
+    ttl = ChangeRecord(
+        "e6", "6", str(H + 8), "s", "REMOVE", {"pk": {"S": "k"}},
+        old_image={"pk": {"S": "k"}, "v": {"N": "5"}},
+        user_identity={"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+    )  # fmt: skip
+    writer.write([ttl], ShardPosition("s1", None, "5"))
+    shown = CliRunner().invoke(cli, ["record-history", str(tmp_path / "orders"), '{"pk": "k"}'])
+    assert shown.exit_code == 0, shown.output
+    events = [line.split("  ")[1].strip() for line in shown.output.splitlines()]
+    assert events == ["REMOVE (TTL)", "MODIFY", "MODIFY", "MODIFY", "MODIFY", "INSERT"]
+    path = Path(writer.storage.location.prefix) / first.name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    damaged = CliRunner().invoke(cli, ["record-history", str(tmp_path / "orders"), '{"pk": "k"}'])
+    assert damaged.exit_code == 1
+    assert f"DAMAGED: {first.name}" in damaged.output
+    assert len(damaged.output.splitlines()) == 5  # four versions, one damage line
