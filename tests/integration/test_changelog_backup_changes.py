@@ -177,13 +177,18 @@ def test_to_s3(
     table = make_table(stream="NEW_IMAGE")
     _workload(ddb_client, table, count=5)
     bucket = make_bucket()
-    result = _run(ddb, table, f"s3://{bucket}/logs", "--until-caught-up", "--quiet-seconds",
+    result = _run(ddb, table, f"s3://{bucket}/logs", "--sse", "AES256", "--until-caught-up", "--quiet-seconds",
                   "0.5", "--max-seconds", "60", "--checkpoint", str(tmp_path / "cp.json"))  # fmt: skip
     assert result.exit_code == 0, result.output
     arn = ddb_client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
     where = log_location(Location("s3", "logs", bucket), table, stream_label(arn))
     window = read_window(S3Storage(where, s3_client))
     _assert_exactly_the_stream(window, _stream_records(ddb_client, streams_client, table))
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert any(k.endswith(".jsonl.gz") for k in keys)
+    for key in keys:
+        head = s3_client.head_object(Bucket=bucket, Key=key)
+        assert head["ServerSideEncryption"] == "AES256", key
 
 
 @ON_MOTO

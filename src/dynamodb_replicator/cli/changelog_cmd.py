@@ -128,6 +128,8 @@ def _summary(result: BackupChangesResult, store: CheckpointStore, quiet: bool) -
     show_default=True,
     help="How often an idle shard's heartbeat (proof of reading) is rewritten.",
 )
+@click.option("--sse", type=click.Choice(["AES256", "aws:kms"]), help="S3 server-side encryption.")
+@click.option("--sse-kms-key-id", help="KMS key for --sse aws:kms (implies it).")
 @click.option(
     "--fetch",
     is_flag=True,
@@ -152,6 +154,8 @@ def backup_changes_command(primary: str, target: str, **opts: Any) -> None:
         destination = StorageSpec(
             parse_log_destination(target),
             s3_endpoint_url=opts["s3_endpoint_url"],
+            sse=opts["sse"] or ("aws:kms" if opts["sse_kms_key_id"] else None),
+            sse_kms_key_id=opts["sse_kms_key_id"],
         )
         options = FollowOptions(
             until_caught_up=bool(opts["until_caught_up"]),
