@@ -15,9 +15,8 @@ import argparse
 import tempfile
 from typing import Any
 
-import common  # noqa: F401 - puts src/ and tests/ on sys.path
+import common
 from bench_replicate import stream_records
-
 from dynamodb_replicator.backup.layout import Location
 from dynamodb_replicator.backup.storage import FolderStorage
 from dynamodb_replicator.changelog.format import encode_object, record_from_stream
