@@ -4,9 +4,11 @@ from the table's real stream records, as Lambda delivers them (binary base64, ep
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
@@ -22,6 +24,7 @@ from dynamodb_replicator.items import item_to_text
 from dynamodb_replicator.lambda_handler import build_backup_handler
 from helpers import Endpoint
 
+ROOT = Path(__file__).resolve().parents[2]
 ON_MOTO = pytest.mark.parametrize("ddb", ["moto"], indirect=True)
 BIG = "12345678901234567890123456789012345678"
 
@@ -176,3 +179,33 @@ def test_configuration_errors_are_named() -> None:
     config = load_backup_config({"BackupBucket": "b-1", "BackupRegion": "eu-west-1",
                                  "BACKUP_SSE_KMS_KEY_ID": "k"})  # fmt: skip
     assert (config.target.url(), config.region, config.sse) == ("s3://b-1/", "eu-west-1", "aws:kms")
+
+
+class _Loader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Ref, !If, ...) as plain values."""
+
+
+_Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def test_template_runs_the_writer_as_a_second_function_on_the_stream() -> None:
+    template = yaml.load((ROOT / "deploy" / "template.yaml").read_text(), Loader=_Loader)
+    resources = template["Resources"]
+    function = resources["BackupFunction"]
+    assert function["Condition"] == "HasBackup"
+    assert function["Properties"]["Handler"] == "dynamodb_replicator.lambda_handler.backup"
+    mapping = resources["BackupStreamMapping"]["Properties"]
+    assert mapping["ParallelizationFactor"] == 1
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert "MaximumBatchingWindowInSeconds" in mapping
+    assert template["Parameters"]["BackupBatchingWindowSeconds"]["Default"] > 0
+    alarms = [
+        r for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r.get("Condition") == "HasBackup"
+    ]  # fmt: skip
+    assert {a["Properties"]["MetricName"] for a in alarms} == {
+        "IteratorAge",
+        "Errors",
+        "ApproximateNumberOfMessagesVisible",
+    }
