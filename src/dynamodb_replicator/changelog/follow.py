@@ -173,10 +173,17 @@ def _with_image(change: ChangeRecord, image: Mapping[str, Any] | None) -> Change
 class _Heartbeats:
     """Writes a heartbeat per shard when its progress changed and ``every`` seconds passed."""
 
-    def __init__(self, writer: ChangeLogWriter, every: float, clock: Callable[[], float]):
+    def __init__(
+        self,
+        writer: ChangeLogWriter,
+        every: float,
+        clock: Callable[[], float],
+        wall: Callable[[], float],
+    ):
         self.writer = writer
         self.every = every
         self.clock = clock
+        self.wall = wall
         self.written: dict[str, Heartbeat] = {}
         self.last: dict[str, float] = {}
 
@@ -189,7 +196,7 @@ class _Heartbeats:
                 shard.shard_id,
                 shard.parent_id,
                 shard.sequence,
-                int(shard.empty_read_at or 0) if not shard.finished else int(now),
+                int(shard.empty_read_at or 0) if not shard.finished else int(self.wall()),
                 closed=shard.finished,
             )
             previous = self.written.get(shard.shard_id)
@@ -234,7 +241,7 @@ def follow_into_log(
     """Run a follower on ``stream_arn`` whose every page becomes objects written by ``writer``,
     with heartbeats and gap markers; the last heartbeats are written when it stops."""
     applier = _LogApplier(writer, fetch)
-    heartbeats = _Heartbeats(writer, heartbeat_seconds, clock)
+    heartbeats = _Heartbeats(writer, heartbeat_seconds, clock, wall)
     markers: list[str] = []
 
     def gap(found: ShardGap) -> None:

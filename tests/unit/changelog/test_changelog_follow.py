@@ -21,6 +21,9 @@ from unit.replicate.follower_fakes import ARN, FakeClock, FakeShard, FakeStreams
 CAUGHT_UP = FollowOptions(until_caught_up=True, quiet_polls=2, quiet_seconds=0)
 
 
+WALL = 1_767_322_800.5  # epoch seconds; the monotonic clock (FakeClock) starts at 1000
+
+
 def _run(streams: FakeStreams, store: MemoryStore, storage: FolderStorage) -> LogRun:
     clock = FakeClock()
     return follow_into_log(
@@ -30,7 +33,7 @@ def _run(streams: FakeStreams, store: MemoryStore, storage: FolderStorage) -> Lo
         store,
         CAUGHT_UP,
         clock=clock,
-        wall=clock,
+        wall=lambda: WALL + clock.now,
         sleep=clock.sleep,
     )
 
@@ -59,7 +62,8 @@ def test_child_shard_chains_to_its_parent_and_heartbeats_prove_reading(tmp_path:
     assert beats["p"].last_sequence_number == seq(3)
     assert not beats["c"].closed
     assert beats["c"].last_sequence_number == seq(13)
-    assert beats["c"].read_at >= 1000
+    assert int(WALL) + 1000 <= beats["c"].read_at <= WALL + 1100  # wall time, not monotonic
+    assert int(WALL) + 1000 <= beats["p"].read_at <= WALL + 1100
     assert verify_log(storage)[1] == []
 
 
@@ -69,7 +73,7 @@ def test_trimmed_data_leaves_a_gap_marker(tmp_path: Path) -> None:
     storage = _storage(tmp_path)
     run = _run(FakeStreams([shard]), store, storage)
     assert len(run.gap_markers) == 1
-    assert read_gaps(storage) == [GapMarker("s", seq(3), seq(10), 1000)]
+    assert read_gaps(storage) == [GapMarker("s", seq(3), seq(10), int(WALL + 1000))]
     window = read_window(storage)
     assert [int(r.record.sequence_number) for r in window.records] == list(range(10, 21))
     found = verify_log(storage)[1]
