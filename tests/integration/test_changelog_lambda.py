@@ -3,6 +3,7 @@ from the table's real stream records, as Lambda delivers them (binary base64, ep
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -209,3 +210,56 @@ def test_template_runs_the_writer_as_a_second_function_on_the_stream() -> None:
         "Errors",
         "ApproximateNumberOfMessagesVisible",
     }
+
+
+@ON_MOTO
+def test_a_discarded_batch_fails_verification_until_reingested(
+    ddb: Endpoint,
+    ddb_client: Any,
+    streams_client: Any,
+    s3_client: Any,
+    make_table: Callable[..., str],
+    make_bucket: Callable[..., str],
+) -> None:
+    table = make_table(stream="NEW_AND_OLD_IMAGES")
+    _workload(ddb_client, table)
+    records = _event_records(ddb_client, streams_client, table)
+    logs, failures = make_bucket(), make_bucket()
+    handle = build_backup_handler(_env(ddb, BACKUP_TARGET=f"s3://{logs}/logs"))
+    half = len(records) // 2
+    assert handle({"Records": records[:half]}, None) == {"batchItemFailures": []}
+    # What an S3 on-failure destination keeps of a discarded batch: metadata and the event.
+    invocation = {
+        "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": 3},
+        "version": "1.0",
+        "payload": json.dumps({"Records": records[half:]}),
+    }
+    s3_client.put_object(
+        Bucket=failures,
+        Key="aws/lambda/mapping-id/shard-1/2026/01/02/03/batch-1.json",
+        Body=json.dumps(invocation).encode(),
+    )
+    endpoint = ["--s3-endpoint-url", ddb.url]
+    verify = ["verify-changes", f"s3://{logs}/logs/{table}", "--failures", f"s3://{failures}"]
+    before = CliRunner().invoke(cli, [*verify, *endpoint])
+    assert before.exit_code == 1, before.output
+    assert f"NOT-REINGESTED: s3://{failures}/aws/lambda/mapping-id/" in before.output
+    assert f"{len(records) - half} record(s) Lambda discarded" in before.output
+
+    again = CliRunner().invoke(
+        cli,
+        ["backup-changes", "--from-failures", f"s3://{failures}", f"s3://{logs}/logs",
+         "--endpoint-url", ddb.url, *endpoint],
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert f"re-ingested {len(records) - half} of {len(records) - half} record(s)" in again.output
+    after = CliRunner().invoke(cli, [*verify, *endpoint])
+    assert after.exit_code == 0, after.output
+    window = _window(s3_client, logs, "logs", ddb_client, table)
+    assert [r.record for r in window.records] == _expected(records)
+
+
+def test_from_failures_takes_target_only() -> None:
+    result = CliRunner().invoke(cli, ["backup-changes", "--from-failures", "s3://b-1/x", "a", "b"])
+    assert result.exit_code == 2
+    assert "give TARGET only" in result.output

@@ -14,7 +14,7 @@ from ..backup.storage import FolderStorage, S3Storage, Storage
 from ..dynamo.aws import translate
 from ..errors import ChangeLogError
 
-__all__ = ["get_optional", "storage_at", "subfolders"]
+__all__ = ["get_optional", "storage_at", "subfolders", "walk"]
 
 
 def storage_at(storage: Storage, location: Location) -> Storage:
@@ -58,3 +58,26 @@ def get_optional(storage: Storage, name: str) -> bytes | None:
     if storage.size(name) is None:
         return None
     return storage.get(name)
+
+
+def walk(storage: Storage) -> list[str]:
+    """Every object at any depth under ``storage``'s root: names relative to it, sorted."""
+    if isinstance(storage, FolderStorage):
+        if not storage.root.is_dir():
+            return []
+        return sorted(
+            str(p.relative_to(storage.root))
+            for p in storage.root.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        )
+    if isinstance(storage, S3Storage):
+        prefix = storage.key("")
+        names: list[str] = []
+        paginator = storage.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=storage.bucket, Prefix=prefix):
+                names.extend(e["Key"][len(prefix) :] for e in page.get("Contents", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, f"listing {storage.location.url()}") from exc
+        return sorted(names)
+    raise ChangeLogError(f"unsupported storage {type(storage).__name__}")

@@ -10,6 +10,8 @@ In the window ``[first, last]`` (epoch seconds; open ends allowed) it reports:
   shard (looked for in earlier hours too): records were lost between the two;
 - ``gap``: a gap marker (data trimmed before the follower read it) touching the window;
 - ``stream-change``: more than one stream (table re-created, stream re-enabled) in the window;
+- ``not-reingested``: (with a failure destination) a batch Lambda discarded whose records of
+  the window are not all in the log: run ``backup-changes --from-failures``;
 - ``missing-change``: on ``NEW_AND_OLD_IMAGES`` logs, a record whose old image is not the new
   image of the key's previous record in the log (a change between them is missing).
 
@@ -27,7 +29,7 @@ from typing import Any
 from ..backup.storage import Storage
 from ..errors import ChangeLogError, ConfigError
 from ..items import Item, canonical_value, items_equal
-from .format import ChangeRecord, decode_object, sequence_key
+from .format import ChangeRecord, decode_object, record_from_stream, sequence_key
 from .layout import (
     DESCRIPTOR,
     MANIFEST_SUFFIX,
@@ -289,17 +291,51 @@ def verify_log(
     return window, problems, proofs, descriptor
 
 
+def _not_reingested(
+    failures: Storage, logged: set[int], first: int | None, last: int | None
+) -> list[Problem]:
+    from .failures import failed_batches  # the failure destination's reader, only when asked
+
+    problems = []
+    for batch in failed_batches(failures):
+        missing = []
+        for raw in batch.records:
+            record = record_from_stream(raw, binary_as_text=True)
+            in_window = (first is None or record.seconds >= first) and (
+                last is None or record.seconds <= last
+            )
+            if in_window and record.order not in logged:
+                missing.append(record.sequence_number)
+        if missing:
+            problems.append(
+                Problem(
+                    "not-reingested",
+                    failures.location.url(batch.name),
+                    f"{len(missing)} record(s) Lambda discarded are not in the log (first "
+                    f"{missing[0]}): run backup-changes --from-failures",
+                )
+            )
+    return problems
+
+
 def verify_changes(
-    root: Storage, first: int | None = None, last: int | None = None
+    root: Storage,
+    first: int | None = None,
+    last: int | None = None,
+    *,
+    failures: Storage | None = None,
 ) -> Verification:
-    """Verify every stream log at or under ``root`` over ``[first, last]``."""
+    """Verify every stream log at or under ``root`` over ``[first, last]``; with ``failures``
+    (an S3 on-failure destination), also that every discarded batch was re-ingested."""
     logs = find_logs(root)
     problems: list[Problem] = []
     proofs: list[ShardProof] = []
     objects = records = duplicates = 0
     active: list[str] = []
+    logged: set[int] = set()
     for storage in logs:
         window, found, shard_proofs, descriptor = verify_log(storage, first, last)
+        logged.update(*window.sequences.values())
         problems += found
         proofs += shard_proofs
         objects += len(window.objects)
@@ -316,6 +352,8 @@ def verify_changes(
                 "re-enabled): changes between the streams are not in any log",
             )
         )
+    if failures is not None:
+        problems += _not_reingested(failures, logged, first, last)
     return Verification(
         first,
         last,

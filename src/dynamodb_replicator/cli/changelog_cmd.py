@@ -11,9 +11,11 @@ import click
 
 from ..backup.layout import Location, parse_location
 from ..backup.storage import Storage, StorageSpec
+from ..changelog.failures import reingest
 from ..changelog.follow import BackupChangesJob, BackupChangesResult, backup_changes
 from ..changelog.format import encode_line
 from ..changelog.history import History, record_history
+from ..changelog.lambda_writer import BackupConfig, LambdaLogWriter
 from ..changelog.reader import read_descriptor
 from ..changelog.times import format_instant, parse_instant
 from ..changelog.verify import ShardProof, Verification, find_logs, verify_changes
@@ -99,8 +101,15 @@ def _summary(result: BackupChangesResult, store: CheckpointStore, quiet: bool) -
 
 
 @click.command("backup-changes", epilog=f"{ADDRESS_HELP}\n\n{_TARGET_HELP}\n\n{EXIT_CODES_HELP}")
-@click.argument("primary")
-@click.argument("target")
+@click.argument("primary", required=False)
+@click.argument("target", required=False)
+@click.option(
+    "--from-failures",
+    "failures",
+    metavar="S3URL",
+    help="Instead of following a stream: write the batches Lambda discarded, kept by the "
+    "mapping's S3 on-failure destination at S3URL, into the log at TARGET (give TARGET only).",
+)
 @click.option(
     "--checkpoint",
     help="Where to keep the shards' positions: a JSON file (default: "
@@ -144,8 +153,15 @@ def _summary(result: BackupChangesResult, store: CheckpointStore, quiet: bool) -
 )
 @endpoint_options
 @common_options
-def backup_changes_command(primary: str, target: str, **opts: Any) -> None:
+def backup_changes_command(primary: str | None, target: str | None, **opts: Any) -> None:
     """Write PRIMARY's DynamoDB Stream into a change log at TARGET (gzip JSON Lines)."""
+    if opts["failures"]:
+        if target is not None or primary is None:
+            raise click.UsageError("with --from-failures S3URL give TARGET only")
+        _from_failures(opts["failures"], primary, opts)
+        return
+    if primary is None or target is None:
+        raise click.UsageError("give PRIMARY and TARGET")
 
     def body() -> int:
         region, endpoint = opts["region"], opts["endpoint_url"]
@@ -223,6 +239,12 @@ def _print_verification(result: Verification, quiet: bool) -> int:
 @click.option("--from", "start", help="Window start: ISO 8601 with a zone, or epoch seconds.")
 @click.option("--until", "until", help="Window end (inclusive), same forms.")
 @click.option(
+    "--failures",
+    metavar="S3URL",
+    help="The Lambda writer's S3 on-failure destination: every discarded batch must be in the "
+    "log (else run backup-changes --from-failures).",
+)
+@click.option(
     "--s3-endpoint-url",
     envvar="AWS_ENDPOINT_URL_S3",
     show_envvar=True,
@@ -242,7 +264,12 @@ def verify_changes_command(target: str, **opts: Any) -> None:
         if first is not None and last is not None and first > last:
             raise UsageError("--from is after --until", hint="swap them")
         storage = StorageSpec(_log_source(target), s3_endpoint_url=opts["s3_endpoint_url"]).open()
-        return _print_verification(verify_changes(storage, first, last), bool(opts["quiet"]))
+        failures = None
+        if opts["failures"]:
+            where = _log_source(opts["failures"])
+            failures = StorageSpec(where, s3_endpoint_url=opts["s3_endpoint_url"]).open()
+        result = verify_changes(storage, first, last, failures=failures)
+        return _print_verification(result, bool(opts["quiet"]))
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
 
@@ -317,5 +344,28 @@ def record_history_command(target: str, key: str, **opts: Any) -> None:
         storage = StorageSpec(_log_source(target), s3_endpoint_url=opts["s3_endpoint_url"]).open()
         wire_key = parse_key_argument(key, _schema_of(storage))
         return _print_history(record_history(storage, wire_key, first, last), opts["fmt"])
+
+    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+
+
+def _from_failures(source: str, target: str, opts: dict[str, Any]) -> None:
+    def body() -> int:
+        config = BackupConfig(
+            target=parse_log_destination(target),
+            sse=opts["sse"] or ("aws:kms" if opts["sse_kms_key_id"] else None),
+            sse_kms_key_id=opts["sse_kms_key_id"],
+            s3_endpoint_url=opts["s3_endpoint_url"],
+            dynamodb_endpoint_url=opts["endpoint_url"],
+        )
+        failures = StorageSpec(_log_source(source), s3_endpoint_url=opts["s3_endpoint_url"])
+        done = reingest(failures.open(), LambdaLogWriter.from_config(config))
+        for name, reason in done.failed:
+            click.echo(f"NOT WRITTEN: {name}: {reason}", err=True)
+        if not opts["quiet"]:
+            click.echo(
+                f"re-ingested {done.written} of {done.records} record(s) from {done.batches} "
+                f"discarded batch(es) into {config.target.url()}"
+            )
+        return int(ExitCode.FAILED if done.failed else ExitCode.OK)
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
