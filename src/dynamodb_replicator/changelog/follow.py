@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backup.storage import Storage, StorageSpec
-from ..dynamo import Client, TableInfo, TableSpec, batch_get, describe_table
-from ..errors import ConfigError, ReplicatorError
+from ..dynamo import Client, TableSpec, batch_get, describe_table
+from ..errors import ReplicatorError
 from ..items import KeySchema, key_identity
 from ..replicate.checkpoint import CheckpointStore
 from ..replicate.follower import (
@@ -34,24 +34,15 @@ from ..replicate.follower import (
     ShardGap,
     ShardProgress,
 )
+from .describe import descriptor_of
 from .format import ChangeRecord, record_from_stream
-from .layout import GapMarker, Heartbeat, LogDescriptor, log_location, stream_label
+from .layout import GapMarker, Heartbeat, LogDescriptor, log_location
 from .store import storage_at
 from .writer import ChangeLogWriter, ShardPosition
 
-__all__ = [
-    "IMAGE_VIEWS",
-    "BackupChangesJob",
-    "BackupChangesResult",
-    "LogRun",
-    "backup_changes",
-    "descriptor_of",
-    "follow_into_log",
-]
+__all__ = ["BackupChangesJob", "BackupChangesResult", "LogRun", "backup_changes", "follow_into_log"]
 
 log = logging.getLogger(__name__)
-
-IMAGE_VIEWS = frozenset({"NEW_IMAGE", "NEW_AND_OLD_IMAGES"})
 
 
 @dataclass(frozen=True)
@@ -75,33 +66,6 @@ class BackupChangesResult:
     log_url: str
     objects: int
     gap_markers: int
-
-
-def descriptor_of(info: TableInfo, *, fetch: bool, where: str) -> LogDescriptor:
-    """The log descriptor of a described table's stream; exit-2 errors when it cannot serve."""
-    if not info.stream_arn or not info.stream_view_type:
-        raise ConfigError(
-            f"table {where} has no enabled stream",
-            hint="enable a stream (NEW_AND_OLD_IMAGES, or NEW_IMAGE) on the table",
-        )
-    if info.stream_view_type not in IMAGE_VIEWS and not fetch:
-        raise ConfigError(
-            f"the stream of {where} is {info.stream_view_type}: it carries no new images",
-            hint="use a NEW_IMAGE or NEW_AND_OLD_IMAGES stream, or run with --fetch (reads each "
-            "changed item from the table: not point-in-time exact)",
-        )
-    schema = info.key_schema
-    keys = [(schema.hash_key, "HASH", schema.hash_type)]
-    if schema.range_key is not None and schema.range_type is not None:
-        keys.append((schema.range_key, "RANGE", schema.range_type))
-    return LogDescriptor(
-        table=info.name,
-        table_arn=info.description.get("TableArn"),
-        stream_arn=info.stream_arn,
-        stream_label=stream_label(info.stream_arn),
-        key_schema=tuple(keys),
-        view_type=info.stream_view_type,
-    )
 
 
 class _LogApplier:

@@ -25,7 +25,7 @@ from ..backup.layout import Location, parse_location
 from ..backup.storage import Storage, StorageSpec
 from ..dynamo import TableInfo, describe_table, make_client, resolve_region
 from ..errors import ConfigError, ReplicatorError, UsageError
-from .follow import descriptor_of
+from .describe import descriptor_of
 from .format import ChangeRecord, record_from_stream
 from .layout import LogDescriptor, log_location, split_by_hour
 from .store import storage_at
