@@ -1,26 +1,37 @@
 #!/usr/bin/env python3
-"""Change log benchmarks without I/O: encode + gzip rate, and S3 PUTs per 100,000 changes.
+"""Change log benchmarks: encode + gzip rate, S3 PUTs per 100,000 changes, backup-changes.
 
-    python3 bench/bench_changelog.py [--records 20000] [--batch 1000]
+    python3 bench/bench_changelog.py [--records 20000] [--batch 1000] [--stream-items 5000]
 
 Encode: Lambda-event records (binary as base64, the replicator bench's ~190 B item) parsed
 into change records and written as gzip JSON Lines objects of ``--batch`` records, on one
 core; target >= 40,000 records/s. PUTs: objects and manifests written per 100,000 changes for
 a few batch sizes, counted on a local folder, beside the original tool's one PUT per change.
+Follow: on the embedded moto server, the follower writing a stream of ``--stream-items``
+changes into a log in a local folder (until its last page is written), against a bare
+GetRecords loop over the same stream; target >= 80%.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
 import common
 from bench_replicate import stream_records
 from dynamodb_replicator.backup.layout import Location
 from dynamodb_replicator.backup.storage import FolderStorage
+from dynamodb_replicator.changelog.follow import follow_into_log
 from dynamodb_replicator.changelog.format import encode_object, record_from_stream
 from dynamodb_replicator.changelog.writer import ChangeLogWriter
+from dynamodb_replicator.dynamo import make_client
+from dynamodb_replicator.local import LocalServer
+from dynamodb_replicator.local.sample import sample_items
+from dynamodb_replicator.replicate.checkpoint import FileCheckpoint
+from dynamodb_replicator.replicate.follower import FollowOptions
 
 
 def encode_rate(records: list[dict[str, Any]], batch: int) -> tuple[float, float, float]:
@@ -58,10 +69,45 @@ def puts_per_100k(batch: int, records: list[dict[str, Any]]) -> float:
         return _Counting.puts * 100_000 / len(parsed)
 
 
+def follow_vs_bare(items: int) -> tuple[float, float, int]:
+    """(backup-changes records/s, bare GetRecords records/s, records) on the embedded moto."""
+    from bench_follow import _read_all
+
+    with tempfile.TemporaryDirectory() as tmp, LocalServer() as server:
+        url = server.endpoint_url
+        ddb = make_client("dynamodb", region=common.REGION, endpoint_url=url)
+        streams = make_client("dynamodbstreams", region=common.REGION, endpoint_url=url)
+        table = common.create_table(ddb, stream_view="NEW_AND_OLD_IMAGES")
+        common.batch_write_all(ddb, table, sample_items(items))
+        arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        started = time.perf_counter()
+        count = len(_read_all(streams, arn))
+        bare = count / (time.perf_counter() - started)
+
+        storage = FolderStorage(Location("folder", f"{tmp}/log"))
+        writer = ChangeLogWriter(storage, writer="follower")
+        last = [time.perf_counter()]
+        write = writer.write
+
+        def timed(*args: Any) -> Any:
+            out = write(*args)
+            last[0] = time.perf_counter()
+            return out
+
+        writer.write = timed  # type: ignore[method-assign]
+        store = FileCheckpoint(Path(tmp) / "cp.json")
+        options = FollowOptions(until_caught_up=True, quiet_seconds=1.0)
+        started = time.perf_counter()
+        run = follow_into_log(streams, arn, writer, store, options)
+        followed = run.follow.records / (last[0] - started)
+        return followed, bare, count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--stream-items", type=int, default=5_000)
     args = parser.parse_args()
     records = stream_records(args.records)
     rate, cpu, gz = encode_rate(records, args.batch)
@@ -74,6 +120,13 @@ def main() -> None:
         print(
             f"{f'S3 PUTs per 100k changes, batches of {batch}':<52} {puts:>12,.0f}  original: 100,000"
         )
+    if args.stream_items:
+        followed, bare, count = follow_vs_bare(args.stream_items)
+        print(
+            f"{f'bare GetRecords loop, moto, {count} records (records/s)':<52} {bare:>12,.0f}  ceiling"
+        )
+        print(f"{'backup-changes into a local folder (records/s)':<52} {followed:>12,.0f}  >= 0.80")
+        print(f"{'  ratio':<52} {followed / bare:>12.2f}")
 
 
 if __name__ == "__main__":
