@@ -15,6 +15,7 @@ __all__ = [
     "AwsError",
     "BackupError",
     "BackupIntegrityError",
+    "ChangeLogError",
     "ConfigError",
     "IncompleteBatchError",
     "ItemFormatError",
@@ -212,6 +213,10 @@ def _rebuild_integrity(
     cause: BaseException | None,
 ) -> BackupIntegrityError:
     return cls(message, before_write=before_write, hint=hint, cause=cause)
+
+
+class ChangeLogError(BackupError):
+    """A change log could not be written or read: bad record, bad object, mismatched stream."""
 
 
 class JobInterrupted(ReplicatorError):

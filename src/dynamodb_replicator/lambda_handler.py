@@ -1,4 +1,5 @@
-"""The AWS Lambda entry point: ``dynamodb_replicator.lambda_handler.handler``.
+"""The AWS Lambda entry points: ``dynamodb_replicator.lambda_handler.handler`` (the replicator)
+and ``dynamodb_replicator.lambda_handler.backup`` (the change log writer).
 
 Thin on purpose: the configuration is read from the environment and the clients are built on
 the first invocation (the cold start), then each event goes parse -> plan -> apply and the
@@ -23,7 +24,7 @@ from .replicate.config import ReplicatorConfig, load_config
 from .replicate.metrics import configure_json_logging, emf_line
 from .replicate.pipeline import Replicator
 
-__all__ = ["Handler", "build_handler", "handler", "settle_heap"]
+__all__ = ["Handler", "backup", "build_backup_handler", "build_handler", "handler", "settle_heap"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,42 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         _handler = build_handler(os.environ)
         settle_heap()
     return _handler(event, context)
+
+
+def build_backup_handler(environ: Mapping[str, str], *, writer: Any = None) -> Handler:
+    """The change log writer's handler configured from ``environ`` (``BACKUP_TARGET``, or the
+    original's ``BackupBucket``/``BackupPrefix``/``BackupRegion``); ``writer`` replaces the
+    :class:`~.changelog.lambda_writer.LambdaLogWriter` (tests)."""
+    from .changelog.lambda_writer import LambdaLogWriter, load_backup_config
+
+    log_writer = writer or LambdaLogWriter.from_config(load_backup_config(environ))
+
+    def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        outcome = log_writer.process(_records(event))
+        log.info(
+            "backup: %d record(s) received, %d written in %d object(s)%s",
+            outcome.received,
+            outcome.written,
+            outcome.objects,
+            f"; failed: {outcome.reason}" if outcome.reason else "",
+        )
+        response: dict[str, Any] = outcome.response()
+        return response
+
+    return handle
+
+
+_backup: Handler | None = None
+
+
+def backup(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """The change log writer's entry point (the original tool's ``backup`` export)."""
+    global _backup
+    if _backup is None:
+        configure_json_logging(os.environ.get("LOG_LEVEL", "INFO"))
+        _backup = build_backup_handler(os.environ)
+        settle_heap()
+    return _backup(event, context)
 
 
 def settle_heap() -> None:

@@ -17,7 +17,8 @@ TEMPLATE = ROOT / "deploy" / "template.yaml"
 _IMPORT_CHECK = """
 import json, sys
 import dynamodb_replicator.lambda_handler as h
-assert callable(h.handler)
+import dynamodb_replicator.changelog.lambda_writer  # what h.backup loads at its cold start
+assert callable(h.handler) and callable(h.backup)
 loaded = sorted(
     name for name in sys.modules
     if name.split(".")[0] in ("click", "rich") or name.startswith("dynamodb_replicator.cli")

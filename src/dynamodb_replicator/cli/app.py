@@ -10,6 +10,11 @@ import click
 
 from .. import __version__
 from .backup_cmd import backup_table, restore_table, verify_backup
+from .changelog_cmd import (
+    backup_changes_command,
+    record_history_command,
+    verify_changes_command,
+)
 from .demo_cmd import demo
 from .diff_cmd import diff_record, diff_tables, replicate_record
 from .exit_codes import EXIT_CODES_HELP
@@ -42,6 +47,9 @@ for command in (
     backup_table,
     restore_table,
     verify_backup,
+    backup_changes_command,
+    verify_changes_command,
+    record_history_command,
     merge_results_command,
     local,
     demo,

@@ -53,6 +53,7 @@ __all__ = [
     "NotCaughtUpError",
     "Shard",
     "ShardGap",
+    "ShardProgress",
     "StreamInfo",
     "find_stream",
     "list_shards",
@@ -192,6 +193,23 @@ class ShardGap:
         return f"shard {self.shard_id}: records {start} {end} were trimmed"
 
 
+@dataclass(frozen=True)
+class ShardProgress:
+    """How far one shard has been read, for writers that must prove it (heartbeats).
+
+    ``sequence``: the last record applied (``None``: none yet). ``empty_read_at``: the wall
+    time (epoch seconds) at which the latest read that returned no records was requested, so
+    nothing after ``sequence`` was readable then (``None``: no empty read yet).
+    """
+
+    shard_id: str
+    parent_id: str | None
+    sequence: str | None
+    finished: bool
+    readable: bool
+    empty_read_at: float | None
+
+
 class GapError(ReplicatorError):
     """Trimmed records were found and ``fail_on_gap`` asked to stop at once."""
 
@@ -263,6 +281,8 @@ class _ShardRun:
     last_records_at: float = 0.0
     open_gap: ShardGap | None = None
     prefetch: Future[dict[str, Any]] | None = None
+    prefetch_at: float = 0.0
+    empty_read_at: float | None = None
 
 
 @dataclass
@@ -274,6 +294,7 @@ class _Poll:
     ended: bool = False
     gap: ShardGap | None = None
     newest_created: float | None = None
+    requested_at: float = 0.0
 
 
 # --- the follower -----------------------------------------------------------------------------
@@ -294,6 +315,7 @@ class Follower:
         wall: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         on_status: Callable[[FollowStatus], None] | None = None,
+        on_gap: Callable[[ShardGap], None] | None = None,
     ) -> None:
         self.streams = streams
         self.stream_arn = stream_arn
@@ -304,6 +326,7 @@ class Follower:
         self.wall = wall
         self.sleep = sleep
         self.on_status = on_status
+        self.on_gap = on_gap
         self.runs: dict[str, _ShardRun] = {}
         self.gaps: list[ShardGap] = []
         self.records = 0
@@ -443,6 +466,7 @@ class Follower:
         """Start reading the shard's next page, so it arrives while this one is applied."""
         if self._prefetcher is None or run.iterator is None:
             return
+        run.prefetch_at = self.wall()
         run.prefetch = self._prefetcher.submit(
             self.streams.get_records, ShardIterator=run.iterator, Limit=self.options.page_limit
         )
@@ -461,8 +485,11 @@ class Follower:
         return response
 
     def _poll(self, run: _ShardRun) -> _Poll:
-        poll = _Poll()
-        response = self._prefetched(run) or self._get_records(run, poll)
+        poll = _Poll(requested_at=run.prefetch_at if run.prefetch is not None else self.wall())
+        response = self._prefetched(run)
+        if response is None:
+            poll.requested_at = self.wall()
+            response = self._get_records(run, poll)
         if poll.gap is not None and self.options.fail_on_gap:
             return poll
         run.iterator = response.get("NextShardIterator")
@@ -487,6 +514,8 @@ class Follower:
             run.open_gap = poll.gap
             if self.options.fail_on_gap:
                 self.gaps.append(poll.gap)
+                if self.on_gap is not None:
+                    self.on_gap(poll.gap)
                 self._save()
                 raise GapError(
                     f"data lost to the stream's retention: {poll.gap.describe()}",
@@ -517,6 +546,8 @@ class Follower:
                 self.max_lag = max(self.max_lag or 0.0, applied_lag)
         elif not poll.records:
             run.empty_polls += 1
+            if poll.gap is None:
+                run.empty_read_at = poll.requested_at
         if poll.ended:
             if run.open_gap is not None:
                 self._report_gap(run.open_gap)
@@ -529,6 +560,8 @@ class Follower:
 
     def _report_gap(self, gap: ShardGap) -> None:
         self.gaps.append(gap)
+        if self.on_gap is not None:
+            self.on_gap(gap)
         log.error("GAP: %s; run diff-tables --repair", gap.describe())
 
     # --- the loop -----------------------------------------------------------------------------
@@ -544,6 +577,20 @@ class Follower:
             if run.empty_polls < opts.quiet_polls or now - run.last_records_at < opts.quiet_seconds:
                 return False
         return True
+
+    def progress(self) -> tuple[ShardProgress, ...]:
+        """Every known shard's progress (call between rounds, e.g. from ``on_status``)."""
+        return tuple(
+            ShardProgress(
+                r.shard.shard_id,
+                r.shard.parent_id,
+                r.sequence,
+                r.finished,
+                self._readable(r),
+                r.empty_read_at,
+            )
+            for r in self.runs.values()
+        )
 
     def status(self) -> FollowStatus:
         elapsed = max(self.clock() - self._started, 1e-9)

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Change log benchmarks: encode + gzip rate, S3 PUTs per 100,000 changes, backup-changes.
+
+    python3 bench/bench_changelog.py [--records 20000] [--batch 1000] [--stream-items 5000]
+
+Encode: Lambda-event records (binary as base64, the replicator bench's ~190 B item) parsed
+into change records and written as gzip JSON Lines objects of ``--batch`` records, on one
+core; target >= 40,000 records/s. PUTs: objects and manifests written per 100,000 changes for
+a few batch sizes, counted on a local folder, beside the original tool's one PUT per change.
+Follow: on the embedded moto server, the follower writing a stream of ``--stream-items``
+changes into a log in a local folder (until its last page is written), against a bare
+GetRecords loop over the same stream; target >= 80%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import common
+from bench_replicate import stream_records
+from dynamodb_replicator.backup.layout import Location
+from dynamodb_replicator.backup.storage import FolderStorage
+from dynamodb_replicator.changelog.follow import follow_into_log
+from dynamodb_replicator.changelog.format import encode_object, record_from_stream
+from dynamodb_replicator.changelog.writer import ChangeLogWriter
+from dynamodb_replicator.dynamo import make_client
+from dynamodb_replicator.local import LocalServer
+from dynamodb_replicator.local.sample import sample_items
+from dynamodb_replicator.replicate.checkpoint import FileCheckpoint
+from dynamodb_replicator.replicate.follower import FollowOptions
+
+
+def encode_rate(records: list[dict[str, Any]], batch: int) -> tuple[float, float, float]:
+    """(records/s, CPU us per record, gzip bytes per record) of parse + encode + gzip."""
+    sizes = 0
+
+    def run() -> None:
+        nonlocal sizes
+        for start in range(0, len(records), batch):
+            parsed = [
+                record_from_stream(r, binary_as_text=True) for r in records[start : start + batch]
+            ]
+            sizes += len(encode_object(parsed).data)
+
+    _, timing = common.timed(run)
+    return len(records) / timing.cpu, timing.cpu / len(records) * 1e6, sizes / len(records)
+
+
+class _Counting(FolderStorage):
+    puts = 0
+
+    def put(self, name: str, data: bytes) -> None:
+        type(self).puts += 1
+        super().put(name, data)
+
+
+def puts_per_100k(batch: int, records: list[dict[str, Any]]) -> float:
+    """PUTs (objects + manifests) per 100,000 changes with batches of ``batch`` records."""
+    with tempfile.TemporaryDirectory() as folder:
+        _Counting.puts = 0
+        writer = ChangeLogWriter(_Counting(Location("folder", folder)), writer="lambda")
+        parsed = [record_from_stream(r, binary_as_text=True) for r in records]
+        for start in range(0, len(parsed), batch):
+            writer.write(parsed[start : start + batch])
+        return _Counting.puts * 100_000 / len(parsed)
+
+
+def follow_vs_bare(items: int) -> tuple[float, float, int]:
+    """(backup-changes records/s, bare GetRecords records/s, records) on the embedded moto."""
+    from bench_follow import _read_all
+
+    with tempfile.TemporaryDirectory() as tmp, LocalServer() as server:
+        url = server.endpoint_url
+        ddb = make_client("dynamodb", region=common.REGION, endpoint_url=url)
+        streams = make_client("dynamodbstreams", region=common.REGION, endpoint_url=url)
+        table = common.create_table(ddb, stream_view="NEW_AND_OLD_IMAGES")
+        common.batch_write_all(ddb, table, sample_items(items))
+        arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        started = time.perf_counter()
+        count = len(_read_all(streams, arn))
+        bare = count / (time.perf_counter() - started)
+
+        storage = FolderStorage(Location("folder", f"{tmp}/log"))
+        writer = ChangeLogWriter(storage, writer="follower")
+        last = [time.perf_counter()]
+        write = writer.write
+
+        def timed(*args: Any) -> Any:
+            out = write(*args)
+            last[0] = time.perf_counter()
+            return out
+
+        writer.write = timed  # type: ignore[method-assign]
+        store = FileCheckpoint(Path(tmp) / "cp.json")
+        options = FollowOptions(until_caught_up=True, quiet_seconds=1.0)
+        started = time.perf_counter()
+        run = follow_into_log(streams, arn, writer, store, options)
+        followed = run.follow.records / (last[0] - started)
+        return followed, bare, count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--stream-items", type=int, default=5_000)
+    args = parser.parse_args()
+    records = stream_records(args.records)
+    rate, cpu, gz = encode_rate(records, args.batch)
+    print(f"{'what':<52} {'value':>12}  target")
+    print(f"{f'encode + gzip, batches of {args.batch} (records/s)':<52} {rate:>12,.0f}  >= 40,000")
+    print(f"{'  CPU us per record':<52} {cpu:>12.1f}")
+    print(f"{'  gzip bytes per record':<52} {gz:>12.1f}")
+    for batch in (100, 1_000, 10_000):
+        puts = puts_per_100k(batch, records[: max(batch * 4, 4_000)])
+        print(
+            f"{f'S3 PUTs per 100k changes, batches of {batch}':<52} {puts:>12,.0f}  original: 100,000"
+        )
+    if args.stream_items:
+        followed, bare, count = follow_vs_bare(args.stream_items)
+        print(
+            f"{f'bare GetRecords loop, moto, {count} records (records/s)':<52} {bare:>12,.0f}  ceiling"
+        )
+        print(f"{'backup-changes into a local folder (records/s)':<52} {followed:>12,.0f}  >= 0.80")
+        print(f"{'  ratio':<52} {followed / bare:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()

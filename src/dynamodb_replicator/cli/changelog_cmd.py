@@ -1,0 +1,371 @@
+"""``backup-changes``: a table's stream into a change log (engine: changelog)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..backup.layout import Location, parse_location
+from ..backup.storage import Storage, StorageSpec
+from ..changelog.failures import reingest
+from ..changelog.follow import BackupChangesJob, BackupChangesResult, backup_changes
+from ..changelog.format import encode_line
+from ..changelog.history import History, record_history
+from ..changelog.lambda_writer import BackupConfig, LambdaLogWriter
+from ..changelog.reader import read_descriptor
+from ..changelog.times import format_instant, parse_instant
+from ..changelog.verify import ShardProof, Verification, find_logs, verify_changes
+from ..dynamo import TableSpec, make_client
+from ..errors import ConfigError, UsageError
+from ..items import KeySchema, encode_item
+from ..replicate.checkpoint import (
+    CheckpointStore,
+    FileCheckpoint,
+    TableCheckpoint,
+    parse_checkpoint_location,
+)
+from ..replicate.follower import FollowOptions, GapError
+from .diff_cmd import parse_key_argument
+from .exit_codes import EXIT_CODES_HELP, ExitCode
+from .options import ADDRESS_HELP, common_options, endpoint_options, table_spec
+from .runner import run_job
+
+__all__ = [
+    "backup_changes_command",
+    "parse_log_destination",
+    "record_history_command",
+    "verify_changes_command",
+]
+
+_TARGET_HELP = (
+    "TARGET: s3://bucket/prefix or an explicit local folder (./dir, ../dir, /abs/dir, ~/dir). "
+    "The log goes under TARGET/<table>/changes/<stream label>/."
+)
+_LOCAL_PREFIXES = ("./", "../", "~/", "file://", "/")
+
+
+def parse_log_destination(text: str) -> Location:
+    """Where a change log is written: ``s3://bucket[/prefix]`` or an explicit local folder.
+
+    A bare ``name/prefix`` is refused: it is most likely a forgotten ``s3://``. (The same rule as
+    the other commands' destinations; kept in this one function so the shared one can replace it.)
+    """
+    if text.startswith("s3://") or text in (".", "..", "~") or text.startswith(_LOCAL_PREFIXES):
+        return parse_location(text)
+    raise UsageError(
+        f"{text!r} is neither an S3 location nor an explicit local folder",
+        hint="write s3://my-bucket/some-prefix for S3, or ./my-folder for a local folder",
+    )
+
+
+def _log_source(text: str) -> Location:
+    """Where a change log is read: like :func:`parse_log_destination`, and a local path that
+    exists is accepted as written."""
+    if text and "://" not in text and os.path.exists(text):
+        return parse_location(text)
+    return parse_log_destination(text)
+
+
+def _default_checkpoint(primary: TableSpec) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", primary.name)
+    return Path(f"backup-changes-{safe}.checkpoint.json")
+
+
+def _store(text: str | None, primary: TableSpec, endpoint_url: str | None) -> CheckpointStore:
+    if text is None:
+        return FileCheckpoint(_default_checkpoint(primary))
+    where = parse_checkpoint_location(text)
+    if isinstance(where, Path):
+        return FileCheckpoint(where)
+    region, table = where
+    endpoint = endpoint_url or primary.address.endpoint_url
+    client = make_client("dynamodb", region=region, endpoint_url=endpoint)
+    return TableCheckpoint(client, table, f"backup-changes {primary.address}")
+
+
+def _summary(result: BackupChangesResult, store: CheckpointStore, quiet: bool) -> int:
+    for gap in result.follow.gaps:
+        click.echo(f"GAP: {gap.describe()} (gap marker written in the log)", err=True)
+    if not quiet:
+        state = "caught up" if result.follow.caught_up else "stopped"
+        click.echo(
+            f"{state}: {result.follow.records} record(s) in {result.objects} object(s) at "
+            f"{result.log_url}; {result.follow.shards_finished} shard(s) finished; "
+            f"checkpoint {store.describe()}"
+        )
+    return int(ExitCode.FOUND if result.follow.gaps else ExitCode.OK)
+
+
+@click.command("backup-changes", epilog=f"{ADDRESS_HELP}\n\n{_TARGET_HELP}\n\n{EXIT_CODES_HELP}")
+@click.argument("primary", required=False)
+@click.argument("target", required=False)
+@click.option(
+    "--from-failures",
+    "failures",
+    metavar="S3URL",
+    help="Instead of following a stream: write the batches Lambda discarded, kept by the "
+    "mapping's S3 on-failure destination at S3URL, into the log at TARGET (give TARGET only).",
+)
+@click.option(
+    "--checkpoint",
+    help="Where to keep the shards' positions: a JSON file (default: "
+    "./backup-changes-TABLE.checkpoint.json) or ddb://REGION/TABLE. Its lease keeps one "
+    "writer per log.",
+)
+@click.option(
+    "--until-caught-up", is_flag=True, help="Exit once every shard is quiet (all written)."
+)
+@click.option("--quiet-polls", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--quiet-seconds", type=click.FloatRange(min=0), default=2.0, show_default=True)
+@click.option("--max-seconds", type=click.FloatRange(min=0), help="Bound the whole run.")
+@click.option("--fail-on-gap", is_flag=True, help="Stop at once when trimmed records are found.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Shards read at the same time.",
+)
+@click.option(
+    "--heartbeat-seconds",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="How often an idle shard's heartbeat (proof of reading) is rewritten.",
+)
+@click.option("--sse", type=click.Choice(["AES256", "aws:kms"]), help="S3 server-side encryption.")
+@click.option("--sse-kms-key-id", help="KMS key for --sse aws:kms (implies it).")
+@click.option(
+    "--fetch",
+    is_flag=True,
+    help="For KEYS_ONLY and OLD_IMAGE streams: read each changed item from the table when "
+    "writing (not point-in-time exact).",
+)
+@click.option(
+    "--s3-endpoint-url",
+    envvar="AWS_ENDPOINT_URL_S3",
+    show_envvar=True,
+    help="Send S3 requests to this endpoint (an S3-compatible server).",
+)
+@endpoint_options
+@common_options
+def backup_changes_command(primary: str | None, target: str | None, **opts: Any) -> None:
+    """Write PRIMARY's DynamoDB Stream into a change log at TARGET (gzip JSON Lines)."""
+    if opts["failures"]:
+        if target is not None or primary is None:
+            raise click.UsageError("with --from-failures S3URL give TARGET only")
+        _from_failures(opts["failures"], primary, opts)
+        return
+    if primary is None or target is None:
+        raise click.UsageError("give PRIMARY and TARGET")
+
+    def body() -> int:
+        region, endpoint = opts["region"], opts["endpoint_url"]
+        concurrency = int(opts["concurrency"])
+        spec = table_spec(primary, region=region, endpoint_url=endpoint, pool=concurrency)
+        destination = StorageSpec(
+            parse_log_destination(target),
+            s3_endpoint_url=opts["s3_endpoint_url"],
+            sse=opts["sse"] or ("aws:kms" if opts["sse_kms_key_id"] else None),
+            sse_kms_key_id=opts["sse_kms_key_id"],
+        )
+        options = FollowOptions(
+            until_caught_up=bool(opts["until_caught_up"]),
+            quiet_polls=int(opts["quiet_polls"]),
+            quiet_seconds=float(opts["quiet_seconds"]),
+            max_seconds=opts["max_seconds"],
+            fail_on_gap=bool(opts["fail_on_gap"]),
+            concurrency=concurrency,
+        )
+        job = BackupChangesJob(
+            spec,
+            destination,
+            options,
+            fetch=bool(opts["fetch"]),
+            heartbeat_seconds=float(opts["heartbeat_seconds"]),
+        )
+        store = _store(opts["checkpoint"], spec, endpoint)
+        try:
+            result = backup_changes(job, store)
+        except GapError as exc:
+            click.echo(f"GAP: {exc.message} (gap marker written in the log)", err=True)
+            return int(ExitCode.FOUND)
+        return _summary(result, store, bool(opts["quiet"]))
+
+    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+
+
+# --- verify-changes ---------------------------------------------------------------------------
+
+
+def _when(seconds: int | None) -> str:
+    return "-" if seconds is None else format_instant(seconds)
+
+
+def _proof_line(proof: ShardProof) -> str:
+    shard = proof.shard_id or "(no shard: Lambda objects)"
+    parent = f" (parent {proof.parent_shard_id})" if proof.parent_shard_id else ""
+    end = "read to its end" if proof.closed else f"read to {_when(proof.read_to)}"
+    return (
+        f"  {proof.stream_label} shard {shard}{parent}: {proof.records} record(s) "
+        f"{_when(proof.first_seconds)} .. {_when(proof.last_seconds)}, {end}"
+    )
+
+
+def _print_verification(result: Verification, quiet: bool) -> int:
+    for problem in result.problems:
+        click.echo(f"{problem.kind.upper()}: {problem.name}: {problem.detail}", err=True)
+    window = f"{_when(result.first)} .. {_when(result.last)}"
+    if not quiet:
+        click.echo(
+            f"verified {result.objects} object(s), {result.records} record(s) "
+            f"({result.duplicates} duplicate copies dropped) in window {window}"
+        )
+        for proof in result.shards:
+            click.echo(_proof_line(proof))
+    if result.problems:
+        click.echo(f"window {window} NOT proven complete: {len(result.problems)} problem(s)")
+        return int(ExitCode.FOUND)
+    click.echo(f"window {window} complete in every shard shown")
+    return int(ExitCode.OK)
+
+
+@click.command("verify-changes", epilog=f"{_TARGET_HELP}\n\n{EXIT_CODES_HELP}")
+@click.argument("target")
+@click.option("--from", "start", help="Window start: ISO 8601 with a zone, or epoch seconds.")
+@click.option("--until", "until", help="Window end (inclusive), same forms.")
+@click.option(
+    "--failures",
+    metavar="S3URL",
+    help="The Lambda writer's S3 on-failure destination: every discarded batch must be in the "
+    "log (else run backup-changes --from-failures).",
+)
+@click.option(
+    "--s3-endpoint-url",
+    envvar="AWS_ENDPOINT_URL_S3",
+    show_envvar=True,
+    help="Send S3 requests to this endpoint (an S3-compatible server).",
+)
+@common_options
+def verify_changes_command(target: str, **opts: Any) -> None:
+    """Check a change log over a window: damaged objects, chain breaks, gaps, stream changes.
+
+    TARGET is the log's folder, the table's changes folder or the table's folder. Exit 1 naming
+    every problem; else exit 0 with how far each shard is proven read.
+    """
+
+    def body() -> int:
+        first = parse_instant(opts["start"], "--from") if opts["start"] else None
+        last = parse_instant(opts["until"], "--until") if opts["until"] else None
+        if first is not None and last is not None and first > last:
+            raise UsageError("--from is after --until", hint="swap them")
+        storage = StorageSpec(_log_source(target), s3_endpoint_url=opts["s3_endpoint_url"]).open()
+        failures = None
+        if opts["failures"]:
+            where = _log_source(opts["failures"])
+            failures = StorageSpec(where, s3_endpoint_url=opts["s3_endpoint_url"]).open()
+        result = verify_changes(storage, first, last, failures=failures)
+        return _print_verification(result, bool(opts["quiet"]))
+
+    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+
+
+# --- record-history ---------------------------------------------------------------------------
+
+
+def _schema_of(storage: Storage) -> KeySchema:
+    """The key schema recorded in the (first) log's descriptor."""
+    for log_storage in find_logs(storage):
+        descriptor = read_descriptor(log_storage)
+        if descriptor is not None:
+            keys = {kind: (name, type_) for name, kind, type_ in descriptor.key_schema}
+            hash_name, hash_type = keys["HASH"]
+            range_name, range_type = keys.get("RANGE", (None, None))
+            return KeySchema(hash_name, hash_type, range_name, range_type)
+    raise ConfigError(f"no change log at {storage.location.url()}")
+
+
+def _print_history(history: History, fmt: str) -> int:
+    for version in history.versions:
+        record = version.record
+        if fmt == "jsonl":
+            click.echo(encode_line(record))
+            continue
+        event = "REMOVE (TTL)" if version.ttl_delete else record.event_name
+        image = encode_item(record.new_image) if record.new_image is not None else "(deleted)"
+        if record.event_name != "REMOVE" and record.new_image is None:
+            image = "(no new image in this stream view)"
+        click.echo(
+            f"{format_instant(record.seconds)}  {event:<12}  seq {record.sequence_number}  {image}"
+        )
+    for damage in history.damaged:
+        click.echo(f"DAMAGED: {damage.name}: {damage.problem} (versions may be missing)", err=True)
+    for name in history.unfinished:
+        click.echo(f"UNFINISHED: {name}: no manifest, not read", err=True)
+    if fmt != "jsonl" and not history.versions:
+        click.echo("no change of this key in the window", err=True)
+    return int(ExitCode.FOUND if history.damaged else ExitCode.OK)
+
+
+@click.command("record-history", epilog=f"{_TARGET_HELP}\n\n{EXIT_CODES_HELP}")
+@click.argument("target")
+@click.argument("key")
+@click.option("--from", "start", help="Window start: ISO 8601 with a zone, or epoch seconds.")
+@click.option("--until", "until", help="Window end (inclusive), same forms.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="jsonl: each version as its change log line (wire format, binary as base64).",
+)
+@click.option(
+    "--s3-endpoint-url",
+    envvar="AWS_ENDPOINT_URL_S3",
+    show_envvar=True,
+    help="Send S3 requests to this endpoint (an S3-compatible server).",
+)
+@common_options
+def record_history_command(target: str, key: str, **opts: Any) -> None:
+    """Every version of one item in a change log, newest first, with its time and event.
+
+    KEY is JSON: wire format ('{"pk": {"S": "a"}}') or plain values typed by the table's key
+    schema ('{"pk": "a", "sk": 5}'). Exit 1 when damaged objects may hide versions.
+    """
+
+    def body() -> int:
+        first = parse_instant(opts["start"], "--from") if opts["start"] else None
+        last = parse_instant(opts["until"], "--until") if opts["until"] else None
+        storage = StorageSpec(_log_source(target), s3_endpoint_url=opts["s3_endpoint_url"]).open()
+        wire_key = parse_key_argument(key, _schema_of(storage))
+        return _print_history(record_history(storage, wire_key, first, last), opts["fmt"])
+
+    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+
+
+def _from_failures(source: str, target: str, opts: dict[str, Any]) -> None:
+    def body() -> int:
+        config = BackupConfig(
+            target=parse_log_destination(target),
+            sse=opts["sse"] or ("aws:kms" if opts["sse_kms_key_id"] else None),
+            sse_kms_key_id=opts["sse_kms_key_id"],
+            s3_endpoint_url=opts["s3_endpoint_url"],
+            dynamodb_endpoint_url=opts["endpoint_url"],
+        )
+        failures = StorageSpec(_log_source(source), s3_endpoint_url=opts["s3_endpoint_url"])
+        done = reingest(failures.open(), LambdaLogWriter.from_config(config))
+        for name, reason in done.failed:
+            click.echo(f"NOT WRITTEN: {name}: {reason}", err=True)
+        if not opts["quiet"]:
+            click.echo(
+                f"re-ingested {done.written} of {done.records} record(s) from {done.batches} "
+                f"discarded batch(es) into {config.target.url()}"
+            )
+        return int(ExitCode.FAILED if done.failed else ExitCode.OK)
+
+    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
