@@ -21,6 +21,8 @@ from segment_faults import FaultHook
 
 SEGMENTS = "8"
 
+pytestmark = pytest.mark.slow  # a Dask cluster of worker processes
+
 
 @pytest.fixture(scope="module")
 def scheduler(_hermetic_aws_env: None) -> Iterator[str]:

@@ -322,6 +322,7 @@ def _sigint_and_time(run: Terminal) -> tuple[int, float]:
     return code, time.monotonic() - sent
 
 
+@pytest.mark.slow
 @pytest.mark.moto
 def test_ctrl_c_stops_a_backup_at_once_and_says_how_to_resume(
     ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str], tmp_path: Path
@@ -348,6 +349,7 @@ def test_ctrl_c_stops_a_backup_at_once_and_says_how_to_resume(
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.moto
 def test_ctrl_c_stops_a_restore_at_once_and_says_what_a_rerun_does(
     ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str], tmp_path: Path
