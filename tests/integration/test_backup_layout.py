@@ -22,8 +22,9 @@ from dynamodb_replicator.backup import (
     backup_segment,
 )
 from dynamodb_replicator.cli.app import cli
-from dynamodb_replicator.dynamo import SegmentContext, TableSpec, parse_table_address
+from dynamodb_replicator.dynamo import TableSpec, parse_table_address
 from dynamodb_replicator.errors import TableNotFoundError
+from dynamodb_replicator.segments import SegmentContext
 from helpers import Endpoint, put_items
 
 MiB = 1024 * 1024

@@ -112,6 +112,7 @@ def test_s3_one_segment_round_trip(
     _assert_same(ddb_client, source_table, copy)
 
 
+@pytest.mark.slow
 @pytest.mark.dynalite
 def test_folder_four_segments_round_trip_in_worker_processes(
     ddb: Endpoint,

@@ -67,6 +67,7 @@ def _segment_processes(args: list[str], count: int) -> list[subprocess.Completed
     return done
 
 
+@pytest.mark.slow
 @pytest.mark.dynalite
 def test_four_segment_processes_merge_to_one_runs_report(
     ddb: Endpoint, pair: tuple[str, str], tmp_path: Path
@@ -121,6 +122,7 @@ def test_segment_auto_without_an_index_is_a_usage_error(
     assert "AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX" in result.stderr
 
 
+@pytest.mark.slow
 def test_backup_and_restore_as_array_jobs_with_results_on_s3(
     ddb: Endpoint,
     ddb_client: Any,

@@ -15,9 +15,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from dynamodb_replicator.cli.app import cli
+from dynamodb_replicator.cli.options import Embedding
 from helpers import Endpoint, put_items, scan_all
+from segment_faults import FaultHook
 
 SEGMENTS = "8"
+
+pytestmark = pytest.mark.slow  # a Dask cluster of worker processes
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +40,8 @@ def scheduler(_hermetic_aws_env: None) -> Iterator[str]:
         cluster.close()
 
 
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
+def run(*args: str, fault: FaultHook | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), obj=Embedding(fault=fault))
 
 
 def _items(n: int = 40) -> list[dict[str, Any]]:
@@ -64,7 +68,9 @@ def _pair(ddb_client: Any, make_table: Callable[..., str]) -> tuple[str, str]:
     return primary, replica
 
 
-def _diff(ddb: Endpoint, pair: tuple[str, str], *extra: str) -> Result:
+def _diff(
+    ddb: Endpoint, pair: tuple[str, str], *extra: str, fault: FaultHook | None = None
+) -> Result:
     return run(
         "diff-tables",
         f"us-east-1/{pair[0]}",
@@ -78,6 +84,7 @@ def _diff(ddb: Endpoint, pair: tuple[str, str], *extra: str) -> Result:
         "--workers",
         "1",
         *extra,
+        fault=fault,
     )
 
 
@@ -119,13 +126,11 @@ def test_a_segment_failing_once_is_retried(
     make_table: Callable[..., str],
     scheduler: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pair = _pair(ddb_client, make_table)
     local = _diff(ddb, pair)
-    monkeypatch.setenv("DYNAMODB_REPLICATOR_TEST_FAULTS", "once:2,once:6")
-    monkeypatch.setenv("DYNAMODB_REPLICATOR_TEST_FAULTS_DIR", str(tmp_path))
-    cluster = _diff(ddb, pair, "--dask-scheduler", scheduler)
+    hook = FaultHook(once=(2, 6), marker_dir=str(tmp_path))
+    cluster = _diff(ddb, pair, "--dask-scheduler", scheduler, fault=hook)
     assert local.exit_code == 1
     _same(local, cluster)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["failed-once-2", "failed-once-6"]
@@ -137,16 +142,13 @@ def test_repairs_of_a_failed_attempt_are_reported_once(
     make_table: Callable[..., str],
     scheduler: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Every segment with damage fails right after its first repairs; the retries find those
     keys agreeing, yet the report and summary list each of them once, as repaired."""
     here, there = _pair(ddb_client, make_table), _pair(ddb_client, make_table)
     local = _diff(ddb, here, "--repair")
-    every = ",".join(f"after-repair:{s}" for s in range(int(SEGMENTS)))
-    monkeypatch.setenv("DYNAMODB_REPLICATOR_TEST_FAULTS", every)
-    monkeypatch.setenv("DYNAMODB_REPLICATOR_TEST_FAULTS_DIR", str(tmp_path))
-    cluster = _diff(ddb, there, "--repair", "--dask-scheduler", scheduler)
+    every = FaultHook(after_repair=tuple(range(int(SEGMENTS))), marker_dir=str(tmp_path))
+    cluster = _diff(ddb, there, "--repair", "--dask-scheduler", scheduler, fault=every)
     failed_once = [p.name for p in tmp_path.iterdir()]
     assert failed_once, "no segment failed after its repairs"
     assert all(name.startswith("failed-after-repair-") for name in failed_once)
@@ -166,11 +168,10 @@ def test_a_segment_always_failing_is_exit_3_naming_it(
     ddb_client: Any,
     make_table: Callable[..., str],
     scheduler: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pair = _pair(ddb_client, make_table)
-    monkeypatch.setenv("DYNAMODB_REPLICATOR_TEST_FAULTS", "always:5")
-    result = _diff(ddb, pair, "--dask-scheduler", scheduler, "--dask-retries", "1")
+    hook = FaultHook(always=(5,))
+    result = _diff(ddb, pair, "--dask-scheduler", scheduler, "--dask-retries", "1", fault=hook)
     assert result.exit_code == 3, result.output
     assert "segment 5 failed after 2 attempt(s): injected fault in segment 5" in result.stderr
 

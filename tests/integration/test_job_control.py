@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
-from dynamodb_replicator.cluster import FAULTS_DIR_ENV, FAULTS_ENV
+from dynamodb_replicator.cli.app import cli
+from dynamodb_replicator.cli.options import Embedding
 from helpers import Endpoint, put_items, scan_all
+from segment_faults import FaultHook
 
 ITEMS = 200
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")
@@ -244,12 +247,10 @@ def test_a_repair_that_fails_part_way_reports_every_repair_it_wrote(
 ) -> None:
     primary, replica = make_table(), make_table()
     put_items(ddb_client, primary, _items())
-    env = dict(os.environ, **{FAULTS_ENV: "after-repair:2", FAULTS_DIR_ENV: str(tmp_path)})
+    hook = FaultHook(after_repair=(2,), marker_dir=str(tmp_path))
     cmd = _diff(ddb, primary, replica, "--repair", "--segments", "4", "--workers", workers)
-    done = subprocess.run(
-        [*cmd, "--recheck-delay", "0"], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 3, done.stderr
+    done = CliRunner().invoke(cli, [*cmd[3:], "--recheck-delay", "0"], obj=Embedding(fault=hook))
+    assert done.exit_code == 3, done.stderr
     written = {item["pk"]["S"] for item in scan_all(ddb_client, replica)}
     assert written  # segment 2 (at least) repaired before it failed
     lines = [line for line in done.stdout.splitlines() if line]
@@ -285,10 +286,10 @@ class _Bars:
 def test_a_failed_diff_never_tells_its_progress_it_finished(
     ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str]
 ) -> None:
-    from dynamodb_replicator.cluster import FaultHook
     from dynamodb_replicator.diff import DiffOptions, run_diff
     from dynamodb_replicator.dynamo import TableSpec, parse_table_address
     from dynamodb_replicator.errors import SegmentFailedError
+    from dynamodb_replicator.segments import LocalEngine
 
     primary, replica = make_table(), make_table()
     put_items(ddb_client, primary, _items())
@@ -306,7 +307,7 @@ def test_a_failed_diff_never_tells_its_progress_it_finished(
             total_segments=2,
             progress=bars,
             on_stopped=stopped.append,
-            fault=FaultHook(always=(1,)),
+            engine=LocalEngine(fault=FaultHook(always=(1,))),
         )
     assert bars.finished == []
     assert 0 < bars.done["scan primary"] < ITEMS  # segment 0 only: its true count
@@ -321,6 +322,7 @@ def _sigint_and_time(run: Terminal) -> tuple[int, float]:
     return code, time.monotonic() - sent
 
 
+@pytest.mark.slow
 @pytest.mark.moto
 def test_ctrl_c_stops_a_backup_at_once_and_says_how_to_resume(
     ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str], tmp_path: Path
@@ -347,6 +349,7 @@ def test_ctrl_c_stops_a_backup_at_once_and_says_how_to_resume(
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.moto
 def test_ctrl_c_stops_a_restore_at_once_and_says_what_a_rerun_does(
     ddb: Endpoint, ddb_client: Any, make_table: Callable[..., str], tmp_path: Path

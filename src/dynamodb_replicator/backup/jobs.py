@@ -1,8 +1,8 @@
 """Whole jobs: backup, restore and verify, from a request to a summary.
 
 Each job checks everything it can before the first write (jobid, bucket, table, backup
-listing), then runs its segments through the foundation's pool: inline for one segment,
-worker processes for several. Segment functions are module-level and take frozen dataclasses,
+listing), then runs its segments through an engine (by default the local pool: inline for one
+segment, worker processes for several). Segment functions are module-level and take frozen dataclasses,
 so other engines (a cluster, array jobs) can run them too.
 """
 
@@ -14,14 +14,14 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..dynamo import RateSpec, TableSpec, run_segments, share_for
+from ..dynamo import RateSpec, TableSpec
 from ..dynamo.retry import CallCounts
 from ..errors import BackupIntegrityError, JobInterrupted, SegmentFailedError, UsageError
 from ..items import Key
 from ..progress import NullProgress, ProgressListener
+from ..segments import LOCAL, Engine, SegmentRun
 from .extraneous import ExtraAction, ExtraneousReport, find_extraneous
 from .layout import Location, Manifest, Started, validate_jobid
 from .reader import (
@@ -46,9 +46,6 @@ from .writer import (
     segments_to_skip,
     write_started,
 )
-
-if TYPE_CHECKING:
-    from ..cluster.engine import Engine
 
 __all__ = [
     "BackupRequest",
@@ -78,15 +75,6 @@ def job_location(destination: Location, jobid: str) -> Location:
 
 def _pool_size(segments: int, workers: int) -> int:
     return max(1, min(workers, segments))
-
-
-def _runner(engine: Engine | None) -> Callable[..., dict[int, Any]]:
-    """The engine's ``run`` (a cluster), or the local pool."""
-    return engine.run if engine is not None else run_segments
-
-
-def _share(engine: Engine | None, here: int, total: int, workers: int) -> float:
-    return (engine.share if engine is not None else share_for)(here, total, workers)
 
 
 # --- backup -----------------------------------------------------------------------------------
@@ -147,7 +135,7 @@ def run_backup(
     *,
     progress: ProgressListener | None = None,
     jobid_factory: Callable[[], str] = new_jobid,
-    engine: Engine | None = None,
+    engine: Engine = LOCAL,
 ) -> BackupSummary:
     """Back up the requested segments; raises before any write for bad jobids, missing
     buckets or tables (exit 2), and :class:`SegmentFailedError` naming a failed segment."""
@@ -174,7 +162,7 @@ def run_backup(
     skipped = segments_to_skip(storage, request.segments) if request.resume else {}
     todo = [s for s in request.segments if s not in skipped]
     workers = _pool_size(len(todo), request.workers)
-    share = _share(engine, len(request.segments), request.total_segments, workers)
+    share = engine.share(len(request.segments), request.total_segments, workers)
     job = BackupJob(
         table=request.table.with_pool(2),
         storage=root,
@@ -188,13 +176,15 @@ def run_backup(
     estimate = info.item_count * len(request.segments) // max(request.total_segments, 1)
     listener.start("backup", estimate or None)
     try:
-        results = _runner(engine)(
-            functools.partial(backup_segment, job),
-            todo,
-            request.total_segments,
-            workers=workers,
-            processes=workers > 1,
-            progress=listener,
+        results = engine.run(
+            SegmentRun(
+                functools.partial(backup_segment, job),
+                todo,
+                request.total_segments,
+                workers=workers,
+                processes=workers > 1,
+                progress=listener,
+            )
         )
     except JobInterrupted as exc:
         exc.hint = (
@@ -234,19 +224,21 @@ def _verify(
     segments: Sequence[SegmentSource],
     workers: int,
     listener: ProgressListener,
-    engine: Engine | None = None,
+    engine: Engine = LOCAL,
 ) -> dict[int, SegmentVerdict]:
     present = list(segments)
     job = VerifyJob(source.storage, tuple(present))
     pool = _pool_size(len(present), workers)
     listener.start("verify", source.item_count)
-    verdicts = _runner(engine)(
-        functools.partial(verify_segment_task, job),
-        [s.segment for s in present],
-        max(len(present), 1),
-        workers=pool,
-        processes=pool > 1,
-        progress=listener,
+    verdicts = engine.run(
+        SegmentRun(
+            functools.partial(verify_segment_task, job),
+            [s.segment for s in present],
+            max(len(present), 1),
+            workers=pool,
+            processes=pool > 1,
+            progress=listener,
+        )
     )
     listener.finish("verify")  # only when done: a stopped job's bar keeps its true count
     return verdicts
@@ -257,7 +249,7 @@ def run_verify(
     *,
     workers: int = 1,
     progress: ProgressListener | None = None,
-    engine: Engine | None = None,
+    engine: Engine = LOCAL,
 ) -> VerifyReport:
     """Read every object of the backup at ``source_spec`` to the end, writing nothing."""
     source = open_source(source_spec)
@@ -374,7 +366,7 @@ def run_restore(
     request: RestoreRequest,
     *,
     progress: ProgressListener | None = None,
-    engine: Engine | None = None,
+    engine: Engine = LOCAL,
     on_extraneous: Callable[[Key, ExtraAction], None] | None = None,
 ) -> RestoreSummary:
     """Restore a backup (or one of its segments) into a table.
@@ -429,9 +421,9 @@ def run_restore(
         log.warning(warnings[-1])
     total = max(len(source.segments), 1)
     workers = _pool_size(len(chosen), request.workers)
-    if engine is None:  # a cluster's workers spool on their own machines
+    if engine.here:  # a cluster's workers spool on their own machines
         check_spool_space(spool_space_needed(chosen, workers))
-    share = _share(engine, len(chosen), total, workers)
+    share = engine.share(len(chosen), total, workers)
     collect = request.delete_extraneous or target.held_items
     job = RestoreJob(
         table=request.table.with_pool(8),
@@ -444,17 +436,19 @@ def run_restore(
     listener.start("restore", sum(s.manifest.item_count for s in chosen if s.manifest) or None)
     finished: dict[int, SegmentRestore] = {}
     try:
-        results = _runner(engine)(
-            functools.partial(restore_segment, job),
-            [s.segment for s in chosen],
-            total,
-            workers=workers,
-            processes=workers > 1,
-            progress=listener,
-            on_result=finished.__setitem__,
+        results = engine.run(
+            SegmentRun(
+                functools.partial(restore_segment, job),
+                [s.segment for s in chosen],
+                total,
+                workers=workers,
+                processes=workers > 1,
+                progress=listener,
+                on_result=finished.__setitem__,
+            )
         )
     except SegmentFailedError as exc:
-        nothing = _damaged_segment(exc, chosen, finished, engine is None and workers == 1)
+        nothing = _damaged_segment(exc, chosen, finished, engine.here and workers == 1)
         if nothing is not None:
             raise nothing from exc
         done = sum(r.items for r in finished.values())

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from ..dynamo import SegmentContext
 from ..errors import BackupError, BackupIntegrityError, ConfigError, ItemFormatError
 from ..items import Item, decode_item
+from ..segments import SegmentContext
 from .layout import (
     MANIFEST_SUFFIX,
     STARTED,

@@ -20,7 +20,6 @@ from ..dynamo import (
     BatchResult,
     Put,
     RateLimiter,
-    SegmentContext,
     TableSpec,
     batch_write,
     describe_table,
@@ -38,6 +37,7 @@ from ..errors import (
     UsageError,
 )
 from ..items import Item, Key, KeySchema, key_identity
+from ..segments import SegmentContext
 from .reader import SegmentSource
 from .spool import proven_items
 from .storage import StorageSpec

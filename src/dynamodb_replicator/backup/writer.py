@@ -20,7 +20,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .. import __version__
 from ..dynamo import (
     RateLimiter,
-    SegmentContext,
     TableInfo,
     TableSpec,
     describe_table,
@@ -30,6 +29,7 @@ from ..dynamo.clients import Client
 from ..dynamo.retry import CallCounts, call_counts
 from ..errors import BackupError, JobInterrupted, UsageError
 from ..items import encode_item
+from ..segments import SegmentContext
 from .layout import STARTED, Manifest, Started, data_name, manifest_name
 from .storage import Storage, StorageSpec
 from .tabledef import table_definition

@@ -27,11 +27,11 @@ from ..backup import (
 )
 from ..backup.extraneous import ExtraAction
 from ..backup.reader import open_source
-from ..cluster import SegmentResult, write_result
 from ..diff import FORMATS, Discrepancy, format_discrepancy, summary_lines
 from ..dynamo import RateSpec
 from ..errors import ReplicatorError, UsageError
 from ..items import Key, encode_key_for_report
+from ..results import SegmentResult, write_result
 from .diff_cmd import diff_exit_code
 from .exit_codes import ExitCode, exit_codes_help
 from .options import (

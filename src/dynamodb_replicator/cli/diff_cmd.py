@@ -20,7 +20,6 @@ from typing import Any
 import click
 
 from ..backup import StorageSpec
-from ..cluster import SegmentResult, diff_segment_result, hook_from_environ, write_result
 from ..diff import (
     FORMATS,
     DiffOptions,
@@ -54,6 +53,7 @@ from ..items import (
     key_identity,
     parse_plain_key,
 )
+from ..results import SegmentResult, diff_segment_result, write_result
 from .exit_codes import ExitCode, exit_codes_help
 from .options import (
     ADDRESS_HELP,
@@ -239,7 +239,6 @@ def diff_tables(primary: str, replica: str, **opts: Any) -> None:
                     on_discrepancy=show,
                     engine=engine,
                     on_stopped=lambda so_far: _echo_stopped(so_far, options, quiet),
-                    fault=hook_from_environ() if engine is None else None,
                 )
         except RepairLimitError as exc:
             if exc.result is not None:

@@ -11,9 +11,9 @@ from typing import Any
 import click
 
 from ..backup import StorageSpec, parse_source
-from ..cluster import MergedResults, merge_results, read_results
 from ..diff import FORMATS, format_discrepancy, summary_lines
 from ..errors import SegmentFailedError
+from ..results import MergedResults, merge_results, read_results
 from .backup_cmd import backup_line, restore_line
 from .diff_cmd import diff_exit_code
 from .exit_codes import ExitCode, exit_codes_help

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
 
 from ..backup import StorageSpec, parse_destination
-from ..cluster import AUTO, INDEX_VARIABLES, Engine, hook_from_environ, segment_from_environ
 from ..dynamo import ACCEPTED_FORMS, Auth, ClientOptions, TableSpec, parse_table_address
 from ..dynamo.address import is_role_arn
 from ..dynamo.clients import DEFAULT_GIVE_UP_AFTER
 from ..errors import UsageError
+from ..segments import AUTO, INDEX_VARIABLES, Engine, Fault, LocalEngine, segment_from_environ
+from ..segments.dask import DaskEngine
 
 __all__ = [
     "CONTEXT_SETTINGS",
     "SEGMENT",
     "STANDALONE_COMMANDS",
     "WORKERS_HINT",
+    "Embedding",
     "cluster_options",
     "common_options",
     "endpoint_options",
@@ -222,17 +225,30 @@ def cluster_options(fn: F) -> F:
     )(fn)
 
 
-def engine_from_options(opts: dict[str, Any]) -> Engine | None:
-    """The cluster engine the options ask for; ``None`` runs segments here."""
+@dataclass(frozen=True)
+class Embedding:
+    """What a program that calls the commands in-process may hand them as click's context
+    object (``cli.main(args, obj=Embedding(...))``): a fault hook for the segments' engine."""
+
+    fault: Fault | None = None
+
+
+def _fault() -> Fault | None:
+    """The fault hook of the :class:`Embedding` the commands were invoked with, if any."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return obj.fault if isinstance(obj, Embedding) else None
+
+
+def engine_from_options(opts: dict[str, Any]) -> Engine:
+    """The engine the options ask for: a Dask cluster, or the local pool."""
     address = opts.get("dask_scheduler")
     if not address:
-        return None
+        return LocalEngine(fault=_fault())
     retries = int(opts.get("dask_retries") or 0)
     if retries < 0:
         raise UsageError("--dask-retries must be 0 or more")
-    from ..cluster.dask_engine import DaskEngine  # distributed is optional: import on demand
-
-    return DaskEngine(str(address), retries=retries, hook=hook_from_environ())
+    return DaskEngine(str(address), retries=retries, hook=_fault())
 
 
 def results_options(fn: F) -> F:

@@ -19,12 +19,13 @@ from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, S
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..dynamo import Backoff, RateLimiter, SegmentContext, TableSpec, batch_get, scan_segment
+from ..dynamo import Backoff, RateLimiter, TableSpec, batch_get, scan_segment
 from ..dynamo.backoff import Clock, Sleep
 from ..dynamo.clients import Client
 from ..dynamo.retry import call_counts
 from ..errors import JobInterrupted, PartialSegmentError, ReplicatorError
 from ..items import Item, Key, KeySchema, diff_items, extract_key, items_equal, key_identity
+from ..segments import SegmentContext
 from .model import Action, DiffOptions, DiffStats, Discrepancy, Kind, Tally
 from .repair import RepairSides, repair_batch
 

@@ -12,20 +12,13 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..dynamo import (
-    Backoff,
-    TableInfo,
-    TableSpec,
-    check_compatible,
-    describe_table,
-    run_segments,
-    share_for,
-)
+from ..dynamo import Backoff, TableInfo, TableSpec, check_compatible, describe_table
 from ..errors import JobInterrupted, SegmentFailedError, UsageError
 from ..items import KeySchema, ignore_matcher
 from ..progress import NullProgress, ProgressListener
+from ..segments import LOCAL, Engine, LocalEngine, SegmentRun, share_for
 from .engine import (
     TASK_FOUND,
     TASK_PRIMARY,
@@ -42,9 +35,6 @@ from .engine import (
 )
 from .model import DiffOptions, DiffResult, DiffStats, Discrepancy, Kind, RepairLimitError
 from .repair import repair_batch
-
-if TYPE_CHECKING:
-    from ..cluster.engine import Engine
 
 __all__ = ["check_ignored", "check_options", "check_sides", "run_diff", "verify_against"]
 
@@ -135,23 +125,21 @@ def run_diff(
     workers: int = 1,
     progress: ProgressListener | None = None,
     on_discrepancy: Callable[[Discrepancy], None] | None = None,
-    engine: Engine | None = None,
+    engine: Engine = LOCAL,
     on_stopped: Callable[[DiffResult], None] | None = None,
-    fault: Callable[[int, str], None] | None = None,
 ) -> DiffResult:
     """Compare (and with ``options.repair`` repair, or with ``options.backfill`` fill) the
     replica from the primary over ``segments`` of ``total_segments`` (default: all).
 
-    More than one worker runs segments in worker processes; an ``engine`` (a cluster) runs
-    them elsewhere, each segment enforcing its 1/M share of the rate budgets. ``on_discrepancy`` receives each
-    discrepancy once its segment is done. Raises :class:`UsageError`/:class:`ConfigError`
+    The ``engine`` runs the segments: the local pool by default (more than one worker runs them
+    in worker processes), or a cluster, each segment enforcing its 1/M share of the rate
+    budgets. ``on_discrepancy`` receives each discrepancy once its segment is done. Raises :class:`UsageError`/:class:`ConfigError`
     before any work (same table, key schemas differ, table not found),
     :class:`RepairLimitError` when a cap would be exceeded, and
     :class:`SegmentFailedError` when a segment fails, :class:`JobInterrupted` on Ctrl-C. When
     it stops either way, the work done is still reported: ``on_discrepancy`` receives what
-    stopped segments had acted on (repairs written), and ``on_stopped`` the result of the finished segments and the stopped segments' partial work
-    (when there is any).
-    ``fault`` is a test hook for the local pool (see :class:`SegmentContext`).
+    stopped segments had acted on (repairs written), and ``on_stopped`` the result of the
+    finished segments and the stopped segments' partial work (when there is any).
     """
     started = time.monotonic()
     options = options or DiffOptions()
@@ -165,7 +153,7 @@ def run_diff(
     processes = workers > 1 and len(run) > 1
     used = min(workers, len(run)) if processes else 1
     two_phase = options.capped and options.repair and not options.backfill and not options.dry_run
-    share = (engine.share if engine is not None else share_for)(len(run), total_segments, used)
+    share = engine.share(len(run), total_segments, used)
     job = SegmentJob(
         primary=primary,
         replica=replica,
@@ -200,28 +188,19 @@ def run_diff(
     try:
         if options.backfill and options.max_writes is not None and options.writes:
             capped = _backfill_capped(job, run, total_segments, listener, collect)
-        elif engine is not None:
-            engine.run(
-                functools.partial(diff_segment, job),
-                run,
-                total_segments,
-                workers=used,
-                processes=processes,
-                progress=listener,
-                on_result=collect,
-                merge_partial=functools.partial(merge_partial_outcomes, p_info.key_schema),
-            )
         else:
-            run_segments(
-                functools.partial(diff_segment, job),
-                run,
-                total_segments,
-                workers=used,
-                processes=processes,
-                progress=listener,
-                on_result=collect,
-                on_partial=collect_partial,
-                fault=fault,
+            engine.run(
+                SegmentRun(
+                    functools.partial(diff_segment, job),
+                    run,
+                    total_segments,
+                    workers=used,
+                    processes=processes,
+                    progress=listener,
+                    on_result=collect,
+                    on_partial=collect_partial,
+                    merge_partial=functools.partial(merge_partial_outcomes, p_info.key_schema),
+                )
             )
         ok = True
     except (SegmentFailedError, JobInterrupted) as exc:
@@ -299,11 +278,13 @@ def _backfill_capped(
     assert left is not None
     for segment in run:
         options = replace(job.options, max_writes=left)
-        results = run_segments(
-            functools.partial(diff_segment, replace(job, options=options)),
-            [segment],
-            total_segments,
-            progress=listener,
+        results = LocalEngine().run(
+            SegmentRun(
+                functools.partial(diff_segment, replace(job, options=options)),
+                [segment],
+                total_segments,
+                progress=listener,
+            )
         )
         outcome = results[segment]
         collect(segment, outcome)

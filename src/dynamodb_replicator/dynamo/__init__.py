@@ -15,8 +15,7 @@ from .batch import (
 )
 from .clients import Auth, Client, ClientOptions, TableSpec, make_client, s3_client
 from .conditional import Condition, ConditionalResult, conditional_delete, conditional_put
-from .pool import SegmentContext, run_segments
-from .ratelimit import RateLimiter, RateSpec, share_for
+from .ratelimit import RateLimiter, RateSpec
 from .scan import ScanPage, scan_segment
 from .tables import TableInfo, check_compatible, describe_table
 
@@ -37,7 +36,6 @@ __all__ = [
     "RateSpec",
     "RetryBudget",
     "ScanPage",
-    "SegmentContext",
     "TableAddress",
     "TableInfo",
     "TableSpec",
@@ -52,8 +50,6 @@ __all__ = [
     "make_client",
     "parse_table_address",
     "resolve_region",
-    "run_segments",
     "s3_client",
     "scan_segment",
-    "share_for",
 ]

@@ -1,9 +1,7 @@
 """A token bucket in capacity units per second, fed by the consumed capacity responses report.
 
-One meaning everywhere for ``--rate-read`` / ``--rate-write``: the budget of the whole job (all
-M segments). A process that runs k of the M segments enforces ``k/M`` of it
-(:func:`share_for`); when it runs them in W worker processes, each worker enforces ``1/W`` of
-that share, so together they stay within it.
+A job's budget is split among its processes and workers by
+:func:`dynamodb_replicator.segments.share_for`; each worker's bucket enforces its share.
 
 Like pynamodb's limiter, a request is let through when the bucket is not in debt, and its real
 cost (known only from the response) is charged afterwards, so a large page puts the bucket in
@@ -18,7 +16,7 @@ from dataclasses import dataclass
 
 from .backoff import Clock, Sleep
 
-__all__ = ["RateLimiter", "RateSpec", "share_for"]
+__all__ = ["RateLimiter", "RateSpec"]
 
 
 @dataclass(frozen=True)
@@ -34,13 +32,6 @@ class RateSpec:
             read=None if self.read is None else self.read * fraction,
             write=None if self.write is None else self.write * fraction,
         )
-
-
-def share_for(segments_here: int, total_segments: int, workers: int = 1) -> float:
-    """The fraction of a job budget one worker enforces: k/M of the job, split over W workers."""
-    if total_segments <= 0 or segments_here <= 0:
-        return 1.0
-    return (min(segments_here, total_segments) / total_segments) / max(workers, 1)
 
 
 class RateLimiter:

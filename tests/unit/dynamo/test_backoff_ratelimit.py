@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dynamodb_replicator.dynamo import Backoff, RateLimiter, RateSpec, share_for
+from dynamodb_replicator.dynamo import Backoff, RateLimiter, RateSpec
+from dynamodb_replicator.segments import share_for
 
 
 class FakeClock:

@@ -9,13 +9,11 @@ over a queue.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
 import queue
 import signal
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import (
@@ -26,54 +24,21 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from ..errors import JobInterrupted, PartialSegmentError, ReplicatorError, SegmentFailedError
 from ..progress import NullProgress, ProgressListener
+from .context import Fault, Flag, SegmentContext, Sink
+from .engine import SegmentRun
+from .lifeline import die_with_parent
+from .share import share_for
 
-__all__ = ["SegmentContext", "run_segments"]
+__all__ = ["GRACE_SECONDS", "LOCAL", "LocalEngine"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class _Flag(Protocol):
-    def is_set(self) -> bool: ...
-
-    def set(self) -> None: ...
-
-
-class _Sink(Protocol):
-    def put(self, item: Any) -> None: ...
-
-
-@dataclass(frozen=True)
-class SegmentContext:
-    """What a segment function gets besides its number: a cancel flag, a progress sink and
-    (tests only) a fault hook called with the segment and a named point of its work."""
-
-    segment: int
-    total_segments: int
-    _cancel: _Flag
-    _sink: _Sink
-    _fault: Callable[[int, str], None] | None = None
-
-    def cancelled(self) -> bool:
-        """True once the job is stopping; check between pages and stop early."""
-        return self._cancel.is_set()
-
-    def advance(self, task: str, amount: int = 1) -> None:
-        """Report progress to the job's listener (from any thread or process)."""
-        self._sink.put((task, amount))
-
-    def checkpoint(self, point: str) -> None:
-        """A named point of the segment's work (e.g. ``"after-repair"``) where a test fault
-        hook may raise; does nothing otherwise."""
-        if self._fault is not None:
-            self._fault(self.segment, point)
 
 
 class _Counts:
@@ -96,7 +61,7 @@ class _Counts:
 class _Tagged:
     """A segment's sink: tags each progress message with the segment it came from."""
 
-    def __init__(self, segment: int, sink: _Sink):
+    def __init__(self, segment: int, sink: Sink):
         self._segment = segment
         self._sink = sink
 
@@ -125,47 +90,6 @@ _worker_cancel: Any = None
 _worker_queue: Any = None
 
 
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def _exit_now() -> None:
-    """Leave at once: no cleanup, no buffered output, nothing more sent anywhere."""
-    os._exit(1)
-
-
-def _set_parent_death_signal() -> bool:
-    """Ask Linux to SIGKILL this process when its parent dies; False where that is unavailable."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _watch_parent(lifeline: Any) -> None:
-    """Exit at once when ``lifeline`` (the read end of a pipe only the parent writes) closes:
-    the parent is gone. Runs on a daemon thread where no parent-death signal exists."""
-    with suppress(EOFError, OSError):
-        lifeline.recv()
-    _exit_now()
-
-
-def die_with_parent(parent_pid: int, lifeline: Any = None) -> None:
-    """Make this worker process stop within moments of losing ``parent_pid``, writing nothing.
-
-    On Linux a parent-death signal (SIGKILL) does it; the check after it closes the race of a
-    parent that died before the signal was set. Elsewhere a watchdog thread waits on the
-    ``lifeline`` pipe, whose write end only the parent holds.
-    """
-    if _set_parent_death_signal() or lifeline is None:
-        if os.getppid() != parent_pid:
-            _exit_now()
-        return
-    threading.Thread(target=_watch_parent, args=(lifeline,), daemon=True, name="lifeline").start()
-
-
 def _init_worker(cancel: Any, progress_queue: Any, parent_pid: int, lifeline: Any) -> None:
     global _worker_cancel, _worker_queue
     die_with_parent(parent_pid, lifeline)
@@ -177,7 +101,7 @@ def _run_in_worker(
     fn: Callable[[SegmentContext], T],
     segment: int,
     total: int,
-    fault: Callable[[int, str], None] | None,
+    fault: Fault | None,
 ) -> T:
     sink = _Tagged(segment, _worker_queue)
     return _begin(fn, SegmentContext(segment, total, _worker_cancel, sink, fault))
@@ -237,33 +161,50 @@ class _Job(Generic[T]):
 GRACE_SECONDS = 1.0
 
 
-def run_segments(
-    fn: Callable[[SegmentContext], T],
-    segments: Sequence[int],
-    total_segments: int,
-    *,
-    workers: int = 1,
-    processes: bool = False,
-    progress: ProgressListener | None = None,
-    on_result: Callable[[int, T], None] | None = None,
-    on_partial: Callable[[int, object], None] | None = None,
-    fault: Callable[[int, str], None] | None = None,
-    grace: float = GRACE_SECONDS,
-) -> dict[int, T]:
-    """Run ``fn`` for every segment, at most ``workers`` at once; results by segment.
+@dataclass(frozen=True)
+class LocalEngine:
+    """The bounded pool in this process: segments inline, in threads or in worker processes.
 
-    With ``processes=True``, ``fn`` must be picklable (a module-level function or a
-    ``functools.partial`` of one); worker processes die with this one. Raises
-    :class:`SegmentFailedError` naming the failed segment (the original error is its cause), or
-    :class:`JobInterrupted` on Ctrl-C, saying what each segment had done. Either way the
-    segments that finished reach ``on_result`` first, and the ``partial`` of every
-    :class:`PartialSegmentError` (work a failed or stopped segment had done) reaches
-    ``on_partial``. ``fault`` is a test hook passed to each segment's context.
+    It does not retry segments (``merge_partial`` is never called); the work a failed or
+    stopped segment had done reaches ``on_partial``. ``fault`` is passed to each segment's
+    context (tests use it to make segments fail); ``grace`` is how long running segments get
+    to stop on their own after Ctrl-C before their processes are killed.
     """
-    listener = progress or NullProgress()
-    job: _Job[T] = _Job({}, {}, _Counts(), on_result, on_partial, set())
+
+    fault: Fault | None = None
+    grace: float = GRACE_SECONDS
+
+    @property
+    def here(self) -> bool:
+        return True
+
+    def share(self, segments_here: int, total_segments: int, workers: int) -> float:
+        return share_for(segments_here, total_segments, workers)
+
+    def run(self, request: SegmentRun[T]) -> dict[int, T]:
+        """Run ``request.fn`` for every segment, at most ``request.workers`` at once.
+
+        With ``processes=True``, ``fn`` must be picklable (a module-level function or a
+        ``functools.partial`` of one); worker processes die with this one. Raises
+        :class:`SegmentFailedError` naming the failed segment (the original error is its
+        cause), or :class:`JobInterrupted` on Ctrl-C, saying what each segment had done.
+        Either way the segments that finished reach ``on_result`` first, and the ``partial``
+        of every :class:`PartialSegmentError` reaches ``on_partial``.
+        """
+        return _run(request, self.fault, self.grace)
+
+
+#: The default engine of every job: the local pool, without a fault hook.
+LOCAL: Final = LocalEngine()
+
+
+def _run(request: SegmentRun[T], fault: Fault | None, grace: float) -> dict[int, T]:
+    fn, segments, total_segments = request.fn, list(request.segments), request.total_segments
+    processes = request.processes
+    listener = request.progress or NullProgress()
+    job: _Job[T] = _Job({}, {}, _Counts(), request.on_result, request.on_partial, set())
     sink = _ListenerSink(listener, job.counts)
-    workers = max(1, min(workers, len(segments) or 1))
+    workers = max(1, min(request.workers, len(segments) or 1))
     if workers == 1 and not processes:
         return _run_inline(fn, segments, total_segments, sink, job, fault)
     drain: _Drain | None = None
@@ -341,7 +282,7 @@ def _run_inline(
     total: int,
     sink: _ListenerSink,
     job: _Job[T],
-    fault: Callable[[int, str], None] | None,
+    fault: Fault | None,
 ) -> dict[int, T]:
     cancel = threading.Event()
     for index, segment in enumerate(segments):
@@ -359,7 +300,7 @@ def _run_inline(
     return job.results
 
 
-def _collect(job: _Job[T], cancel: _Flag) -> None:
+def _collect(job: _Job[T], cancel: Flag) -> None:
     pending = set(job.futures)
     while pending:
         done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)

@@ -13,8 +13,14 @@ from typing import Any
 
 import pytest
 
-from dynamodb_replicator.dynamo import SegmentContext, pool, run_segments
 from dynamodb_replicator.errors import JobInterrupted, PartialSegmentError, SegmentFailedError
+from dynamodb_replicator.segments import LocalEngine, SegmentContext, SegmentRun
+from dynamodb_replicator.segments import lifeline as watch
+
+
+def run_segments(fn: Any, segments: Any, total: int, **how: Any) -> dict[int, Any]:
+    """Run one request on the local engine (keeps the calls below short)."""
+    return LocalEngine().run(SegmentRun(fn, list(segments), total, **how))
 
 
 class Recorder:
@@ -143,8 +149,8 @@ def test_a_failed_segment_hands_on_the_work_it_had_done(workers: int, processes:
 def _child_waiting_on_lifeline(lifeline: Any, pid_file: str) -> None:
     """A worker whose platform has no parent-death signal: the lifeline watchdog must act."""
     Path(pid_file).write_text(str(os.getpid()))
-    pool._set_parent_death_signal = lambda: False  # type: ignore[attr-defined]
-    pool.die_with_parent(os.getppid(), lifeline)
+    watch._set_parent_death_signal = lambda: False  # type: ignore[attr-defined]
+    watch.die_with_parent(os.getppid(), lifeline)
     time.sleep(60)
 
 
@@ -180,11 +186,11 @@ def test_a_worker_whose_parent_is_already_gone_exits_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     exits: list[str] = []
-    monkeypatch.setattr(pool, "_exit_now", lambda: exits.append("exit"))
-    monkeypatch.setattr(pool, "_set_parent_death_signal", lambda: True)
-    pool.die_with_parent(os.getppid())
+    monkeypatch.setattr(watch, "_exit_now", lambda: exits.append("exit"))
+    monkeypatch.setattr(watch, "_set_parent_death_signal", lambda: True)
+    watch.die_with_parent(os.getppid())
     assert exits == []
-    pool.die_with_parent(os.getppid() + 100_000)  # the parent that started it is not ours
+    watch.die_with_parent(os.getppid() + 100_000)  # the parent that started it is not ours
     assert exits == ["exit"]
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..diff import DiffResult, DiffStats
 from ..errors import ConfigError
-from .results import SegmentResult, diff_stats
+from .files import SegmentResult, diff_stats
 
 __all__ = ["MergedResults", "merge_results"]
 

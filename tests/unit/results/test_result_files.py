@@ -7,7 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dynamodb_replicator.backup import StorageSpec, parse_location
-from dynamodb_replicator.cluster import (
+from dynamodb_replicator.diff import Action, DiffResult, DiffStats, Discrepancy, Kind
+from dynamodb_replicator.errors import BackupError, ConfigError
+from dynamodb_replicator.results import (
     SegmentResult,
     decode_result,
     diff_segment_result,
@@ -17,8 +19,6 @@ from dynamodb_replicator.cluster import (
     result_name,
     write_result,
 )
-from dynamodb_replicator.diff import Action, DiffResult, DiffStats, Discrepancy, Kind
-from dynamodb_replicator.errors import BackupError, ConfigError
 
 
 def _diff(segment: int, total: int, *found: Discrepancy, **counts: int) -> SegmentResult:

@@ -16,11 +16,10 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
-from ..dynamo import SegmentContext
 from ..errors import (
     ConfigError,
     JobInterrupted,
@@ -29,7 +28,8 @@ from ..errors import (
     SegmentFailedError,
 )
 from ..progress import NullProgress, ProgressListener
-from .engine import check_no_secrets
+from .context import Fault, SegmentContext
+from .engine import SegmentRun, check_no_secrets
 
 __all__ = ["TASK_SEGMENTS", "DaskEngine", "TaskOutcome", "run_segment_task"]
 
@@ -69,9 +69,9 @@ def run_segment_task(
     fn: Callable[[SegmentContext], T],
     segment: int,
     total_segments: int,
-    hook: Callable[[int, str], None] | None = None,
+    hook: Fault | None = None,
 ) -> TaskOutcome[T]:
-    """One cluster task: (the test hook, then) the segment function; module-level for pickling.
+    """One cluster task: (the fault hook, then) the segment function; module-level for pickling.
 
     The hook also reaches the segment through its context (``ctx.checkpoint``)."""
     if hook is not None:
@@ -83,7 +83,7 @@ def run_segment_task(
 
 def _connect(address: str | None, timeout: float) -> Any:
     try:
-        import distributed
+        import distributed  # optional extra: imported only when a cluster job runs
     except ImportError as exc:
         raise ConfigError(
             "--dask-scheduler needs the optional 'distributed' package",
@@ -117,13 +117,13 @@ class DaskEngine:
     """Segments as Dask tasks on the scheduler at ``address`` (or an existing ``client``).
 
     ``retries`` bounds the re-runs of a failed task (submitted again from here); ``hook`` is a
-    picklable callable run before each segment and at its named checkpoints (tests use it to
-    inject faults).
+    picklable fault hook run before each segment and at its named checkpoints (tests use it to
+    make segments fail); it travels to the workers with each task.
     """
 
     address: str | None = None
     retries: int = DEFAULT_RETRIES
-    hook: Callable[[int, str], None] | None = None
+    hook: Fault | None = None
     client: Any = field(default=None, compare=False, repr=False)
     connect_timeout: float = 10.0
 
@@ -131,50 +131,36 @@ class DaskEngine:
         """Each task runs one segment, anywhere: it enforces 1/M of the job's budget."""
         return 1.0 / max(total_segments, 1)
 
-    def run(
-        self,
-        fn: Callable[[SegmentContext], T],
-        segments: Sequence[int],
-        total_segments: int,
-        *,
-        workers: int = 1,
-        processes: bool = False,
-        progress: ProgressListener | None = None,
-        on_result: Callable[[int, T], None] | None = None,
-        merge_partial: Callable[[T, Sequence[Any]], T] | None = None,
-    ) -> dict[int, T]:
+    @property
+    def here(self) -> bool:
+        return False
+
+    def run(self, request: SegmentRun[T]) -> dict[int, T]:
         """Submit one task per segment, collect results as they finish, re-submit a failed
         one up to ``retries`` times; raise :class:`SegmentFailedError` naming every segment
         that failed after its retries.
 
-        ``merge_partial(result, partials)`` folds the ``partial`` of each
+        ``request.merge_partial(result, partials)`` folds the ``partial`` of each
         :class:`PartialSegmentError` a segment's earlier attempts raised (oldest first) into
-        its final result; without it those partials are dropped."""
+        its final result; without it those partials are dropped (``on_partial``, ``workers``
+        and ``processes`` do not apply: each task runs one segment on a worker)."""
         if self.retries < 0:
             raise ConfigError("the number of task retries must be 0 or more")
-        check_no_secrets(fn)
-        listener = progress or NullProgress()
+        check_no_secrets(request.fn)
+        listener = request.progress or NullProgress()
         owned = self.client is None
         client = _connect(self.address, self.connect_timeout) if owned else self.client
         try:
-            return self._run(
-                client, fn, segments, total_segments, listener, on_result, merge_partial
-            )
+            return self._run(client, request, listener)
         finally:
             if owned:
                 client.close()
 
-    def _run(
-        self,
-        client: Any,
-        fn: Callable[[SegmentContext], T],
-        segments: Sequence[int],
-        total: int,
-        listener: ProgressListener,
-        on_result: Callable[[int, T], None] | None,
-        merge_partial: Callable[[T, Sequence[Any]], T] | None,
-    ) -> dict[int, T]:
-        import distributed
+    def _run(self, client: Any, request: SegmentRun[T], listener: ProgressListener) -> dict[int, T]:
+        import distributed  # optional extra: imported only when a cluster job runs
+
+        fn, segments, total = request.fn, request.segments, request.total_segments
+        on_result, merge_partial = request.on_result, request.merge_partial
 
         as_completed: Any = distributed.as_completed
         token = uuid.uuid4().hex[:12]

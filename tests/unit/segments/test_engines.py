@@ -1,4 +1,4 @@
-"""Engines, secrets in tasks, the fault hook and ``--segment auto`` (no servers)."""
+"""Engines, secrets in tasks, the test fault hook and ``--segment auto`` (no servers)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,29 @@ import functools
 import pickle
 from pathlib import Path
 
+import click
 import pytest
 
-from dynamodb_replicator.cli.options import parse_segment_options, table_spec
-from dynamodb_replicator.cluster import (
-    FaultHook,
-    InjectedFault,
-    LocalEngine,
-    check_no_secrets,
-    hook_from_environ,
-    segment_from_environ,
+from dynamodb_replicator.cli.options import (
+    Embedding,
+    engine_from_options,
+    parse_segment_options,
+    table_spec,
 )
-from dynamodb_replicator.cluster.dask_engine import TaskOutcome, run_segment_task
 from dynamodb_replicator.diff import DiffOptions
 from dynamodb_replicator.diff.engine import SegmentJob
-from dynamodb_replicator.dynamo import Auth, SegmentContext, TableSpec, parse_table_address
-from dynamodb_replicator.errors import UsageError
+from dynamodb_replicator.dynamo import Auth, TableSpec, parse_table_address
+from dynamodb_replicator.errors import SegmentFailedError, UsageError
 from dynamodb_replicator.items import KeySchema
+from dynamodb_replicator.segments import (
+    LocalEngine,
+    SegmentContext,
+    SegmentRun,
+    check_no_secrets,
+    segment_from_environ,
+)
+from dynamodb_replicator.segments.dask import DaskEngine, TaskOutcome, run_segment_task
+from segment_faults import FaultHook, InjectedFault
 
 
 def _square(ctx: SegmentContext) -> int:
@@ -51,8 +57,28 @@ def test_segment_options_keep_numbers_and_resolve_auto(monkeypatch: pytest.Monke
 
 def test_local_engine_is_the_pool() -> None:
     engine = LocalEngine()
-    assert engine.run(_square, [0, 1, 2], 3) == {0: 0, 1: 1, 2: 4}
+    assert engine.run(SegmentRun(_square, [0, 1, 2], 3)) == {0: 0, 1: 1, 2: 4}
     assert engine.share(1, 4, 1) == 0.25
+
+
+def test_the_commands_take_a_fault_hook_only_from_their_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No test hook in the environment: the local pool is the default engine, and a fault hook
+    reaches an engine only from a program that invokes the commands with one."""
+    monkeypatch.setenv("DYNAMODB_REPLICATOR_TEST_FAULTS", "always:0")
+    assert engine_from_options({}) == LocalEngine()
+    hook = FaultHook(always=(0,))
+    with click.Context(click.Command("diff-tables"), obj=Embedding(fault=hook)):
+        assert engine_from_options({}) == LocalEngine(fault=hook)
+        cluster = engine_from_options({"dask_scheduler": "tcp://h:8786", "dask_retries": 1})
+        assert cluster == DaskEngine("tcp://h:8786", retries=1, hook=hook)
+
+
+def test_a_local_engine_hands_its_fault_hook_to_every_segment() -> None:
+    engine = LocalEngine(fault=FaultHook(always=(1,)))
+    with pytest.raises(SegmentFailedError, match="segment 1 failed: injected fault"):
+        engine.run(SegmentRun(_square, [0, 1], 2))
 
 
 def test_task_wrapper_returns_counts() -> None:
@@ -99,26 +125,6 @@ def test_fault_hook_after_repair_fires_once_at_its_point(tmp_path: Path) -> None
     with pytest.raises(InjectedFault, match="after repair"):
         hook(1, "after-repair")
     hook(1, "after-repair")  # the retry passes
-    env = {
-        "DYNAMODB_REPLICATOR_TEST_FAULTS": "after-repair:1",
-        "DYNAMODB_REPLICATOR_TEST_FAULTS_DIR": str(tmp_path),
-    }
-    assert hook_from_environ(env) == FaultHook(marker_dir=str(tmp_path), after_repair=(1,))
-    with pytest.raises(UsageError, match="need"):
-        hook_from_environ({"DYNAMODB_REPLICATOR_TEST_FAULTS": "after-repair:1"})
-
-
-def test_fault_hook_from_environ(tmp_path: Path) -> None:
-    assert hook_from_environ({}) is None
-    env = {
-        "DYNAMODB_REPLICATOR_TEST_FAULTS": "once:3, always:5",
-        "DYNAMODB_REPLICATOR_TEST_FAULTS_DIR": str(tmp_path),
-    }
-    assert hook_from_environ(env) == FaultHook((3,), (5,), str(tmp_path))
-    with pytest.raises(UsageError, match="need"):
-        hook_from_environ({"DYNAMODB_REPLICATOR_TEST_FAULTS": "once:3"})
-    with pytest.raises(UsageError, match="unknown mode"):
-        hook_from_environ({"DYNAMODB_REPLICATOR_TEST_FAULTS": "twice:3"})
 
 
 class _Recorder:
@@ -139,8 +145,6 @@ class _Recorder:
 
 
 def test_cluster_progress_is_per_segment_with_item_counts() -> None:
-    from dynamodb_replicator.cluster.dask_engine import DaskEngine
-
     recorder = _Recorder()
     DaskEngine._report(TaskOutcome(4, None, {"backup": 120}), recorder)
     assert recorder.calls == [
