@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..backup.layout import parse_destination, parse_source
+from ..backup.layout import Location, parse_destination, parse_source
 from ..backup.storage import Storage, StorageSpec
 from ..changelog.failures import reingest
 from ..changelog.follow import BackupChangesJob, BackupChangesResult, backup_changes
@@ -22,15 +22,18 @@ from ..dynamo import TableSpec, make_client
 from ..errors import ConfigError, UsageError
 from ..items import KeySchema, encode_item
 from ..replicate.checkpoint import (
+    STATE_DIR_VARIABLE,
     CheckpointStore,
     FileCheckpoint,
     TableCheckpoint,
+    default_checkpoint,
     parse_checkpoint_location,
 )
 from ..replicate.follower import FollowOptions, GapError
 from .diff_cmd import parse_key_argument
 from .exit_codes import EXIT_CODES_HELP, ExitCode
 from .options import ADDRESS_HELP, common_options, endpoint_options, table_spec
+from .replicate_cmd import open_default_checkpoint
 from .runner import run_job
 
 __all__ = [
@@ -45,14 +48,24 @@ _TARGET_HELP = (
 )
 
 
-def _default_checkpoint(primary: TableSpec) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", primary.name)
-    return Path(f"backup-changes-{safe}.checkpoint.json")
-
-
-def _store(text: str | None, primary: TableSpec, endpoint_url: str | None) -> CheckpointStore:
+def _store(
+    text: str | None,
+    primary: TableSpec,
+    target: Location,
+    endpoint_url: str | None,
+    quiet: bool,
+) -> CheckpointStore:
     if text is None:
-        return FileCheckpoint(_default_checkpoint(primary))
+        home = default_checkpoint(
+            primary.name,
+            "",
+            str(primary.address),
+            target.url(),
+            environ=os.environ,
+            cwd=Path.cwd(),
+            command="backup-changes",
+        )
+        return open_default_checkpoint(home, quiet)
     where = parse_checkpoint_location(text)
     if isinstance(where, Path):
         return FileCheckpoint(where)
@@ -87,8 +100,9 @@ def _summary(result: BackupChangesResult, store: CheckpointStore, quiet: bool) -
 )
 @click.option(
     "--checkpoint",
-    help="Where to keep the shards' positions: a JSON file (default: "
-    "./backup-changes-TABLE.checkpoint.json) or ddb://REGION/TABLE. Its lease keeps one "
+    help="Where to keep the shards' positions: a JSON file or ddb://REGION/TABLE (default: a "
+    f"file in your state folder, printed at start; {STATE_DIR_VARIABLE} moves it; an earlier "
+    "version's ./backup-changes-TABLE.checkpoint.json is still used). Its lease keeps one "
     "writer per log.",
 )
 @click.option(
@@ -142,8 +156,9 @@ def backup_changes_command(primary: str | None, target: str | None, **opts: Any)
         region, endpoint = opts["region"], opts["endpoint_url"]
         concurrency = int(opts["concurrency"])
         spec = table_spec(primary, region=region, endpoint_url=endpoint, pool=concurrency)
+        log_target = parse_destination(target)
         destination = StorageSpec(
-            parse_destination(target),
+            log_target,
             s3_endpoint_url=opts["s3_endpoint_url"],
             sse=opts["sse"] or ("aws:kms" if opts["sse_kms_key_id"] else None),
             sse_kms_key_id=opts["sse_kms_key_id"],
@@ -163,7 +178,7 @@ def backup_changes_command(primary: str | None, target: str | None, **opts: Any)
             fetch=bool(opts["fetch"]),
             heartbeat_seconds=float(opts["heartbeat_seconds"]),
         )
-        store = _store(opts["checkpoint"], spec, endpoint)
+        store = _store(opts["checkpoint"], spec, log_target, endpoint, bool(opts["quiet"]))
         try:
             result = backup_changes(job, store)
         except GapError as exc:
