@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--stream-items", type=int, default=5_000)
+    common.add_json_option(parser)
     args = parser.parse_args()
     records = stream_records(args.records)
     rate, cpu, gz = encode_rate(records, args.batch)
@@ -115,6 +116,15 @@ def main() -> None:
     print(f"{f'encode + gzip, batches of {args.batch} (records/s)':<52} {rate:>12,.0f}  >= 40,000")
     print(f"{'  CPU us per record':<52} {cpu:>12.1f}")
     print(f"{'  gzip bytes per record':<52} {gz:>12.1f}")
+    rows = [
+        common.Row.of(
+            "changelog",
+            f"encode + gzip, Lambda records, batches of {args.batch}, one core",
+            rate,
+            cpu_us=cpu,
+            target="40k/s records on one core",
+        )
+    ]
     for batch in (100, 1_000, 10_000):
         puts = puts_per_100k(batch, records[: max(batch * 4, 4_000)])
         print(
@@ -127,6 +137,16 @@ def main() -> None:
         )
         print(f"{'backup-changes into a local folder (records/s)':<52} {followed:>12,.0f}  >= 0.80")
         print(f"{'  ratio':<52} {followed / bare:>12.2f}")
+        rows.append(
+            common.Row.of(
+                "changelog",
+                f"backup-changes into a folder, moto, {count} records",
+                followed,
+                ceiling=bare,
+                target=">= 0.80 of a bare GetRecords loop",
+            )
+        )
+    common.write_json(args.json, rows)
 
 
 if __name__ == "__main__":

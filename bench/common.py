@@ -69,7 +69,7 @@ __all__ = [
     "write_json",
 ]
 
-JOBS = ("replicate", "follow", "diff", "backup", "restore")
+JOBS = ("replicate", "follow", "diff", "backup", "restore", "changelog")
 
 
 # --- environment and servers ------------------------------------------------------------------

@@ -175,7 +175,7 @@ def test_configuration_errors_are_named() -> None:
         load_backup_config({})
     with pytest.raises(ConfigError, match="both BACKUP_TARGET and BackupBucket"):
         load_backup_config({"BACKUP_TARGET": "s3://b-1/x", "BackupBucket": "b-1"})
-    with pytest.raises(ConfigError, match="not an S3 location"):
+    with pytest.raises(ConfigError, match="neither an S3 location"):
         load_backup_config({"BACKUP_TARGET": "my-bucket/prefix"})
     config = load_backup_config({"BackupBucket": "b-1", "BackupRegion": "eu-west-1",
                                  "BACKUP_SSE_KMS_KEY_ID": "k"})  # fmt: skip

@@ -26,12 +26,14 @@ import hashlib
 import json
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Final
 
+import orjson
+
 from ..errors import ChangeLogError, ItemFormatError
-from ..items import Item, Key, item_from_text, item_to_text
+from ..items import Item, Key, item_from_text, item_to_text, text_is_canonical
 
 __all__ = [
     "EVENT_NAMES",
@@ -58,6 +60,15 @@ _HINT: Final = "the change log object or record is not in this tool's change log
 
 
 @dataclass(frozen=True, slots=True)
+class TextImages:
+    """A record's images in text form (binary as base64), validated by :func:`item_from_text`."""
+
+    keys: Mapping[str, Any]
+    new_image: Mapping[str, Any] | None
+    old_image: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
 class ChangeRecord:
     """One stream record, in memory: images in wire format with binary as ``bytes``.
 
@@ -74,6 +85,9 @@ class ChangeRecord:
     new_image: Item | None = None
     old_image: Item | None = None
     user_identity: Any = None
+    text: TextImages | None = field(default=None, compare=False, repr=False)
+    """The images' text form as received (a Lambda event), when it is exactly what
+    :func:`item_to_text` would make of them: written as it is, so nothing is encoded twice."""
 
     @property
     def seconds(self) -> int:
@@ -183,7 +197,18 @@ def record_from_stream(record: Mapping[str, Any], *, binary_as_text: bool) -> Ch
         new_image=new_image,
         old_image=old_image,
         user_identity=record.get("userIdentity"),
+        text=_text_images(body) if binary_as_text else None,
     )
+
+
+def _text_images(body: Mapping[str, Any]) -> TextImages | None:
+    """The images as received, when writing them as they are gives :func:`item_to_text`'s
+    bytes (validated already by :func:`_image`; plain ``dict`` from a JSON parser)."""
+    images = [body.get("Keys"), body.get("NewImage"), body.get("OldImage")]
+    for image in images:
+        if image is not None and (type(image) is not dict or not text_is_canonical(image)):
+            return None
+    return TextImages(body["Keys"], images[1], images[2])
 
 
 # --- lines ------------------------------------------------------------------------------------
@@ -193,8 +218,9 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def encode_line(record: ChangeRecord) -> str:
-    """One compact JSON line (no newline) for ``record``; fields in the documented order."""
+def _line_object(record: ChangeRecord) -> dict[str, Any]:
+    """The line's JSON object, fields in the documented order."""
+    text = record.text
     obj: dict[str, Any] = {
         "format": LINE_FORMAT,
         "eventID": record.event_id,
@@ -202,15 +228,31 @@ def encode_line(record: ChangeRecord) -> str:
         "time": record.time,
         "timeUnit": record.time_unit,
         "eventName": record.event_name,
-        "keys": item_to_text(record.keys),
+        "keys": text.keys if text else item_to_text(record.keys),
     }
     if record.new_image is not None:
-        obj["newImage"] = item_to_text(record.new_image)
+        obj["newImage"] = text.new_image if text else item_to_text(record.new_image)
     if record.old_image is not None:
-        obj["oldImage"] = item_to_text(record.old_image)
+        obj["oldImage"] = text.old_image if text else item_to_text(record.old_image)
     if record.user_identity is not None:
         obj["userIdentity"] = _verbatim(record.user_identity)
-    return _dumps(obj)
+    return obj
+
+
+def encode_line(record: ChangeRecord) -> str:
+    """One compact JSON line (no newline) for ``record``; fields in the documented order."""
+    return _dumps(_line_object(record))
+
+
+def _line_bytes(record: ChangeRecord) -> bytes:
+    """:func:`encode_line` as UTF-8 bytes, by orjson (the same bytes: compact, no ASCII
+    escaping); text orjson refuses (a lone surrogate, an integer beyond 64 bits in
+    ``userIdentity``) goes the slow way, which fails or writes it as before."""
+    obj = _line_object(record)
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return _dumps(obj).encode("utf-8")
 
 
 def _verbatim(value: Any) -> Any:
@@ -287,7 +329,7 @@ def encode_object(records: Sequence[ChangeRecord], *, level: int = 6) -> Encoded
     """The gzip JSON Lines object of ``records`` (in the order given); deterministic bytes."""
     if not records:
         raise _fail("a change log object holds at least one record")
-    text = "".join(encode_line(r) + "\n" for r in records).encode("utf-8")
+    text = b"".join([_line_bytes(r) + b"\n" for r in records])
     data = gzip.compress(text, compresslevel=level, mtime=0)
     return EncodedObject(data, len(records), hashlib.sha256(data).hexdigest())
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..backup.layout import Location, parse_location
+from ..backup.layout import Location, parse_destination
 from ..backup.storage import Storage, StorageSpec
 from ..dynamo import TableInfo, describe_table, make_client, resolve_region
 from ..errors import ConfigError, ReplicatorError, UsageError
@@ -78,15 +78,10 @@ def _target(environ: Mapping[str, str]) -> Location:
             "no backup target: set BACKUP_TARGET=s3://bucket/prefix (or BackupBucket)",
             hint="the change log is written under <target>/<table>/changes/<stream label>/",
         )
-    if not target.startswith("s3://") and not target.startswith(("/", "file://")):
-        raise ConfigError(
-            f"BACKUP_TARGET {target!r} is not an S3 location",
-            hint="write BACKUP_TARGET=s3://bucket/prefix",
-        )
     try:
-        return parse_location(target)
+        return parse_destination(target)
     except UsageError as exc:
-        raise ConfigError(exc.message, hint=exc.hint) from exc
+        raise ConfigError(f"BACKUP_TARGET: {exc.message}", hint=exc.hint) from exc
 
 
 def load_backup_config(environ: Mapping[str, str]) -> BackupConfig:

@@ -18,6 +18,7 @@ from .changelog_cmd import (
 from .demo_cmd import demo
 from .diff_cmd import diff_record, diff_tables, replicate_record
 from .exit_codes import EXIT_CODES_HELP
+from .incremental_cmd import incremental_snapshot
 from .local_cmd import local
 from .merge_cmd import merge_results_command
 from .options import CONTEXT_SETTINGS
@@ -47,6 +48,7 @@ for command in (
     backup_table,
     restore_table,
     verify_backup,
+    incremental_snapshot,
     backup_changes_command,
     verify_changes_command,
     record_history_command,

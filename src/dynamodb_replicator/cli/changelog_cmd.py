@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..backup.layout import Location, parse_location
+from ..backup.layout import Location, parse_destination, parse_source
 from ..backup.storage import Storage, StorageSpec
 from ..changelog.failures import reingest
 from ..changelog.follow import BackupChangesJob, BackupChangesResult, backup_changes
@@ -23,20 +22,22 @@ from ..dynamo import TableSpec, make_client
 from ..errors import ConfigError, UsageError
 from ..items import KeySchema, encode_item
 from ..replicate.checkpoint import (
+    STATE_DIR_VARIABLE,
     CheckpointStore,
     FileCheckpoint,
     TableCheckpoint,
+    default_checkpoint,
     parse_checkpoint_location,
 )
 from ..replicate.follower import FollowOptions, GapError
 from .diff_cmd import parse_key_argument
 from .exit_codes import EXIT_CODES_HELP, ExitCode
 from .options import ADDRESS_HELP, common_options, endpoint_options, table_spec
+from .replicate_cmd import open_default_checkpoint
 from .runner import run_job
 
 __all__ = [
     "backup_changes_command",
-    "parse_log_destination",
     "record_history_command",
     "verify_changes_command",
 ]
@@ -45,39 +46,26 @@ _TARGET_HELP = (
     "TARGET: s3://bucket/prefix or an explicit local folder (./dir, ../dir, /abs/dir, ~/dir). "
     "The log goes under TARGET/<table>/changes/<stream label>/."
 )
-_LOCAL_PREFIXES = ("./", "../", "~/", "file://", "/")
 
 
-def parse_log_destination(text: str) -> Location:
-    """Where a change log is written: ``s3://bucket[/prefix]`` or an explicit local folder.
-
-    A bare ``name/prefix`` is refused: it is most likely a forgotten ``s3://``. (The same rule as
-    the other commands' destinations; kept in this one function so the shared one can replace it.)
-    """
-    if text.startswith("s3://") or text in (".", "..", "~") or text.startswith(_LOCAL_PREFIXES):
-        return parse_location(text)
-    raise UsageError(
-        f"{text!r} is neither an S3 location nor an explicit local folder",
-        hint="write s3://my-bucket/some-prefix for S3, or ./my-folder for a local folder",
-    )
-
-
-def _log_source(text: str) -> Location:
-    """Where a change log is read: like :func:`parse_log_destination`, and a local path that
-    exists is accepted as written."""
-    if text and "://" not in text and os.path.exists(text):
-        return parse_location(text)
-    return parse_log_destination(text)
-
-
-def _default_checkpoint(primary: TableSpec) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", primary.name)
-    return Path(f"backup-changes-{safe}.checkpoint.json")
-
-
-def _store(text: str | None, primary: TableSpec, endpoint_url: str | None) -> CheckpointStore:
+def _store(
+    text: str | None,
+    primary: TableSpec,
+    target: Location,
+    endpoint_url: str | None,
+    quiet: bool,
+) -> CheckpointStore:
     if text is None:
-        return FileCheckpoint(_default_checkpoint(primary))
+        home = default_checkpoint(
+            primary.name,
+            "",
+            str(primary.address),
+            target.url(),
+            environ=os.environ,
+            cwd=Path.cwd(),
+            command="backup-changes",
+        )
+        return open_default_checkpoint(home, quiet)
     where = parse_checkpoint_location(text)
     if isinstance(where, Path):
         return FileCheckpoint(where)
@@ -112,8 +100,9 @@ def _summary(result: BackupChangesResult, store: CheckpointStore, quiet: bool) -
 )
 @click.option(
     "--checkpoint",
-    help="Where to keep the shards' positions: a JSON file (default: "
-    "./backup-changes-TABLE.checkpoint.json) or ddb://REGION/TABLE. Its lease keeps one "
+    help="Where to keep the shards' positions: a JSON file or ddb://REGION/TABLE (default: a "
+    f"file in your state folder, printed at start; {STATE_DIR_VARIABLE} moves it; an earlier "
+    "version's ./backup-changes-TABLE.checkpoint.json is still used). Its lease keeps one "
     "writer per log.",
 )
 @click.option(
@@ -167,8 +156,9 @@ def backup_changes_command(primary: str | None, target: str | None, **opts: Any)
         region, endpoint = opts["region"], opts["endpoint_url"]
         concurrency = int(opts["concurrency"])
         spec = table_spec(primary, region=region, endpoint_url=endpoint, pool=concurrency)
+        log_target = parse_destination(target)
         destination = StorageSpec(
-            parse_log_destination(target),
+            log_target,
             s3_endpoint_url=opts["s3_endpoint_url"],
             sse=opts["sse"] or ("aws:kms" if opts["sse_kms_key_id"] else None),
             sse_kms_key_id=opts["sse_kms_key_id"],
@@ -188,7 +178,7 @@ def backup_changes_command(primary: str | None, target: str | None, **opts: Any)
             fetch=bool(opts["fetch"]),
             heartbeat_seconds=float(opts["heartbeat_seconds"]),
         )
-        store = _store(opts["checkpoint"], spec, endpoint)
+        store = _store(opts["checkpoint"], spec, log_target, endpoint, bool(opts["quiet"]))
         try:
             result = backup_changes(job, store)
         except GapError as exc:
@@ -263,10 +253,10 @@ def verify_changes_command(target: str, **opts: Any) -> None:
         last = parse_instant(opts["until"], "--until") if opts["until"] else None
         if first is not None and last is not None and first > last:
             raise UsageError("--from is after --until", hint="swap them")
-        storage = StorageSpec(_log_source(target), s3_endpoint_url=opts["s3_endpoint_url"]).open()
+        storage = StorageSpec(parse_source(target), s3_endpoint_url=opts["s3_endpoint_url"]).open()
         failures = None
         if opts["failures"]:
-            where = _log_source(opts["failures"])
+            where = parse_source(opts["failures"])
             failures = StorageSpec(where, s3_endpoint_url=opts["s3_endpoint_url"]).open()
         result = verify_changes(storage, first, last, failures=failures)
         return _print_verification(result, bool(opts["quiet"]))
@@ -341,7 +331,7 @@ def record_history_command(target: str, key: str, **opts: Any) -> None:
     def body() -> int:
         first = parse_instant(opts["start"], "--from") if opts["start"] else None
         last = parse_instant(opts["until"], "--until") if opts["until"] else None
-        storage = StorageSpec(_log_source(target), s3_endpoint_url=opts["s3_endpoint_url"]).open()
+        storage = StorageSpec(parse_source(target), s3_endpoint_url=opts["s3_endpoint_url"]).open()
         wire_key = parse_key_argument(key, _schema_of(storage))
         return _print_history(record_history(storage, wire_key, first, last), opts["fmt"])
 
@@ -351,13 +341,13 @@ def record_history_command(target: str, key: str, **opts: Any) -> None:
 def _from_failures(source: str, target: str, opts: dict[str, Any]) -> None:
     def body() -> int:
         config = BackupConfig(
-            target=parse_log_destination(target),
+            target=parse_destination(target),
             sse=opts["sse"] or ("aws:kms" if opts["sse_kms_key_id"] else None),
             sse_kms_key_id=opts["sse_kms_key_id"],
             s3_endpoint_url=opts["s3_endpoint_url"],
             dynamodb_endpoint_url=opts["endpoint_url"],
         )
-        failures = StorageSpec(_log_source(source), s3_endpoint_url=opts["s3_endpoint_url"])
+        failures = StorageSpec(parse_source(source), s3_endpoint_url=opts["s3_endpoint_url"])
         done = reingest(failures.open(), LambdaLogWriter.from_config(config))
         for name, reason in done.failed:
             click.echo(f"NOT WRITTEN: {name}: {reason}", err=True)

@@ -15,6 +15,7 @@ from ..errors import UsageError
 from ..replicate.checkpoint import (
     STATE_DIR_VARIABLE,
     CheckpointStore,
+    DefaultCheckpoint,
     FileCheckpoint,
     TableCheckpoint,
     default_checkpoint,
@@ -35,7 +36,7 @@ from .options import (
 )
 from .runner import run_job
 
-__all__ = ["replicate"]
+__all__ = ["open_default_checkpoint", "replicate"]
 
 _CHECKPOINT_HELP = (
     "Where to keep the shards' positions: a JSON file or ddb://REGION/TABLE (default: a file "
@@ -53,6 +54,11 @@ def _default_store(primary: TableSpec, replica: TableSpec, quiet: bool) -> Check
         environ=os.environ,
         cwd=Path.cwd(),
     )
+    return open_default_checkpoint(where, quiet)
+
+
+def open_default_checkpoint(where: DefaultCheckpoint, quiet: bool) -> CheckpointStore:
+    """The file store at ``where``, its path printed (to stderr) so the user can find it."""
     if where.legacy:
         click.echo(
             f"checkpoint: {where.path} (left here by an earlier version: still used; move it "

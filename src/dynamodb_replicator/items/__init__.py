@@ -33,6 +33,7 @@ from dynamodb_replicator.items.wire import (
     item_from_text,
     item_to_text,
     split_value,
+    text_is_canonical,
     value_from_text,
     value_to_text,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "parse_plain_key",
     "significant_digits",
     "split_value",
+    "text_is_canonical",
     "value_from_text",
     "value_to_text",
     "values_equal",

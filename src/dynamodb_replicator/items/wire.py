@@ -26,6 +26,7 @@ __all__ = [
     "item_from_text",
     "item_to_text",
     "split_value",
+    "text_is_canonical",
     "value_from_text",
     "value_to_text",
 ]
@@ -292,3 +293,41 @@ def item_to_text(item: Mapping[str, Any]) -> dict[str, Any]:
         return _map_to_text(item)
     except _Bad as bad:
         raise _fail(_path_of(bad, None), bad.problem) from None
+
+
+#: The last base64 digit before ``=`` / ``==`` padding when the unused bits are zero, as
+#: :func:`base64.b64encode` writes it (``b64decode`` ignores those bits, so ``"AB=="`` and
+#: ``"AA=="`` decode alike).
+_LAST_BEFORE_ONE_PAD: Final = frozenset("AEIMQUYcgkosw048")
+_LAST_BEFORE_TWO_PADS: Final = frozenset("AQgw")
+
+
+def _canonical_b64(text: str) -> bool:
+    if text.endswith("=="):
+        return text[-3] in _LAST_BEFORE_TWO_PADS
+    if text.endswith("="):
+        return text[-2] in _LAST_BEFORE_ONE_PAD
+    return True
+
+
+def _value_is_canonical(value: dict[str, Any]) -> bool:
+    for tag, payload in value.items():
+        if tag == "B":
+            return _canonical_b64(payload)
+        if tag == "M":
+            return text_is_canonical(payload)
+        if tag == "L":
+            return all(_value_is_canonical(v) for v in payload)
+        if tag == "BS":
+            return all(_canonical_b64(m) for m in payload)
+    return True
+
+
+def text_is_canonical(obj: Mapping[str, Any]) -> bool:
+    """Whether ``item_to_text(item_from_text(obj)) == obj`` for an ``obj`` that
+    :func:`item_from_text` accepted: true unless a base64 value has non-zero unused bits.
+
+    Lets a caller that already holds the text form (a Lambda event) write it as it is instead
+    of encoding the binary values again, with the same bytes.
+    """
+    return all(_value_is_canonical(v) for v in obj.values())

@@ -254,7 +254,8 @@ def _same_file(handle: IO[str], path: Path) -> bool:
 
 @dataclass(frozen=True)
 class DefaultCheckpoint:
-    """Where ``replicate`` keeps its checkpoint when no ``--checkpoint`` is given.
+    """Where ``replicate`` (or ``backup-changes``) keeps its checkpoint when no ``--checkpoint``
+    is given.
 
     ``legacy`` is true when an earlier version's file in the current folder is used instead of
     the state folder, so a scheduled follower never restarts from the stream's start.
@@ -281,21 +282,25 @@ def default_checkpoint(
     *,
     environ: Mapping[str, str],
     cwd: Path,
+    command: str = "replicate",
 ) -> DefaultCheckpoint:
-    """The default checkpoint file of the pair ``primary`` -> ``replica`` (table names).
+    """The default checkpoint file of ``command`` for the pair ``primary`` -> ``replica``.
 
-    ``replicate-PRIMARY-REPLICA.checkpoint.json`` in the current folder when an earlier version
-    left one there; otherwise ``<state folder>/checkpoints/replicate-PRIMARY-REPLICA-<hash>
-    .checkpoint.json``, the hash telling apart same-named tables at other endpoints or regions.
-    The state folder is the user's (``platformdirs``) unless ``DYNAMODB_REPLICATOR_STATE_DIR``
-    names another.
+    ``COMMAND-PRIMARY-REPLICA.checkpoint.json`` in the current folder when an earlier version
+    left one there; otherwise ``<state folder>/checkpoints/COMMAND-PRIMARY-REPLICA-<hash>
+    .checkpoint.json``, the hash (of both addresses) telling apart same-named tables at other
+    endpoints or regions. ``replica`` may be empty (``backup-changes``: the pair is a table and
+    a change log, told apart by the hash only); the name then has the primary alone. The state
+    folder is the user's (``platformdirs``) unless ``DYNAMODB_REPLICATOR_STATE_DIR`` names
+    another.
     """
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{primary}-{replica}")
-    legacy = cwd / f"replicate-{safe}.checkpoint.json"
+    pair = f"{primary}-{replica}" if replica else primary
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", pair)
+    legacy = cwd / f"{command}-{safe}.checkpoint.json"
     if legacy.exists():
         return DefaultCheckpoint(legacy, legacy=True)
     digest = hashlib.sha256(f"{primary_address}->{replica_address}".encode()).hexdigest()[:10]
-    name = f"replicate-{safe}-{digest}.checkpoint.json"
+    name = f"{command}-{safe}-{digest}.checkpoint.json"
     return DefaultCheckpoint(_state_dir(environ) / "checkpoints" / name)
 
 

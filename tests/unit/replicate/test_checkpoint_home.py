@@ -99,3 +99,19 @@ def test_an_earlier_versions_checkpoint_in_the_current_folder_is_still_used(
                                environ=env, cwd=tmp_path)  # fmt: skip
     assert where.legacy
     assert where.path == legacy
+
+
+def test_backup_changes_default_checkpoint_shares_the_rule(tmp_path: Path) -> None:
+    env = {STATE_DIR_VARIABLE: str(tmp_path / "state")}
+    where = default_checkpoint("orders", "", "us-east-1/orders", "s3://b/logs",
+                               environ=env, cwd=tmp_path, command="backup-changes")  # fmt: skip
+    assert where.path.parent == tmp_path / "state" / "checkpoints"
+    assert where.path.name.startswith("backup-changes-orders-")
+    other = default_checkpoint("orders", "", "us-east-1/orders", "s3://b/other-logs",
+                               environ=env, cwd=tmp_path, command="backup-changes")  # fmt: skip
+    assert other.path != where.path  # another log: another checkpoint
+    (tmp_path / "backup-changes-orders.checkpoint.json").write_text("{}")
+    legacy = default_checkpoint("orders", "", "us-east-1/orders", "s3://b/logs",
+                                environ=env, cwd=tmp_path, command="backup-changes")  # fmt: skip
+    assert legacy.legacy
+    assert legacy.path == tmp_path / "backup-changes-orders.checkpoint.json"
