@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from dynamodb_replicator.backup.layout import Manifest
 from dynamodb_replicator.changelog.format import ChangeRecord
 from dynamodb_replicator.errors import BackupError, ChangeLogError, NotExactError
-from dynamodb_replicator.items import Item, KeySchema, items_equal
+from dynamodb_replicator.items import Item, items_equal
 from dynamodb_replicator.pitr import (
     ScanWindow,
     apply_records,
@@ -19,76 +16,7 @@ from dynamodb_replicator.pitr import (
     roll_forward_items,
     scan_window,
 )
-
-SCHEMA = KeySchema("pk", "N")
-SPELLINGS = ("{k}", "{k}.0", "{k}0E-1", "0{k}.000")
-
-
-@dataclass(frozen=True)
-class Event:
-    """One scripted write: ``value`` None is a delete."""
-
-    key: int
-    value: int | None
-    time: int
-    spelling: int
-
-
-def _key(event: Event) -> dict[str, dict[str, str]]:
-    return {"pk": {"N": SPELLINGS[event.spelling].format(k=event.key + 1)}}
-
-
-def _item(event: Event) -> Item:
-    assert event.value is not None
-    return {**_key(event), "v": {"N": str(event.value)}}
-
-
-def _record(seq: int, event: Event) -> ChangeRecord:
-    removed = event.value is None
-    return ChangeRecord(
-        event_id=f"e{seq}",
-        sequence_number=str(1000 + seq),
-        # Sub-second stream times in microseconds, as the Streams API gives them.
-        time=str(event.time * 1_000_000 + (seq * 7919) % 1_000_000),
-        time_unit="us",
-        event_name="REMOVE" if removed else "MODIFY",
-        keys=_key(event),
-        new_image=None if removed else _item(event),
-    )
-
-
-def _model(events: list[Event], upto: int) -> dict[int, Item]:
-    state: dict[int, Item] = {}
-    for event in events[:upto]:
-        if event.value is None:
-            state.pop(event.key, None)
-        else:
-            state[event.key] = _item(event)
-    return state
-
-
-@st.composite
-def workloads(draw: st.DrawFn) -> tuple[list[Event], int, list[Item], list[ChangeRecord], int]:
-    """Events with non-decreasing times, a time T, a fuzzy base (each key as of its own
-    prefix, all at or before T, none before the log starts) and the log from ``lo`` on."""
-    steps = draw(st.lists(st.integers(0, 2), min_size=0, max_size=25))
-    events: list[Event] = []
-    now = 100
-    for step in steps:
-        now += step
-        value = draw(st.one_of(st.none(), st.integers(-5, 5)))
-        events.append(Event(draw(st.integers(0, 3)), value, now, draw(st.integers(0, 3))))
-    to_time = draw(st.integers(99, now + 1))
-    upto = sum(1 for e in events if e.time <= to_time)
-    lo = draw(st.integers(0, upto))
-    base: list[Item] = []
-    for key in range(4):
-        prefix = draw(st.integers(lo, upto))
-        item = _model(events, prefix).get(key)
-        if item is not None:
-            base.append(item)
-    records = [_record(i, e) for i, e in enumerate(events)][lo:]
-    return events, to_time, base, records, upto
+from unit.pitr.model import SCHEMA, Event, item_of, model_at, record_of, workloads
 
 
 def _by_key(items: list[Item]) -> dict[int, Item]:
@@ -102,7 +30,7 @@ def test_roll_forward_equals_the_model_at_t(
 ) -> None:
     events, to_time, base, records, upto = case
     got = _by_key(list(roll_forward_items(base, records, SCHEMA, to_time)))
-    want = _model(events, upto)
+    want = model_at(events, upto)
     assert sorted(got) == sorted(want)
     for key, item in want.items():
         assert items_equal(got[key], item)
@@ -111,24 +39,24 @@ def test_roll_forward_equals_the_model_at_t(
 def test_only_the_longest_prefix_within_t_applies_even_if_a_later_record_is_earlier() -> None:
     key = Event(0, 1, 1, 0)
     records = [
-        _record(0, Event(0, 1, 10, 0)),
-        _record(1, Event(0, 2, 12, 0)),
-        _record(2, Event(0, 3, 11, 0)),
+        record_of(0, Event(0, 1, 10, 0)),
+        record_of(1, Event(0, 2, 12, 0)),
+        record_of(2, Event(0, 3, 11, 0)),
     ]
-    assert apply_records(None, records, 11) == _item(Event(0, 1, 10, 0))
-    assert apply_records(_item(key), records, 9) == _item(key)
-    assert apply_records(None, records, 12) == _item(Event(0, 3, 11, 0))
+    assert apply_records(None, records, 11) == item_of(Event(0, 1, 10, 0))
+    assert apply_records(item_of(key), records, 9) == item_of(key)
+    assert apply_records(None, records, 12) == item_of(Event(0, 3, 11, 0))
 
 
 def test_a_time_is_the_end_of_its_second() -> None:
-    record = _record(999_999, Event(0, 7, 50, 0))  # 50.xxx s
-    assert apply_records(None, [record], 50) == _item(Event(0, 7, 50, 0))
+    record = record_of(999_999, Event(0, 7, 50, 0))  # 50.xxx s
+    assert apply_records(None, [record], 50) == item_of(Event(0, 7, 50, 0))
     assert apply_records(None, [record], 49) is None
 
 
 def test_keys_compare_by_value_and_a_remove_deletes() -> None:
-    base = [_item(Event(0, 1, 0, 1))]  # pk "1.0"
-    records = [_record(0, Event(0, None, 5, 0))]  # pk "1"
+    base = [item_of(Event(0, 1, 0, 1))]  # pk "1.0"
+    records = [record_of(0, Event(0, None, 5, 0))]  # pk "1"
     assert list(roll_forward_items(base, records, SCHEMA, 5)) == []
     assert list(roll_forward_items(base, records, SCHEMA, 4)) == base
 
