@@ -21,6 +21,7 @@ from .exit_codes import EXIT_CODES_HELP
 from .local_cmd import local
 from .merge_cmd import merge_results_command
 from .options import CONTEXT_SETTINGS
+from .pitr_cmd import roll_forward_command
 from .replicate_cmd import replicate
 
 __all__ = ["cli"]
@@ -47,6 +48,7 @@ for command in (
     backup_table,
     restore_table,
     verify_backup,
+    roll_forward_command,
     backup_changes_command,
     verify_changes_command,
     record_history_command,

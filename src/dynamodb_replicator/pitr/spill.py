@@ -123,10 +123,15 @@ class Spill:
 
     def merge(self, to_time: int) -> Iterator[Item]:
         """Every item present at the end of second ``to_time``, one partition at a time."""
+        for part in self.partitions_merged(to_time):
+            yield from part
+
+    def partitions_merged(self, to_time: int) -> Iterator[list[Item]]:
+        """Each partition's items present at the end of second ``to_time``, in partition order
+        (one list in memory at a time); a partition's files are removed once it is merged."""
         self._close_writers()
         for n in range(self.partitions):
-            yield from roll_forward_items(
-                self._base_of(n), self._records_of(n), self.schema, to_time
-            )
+            records = self._records_of(n)
+            yield list(roll_forward_items(self._base_of(n), records, self.schema, to_time))
             (self._root / f"base-{n}.jsonl.gz").unlink()
             (self._root / f"log-{n}.jsonl.gz").unlink()

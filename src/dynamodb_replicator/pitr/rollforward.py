@@ -1,0 +1,239 @@
+"""Rolling a scan backup forward with the change log: a new full backup at the end of second T.
+
+Nothing reads the table. Before anything is written, the base's scan window is taken from its
+manifests and the exactness rule checked (:mod:`.window`), then the change log is verified over
+[S - m, T] (damage, unfinished objects, chain breaks, gap markers, stream changes) and every
+shard open at T is proven read past T (a heartbeat, its end or a later record). Any failure is
+a :class:`NotExactError` naming the reason (exit 2). Base and log are spilled by key to local
+disk (:mod:`.spill`) and merged partition by partition; partition n becomes segment n of the
+new backup, in the layout of ``backup-table`` (``_started``, one manifest with SHA-256 per
+segment), whose manifests record S = E = T and where it came from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .. import __version__
+from ..backup.layout import Manifest, Started, data_name, manifest_name
+from ..backup.reader import BackupSource, open_source, read_items
+from ..backup.storage import Storage, StorageSpec
+from ..backup.writer import GzipLines
+from ..changelog.format import ChangeRecord
+from ..changelog.reader import LoggedRecord
+from ..changelog.times import format_instant
+from ..changelog.verify import Problem, ShardProof, find_logs, verify_log
+from ..errors import NotExactError
+from ..items import KeySchema
+from .spill import Spill, partition_count
+from .window import DEFAULT_MARGIN, Exactness, check_exact, scan_window
+
+__all__ = ["CheckedLog", "RollForward", "check_log", "plan_base", "roll_forward_backup"]
+
+log = logging.getLogger(__name__)
+
+_RECORD_BYTES = 1024
+"""Rough uncompressed bytes per log record, for the partition count."""
+
+
+@dataclass(frozen=True)
+class CheckedLog:
+    """A change log proven complete over a window, with its records there in stream order."""
+
+    first: int
+    last: int
+    records: tuple[LoggedRecord, ...]
+    shards: tuple[ShardProof, ...]
+    logs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RollForward:
+    """What a roll-forward wrote: the new backup, its time, and what it came from."""
+
+    destination: str
+    to_time: int
+    exactness: Exactness
+    base: str
+    items: int
+    records: int
+    segments: int
+
+
+def _base_name(source: BackupSource) -> str:
+    return source.storage.location.url()
+
+
+def plan_base(source: BackupSource, to_time: int, margin: int = DEFAULT_MARGIN) -> Exactness:
+    """The exactness requirements of rolling ``source`` forward to ``to_time``, or a
+    :class:`NotExactError` (a damaged base, no manifests, or T < E + m)."""
+    if source.problems:
+        raise NotExactError(
+            f"the base backup {_base_name(source)} is damaged or incomplete: "
+            + "; ".join(source.problems),
+            hint="run verify-backup on it, or choose another base backup",
+        )
+    manifests = [s.manifest for s in source.segments if s.manifest is not None]
+    if source.kind != "ours" or len(manifests) != len(source.segments):
+        raise NotExactError(
+            f"the base backup {_base_name(source)} has no manifests, so its scan window is "
+            "not known",
+            hint="use a backup written by backup-table of this tool as the base",
+        )
+    return check_exact(scan_window(manifests), to_time, margin)
+
+
+def _describe(problem: Problem) -> str:
+    return f"{problem.kind} {problem.name}: {problem.detail}"
+
+
+def check_log(root: Storage, first: int, last: int) -> CheckedLog:
+    """Verify the change log(s) at or under ``root`` over ``[first, last]`` and prove every shard
+    open at ``last`` read past it; :class:`NotExactError` naming every reason otherwise."""
+    logs = find_logs(root)
+    if not logs:
+        raise NotExactError(
+            f"no change log at {root.location.url()}",
+            hint="name the folder or S3 prefix that backup-changes writes to",
+        )
+    reasons: list[str] = []
+    records: list[LoggedRecord] = []
+    shards: list[ShardProof] = []
+    active: list[str] = []
+    for storage in logs:
+        window, problems, proofs, descriptor = verify_log(storage, first, last)
+        reasons += [_describe(p) for p in problems]
+        if window.hours:
+            active.append(descriptor.stream_label)
+        records += [r for r in window.records if r.record.seconds >= first]
+        shards += proofs
+        for proof in proofs:
+            if not proof.closed and (proof.read_to is None or proof.read_to < last):
+                read = "never" if proof.read_to is None else format_instant(proof.read_to)
+                reasons.append(
+                    f"missing-heartbeat shard {proof.shard_id or '(Lambda writer)'}: read up to "
+                    f"{read}, not past {format_instant(last)}"
+                )
+    if len(active) > 1:
+        reasons.append(f"stream-change {', '.join(active)}: the window spans more than one stream")
+    if reasons:
+        raise NotExactError(
+            f"the change log is not proven complete from {format_instant(first)} to "
+            f"{format_instant(last)}: " + "; ".join(reasons),
+            hint="run verify-changes over that window; choose a time the log covers",
+        )
+    return CheckedLog(
+        first, last, tuple(records), tuple(shards), tuple(s.location.url() for s in logs)
+    )
+
+
+def _spill_base(spill: Spill, source: BackupSource) -> None:
+    storage = source.storage.open()
+    for segment in source.segments:
+        for item in read_items(storage, segment, before_write=True):
+            spill.add_item(item)
+
+
+def _spill_log(spill: Spill, records: Iterable[LoggedRecord]) -> None:
+    # The checked records are in stream order already: their position is their rank.
+    for position, entry in enumerate(records):
+        record: ChangeRecord = entry.record
+        spill.add_record(position, record)
+
+
+def _provenance(exact: Exactness, base: str, checked: CheckedLog) -> dict[str, Any]:
+    return {
+        "time": format_instant(exact.to_time),
+        "margin_seconds": exact.margin,
+        "base": base,
+        "base_scan_started": format_instant(exact.window.start),
+        "base_scan_finished": format_instant(exact.window.end),
+        "log": list(checked.logs),
+        "log_from": format_instant(checked.first),
+        "log_until": format_instant(checked.last),
+    }
+
+
+def roll_forward_backup(
+    base: StorageSpec,
+    changes: Storage,
+    to_time: int,
+    destination: StorageSpec,
+    *,
+    margin: int = DEFAULT_MARGIN,
+    jobid: str = "rolled-forward",
+    spill_dir: str | None = None,
+) -> RollForward:
+    """Write a new full backup of the table at the end of second ``to_time`` to
+    ``destination`` from the ``base`` backup and the change log at ``changes``."""
+    source = open_source(base)
+    exact = plan_base(source, to_time, margin)
+    checked = check_log(changes, exact.log_from, to_time)
+    manifests = [s.manifest for s in source.segments if s.manifest is not None]
+    definition = dict(manifests[0].table_description)
+    schema = KeySchema.from_description(definition)
+    size = sum(m.uncompressed_bytes for m in manifests) + _RECORD_BYTES * len(checked.records)
+    when = format_instant(to_time)
+    started = manifests[0]
+    out = destination.open()
+    partitions = partition_count(size)
+    out.put(
+        "_started",
+        Started(
+            jobid=jobid,
+            table=started.table,
+            region=started.region,
+            segments=partitions,
+            started_at=when,
+            tool_version=__version__,
+            table_arn=definition.get("TableArn"),
+        ).to_bytes(),
+    )
+    provenance = _provenance(exact, _base_name(source), checked)
+    items = 0
+    with Spill(schema, partitions, directory=spill_dir) as spill:
+        _spill_base(spill, source)
+        _spill_log(spill, checked.records)
+        for segment, part in enumerate(spill.partitions_merged(to_time)):
+            encoder = GzipLines()
+            writer = out.writer(data_name(segment))
+            try:
+                writer.write(encoder.encode(part))
+                writer.write(encoder.finish())
+                written = writer.commit()
+            except BaseException:
+                writer.abort()
+                raise
+            items += encoder.items
+            manifest = Manifest(
+                jobid=jobid,
+                table=started.table,
+                region=started.region,
+                segment=segment,
+                segments=partitions,
+                item_count=encoder.items,
+                uncompressed_bytes=encoder.uncompressed,
+                compressed_bytes=written,
+                sha256=encoder.sha256,
+                started_at=when,
+                finished_at=when,
+                tool_version=__version__,
+                table_description=definition,
+                object=data_name(segment),
+                consistent_read=all(m.consistent_read for m in manifests),
+                point_in_time=provenance,
+            )
+            out.put(manifest_name(segment), manifest.to_bytes())
+    log.info("rolled %s forward to %s: %d items", _base_name(source), when, items)
+    return RollForward(
+        destination=destination.location.url(),
+        to_time=to_time,
+        exactness=exact,
+        base=_base_name(source),
+        items=items,
+        records=len(checked.records),
+        segments=partitions,
+    )
