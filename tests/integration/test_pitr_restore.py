@@ -150,6 +150,7 @@ def test_restore_to_time_and_roll_forward_equal_the_model(
                       "--changes", changes, "--to-time", str(early), "--margin", str(MARGIN))  # fmt: skip
         assert result.exit_code == 2, result.output
         assert "scan finished plus the margin" in result.output
+        assert "use the base" not in result.output  # no other base under the prefix serves
     dry = _cli("restore-table", base, f"{ddb.url}/not-written", "--dry-run", "--quiet", "--changes", changes,
                "--to-time", str(times[0]), "--margin", str(MARGIN))  # fmt: skip
     assert dry.exit_code == 0, dry.output
@@ -179,6 +180,14 @@ def test_restore_to_time_and_roll_forward_equal_the_model(
                  "--create", "--quiet")  # fmt: skip
     assert again.exit_code == 0, again.output
     _assert_table_is(ddb_client, target, _model(records, second))
+
+    # A base too recent for T: the refusal names a base under the same prefix that serves.
+    shutil.copytree(backups / "base", tmp_path / "rolled" / "older")
+    too_recent = _cli("roll-forward", str(tmp_path / "rolled" / "at2"), f"{tmp_path}/rolled",
+                      "--changes", changes, "--to-time", str(first), "--margin", str(MARGIN),
+                      "--jobid", "at3", "--quiet")  # fmt: skip
+    assert too_recent.exit_code == 2, too_recent.output
+    assert "rolled/older" in too_recent.output, too_recent.output  # at1 is at T itself: too recent
 
     # A damaged object in the window: refused, naming it.
     damaged = tmp_path / "damaged"

@@ -28,6 +28,7 @@ from ..changelog.times import format_instant
 from ..changelog.verify import Problem, ShardProof, find_logs, verify_log
 from ..errors import NotExactError
 from ..items import KeySchema
+from .bases import serving_base
 from .spill import Spill, partition_count
 from .window import DEFAULT_MARGIN, Exactness, check_exact, scan_window
 
@@ -84,6 +85,11 @@ def plan_base(source: BackupSource, to_time: int, margin: int = DEFAULT_MARGIN) 
             hint="use a backup written by backup-table of this tool as the base",
         )
     return check_exact(scan_window(manifests), to_time, margin)
+
+
+def _too_recent(source: BackupSource, to_time: int, margin: int) -> bool:
+    manifests = [s.manifest for s in source.segments if s.manifest is not None]
+    return bool(manifests) and scan_window(manifests).end + margin > to_time
 
 
 def _describe(problem: Problem) -> str:
@@ -170,7 +176,14 @@ def roll_forward_backup(
     """Write a new full backup of the table at the end of second ``to_time`` to
     ``destination`` from the ``base`` backup and the change log at ``changes``."""
     source = open_source(base)
-    exact = plan_base(source, to_time, margin)
+    try:
+        exact = plan_base(source, to_time, margin)
+    except NotExactError as exc:
+        if not _too_recent(source, to_time, margin):
+            raise
+        other = serving_base(base, to_time, margin)
+        hint = f"use the base {other}, whose scan ended early enough" if other else exc.hint
+        raise NotExactError(exc.message, hint=hint) from exc
     checked = check_log(changes, exact.log_from, to_time)
     manifests = [s.manifest for s in source.segments if s.manifest is not None]
     definition = dict(manifests[0].table_description)
