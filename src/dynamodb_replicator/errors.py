@@ -242,3 +242,8 @@ class NotExactError(ConfigError):
     """A point-in-time result would not be exact (the base backup's scan ends too close to the
     time asked for, or the change log is not proven complete over the window): refused before
     anything is written."""
+
+
+class ConcurrentChangeError(ConfigError):
+    """A race-safe single-item write was refused: the item changed since it was read, so
+    nothing was overwritten."""

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,11 +20,14 @@ from click.testing import CliRunner
 
 from chaos.proxy import ChaosProxy, FaultPlan
 from dynamodb_replicator.backup.layout import Location
-from dynamodb_replicator.backup.storage import FolderStorage
+from dynamodb_replicator.backup.storage import FolderStorage, StorageSpec
 from dynamodb_replicator.changelog.layout import log_location, stream_label
 from dynamodb_replicator.changelog.reader import read_window
 from dynamodb_replicator.cli.app import cli
+from dynamodb_replicator.cli.options import table_spec
+from dynamodb_replicator.errors import ConcurrentChangeError
 from dynamodb_replicator.items import Item, items_equal
+from dynamodb_replicator.pitr.one_key import KeyRestore, restore_key
 from helpers import Endpoint, scan_all
 
 ON_MOTO = pytest.mark.parametrize("ddb", ["moto"], indirect=True)
@@ -188,6 +192,54 @@ def test_restore_to_time_and_roll_forward_equal_the_model(
                       "--jobid", "at3", "--quiet")  # fmt: skip
     assert too_recent.exit_code == 2, too_recent.output
     assert "rolled/older" in too_recent.output, too_recent.output  # at1 is at T itself: too recent
+
+    # --key into the live table: put back an item deleted since T, delete one absent at T.
+    assert "k4" in _model(records, times[0])
+    assert "k4" not in _model(records, second)
+    put_back = _cli("restore-table", base, f"{ddb.url}/{table}", "--changes", changes,
+                    "--to-time", str(times[0]), "--margin", str(MARGIN), "--key", '{"pk": "k4"}',
+                    "--quiet")  # fmt: skip
+    assert put_back.exit_code == 0, put_back.output
+    got = ddb_client.get_item(TableName=table, Key={"pk": {"S": "k4"}}, ConsistentRead=True)
+    assert items_equal(got["Item"], _model(records, times[0])["k4"])
+    _put(ddb_client, table, "stray", 1)  # written after every T above: absent at T
+    removed = _cli("restore-table", base, f"{ddb.url}/{table}", "--changes", changes,
+                   "--to-time", str(times[0]), "--margin", str(MARGIN), "--key", '{"pk": "stray"}',
+                   "--quiet")  # fmt: skip
+    assert removed.exit_code == 0, removed.output
+    assert "Item" not in ddb_client.get_item(TableName=table, Key={"pk": {"S": "stray"}})
+
+    # A change to the key between the read and the conditional write: refused, not overwritten.
+    slow_put = FaultPlan(
+        rate=1.0, weights={"latency": 1}, only=frozenset({"PutItem"}), latency=(1.5, 1.5)
+    )
+    with ChaosProxy(ddb.url, slow_put) as proxy:
+        spec = table_spec(f"{proxy.url}/{table}", region=ddb.region, endpoint_url=None)
+        outcome: list[BaseException | KeyRestore] = []
+
+        def run() -> None:
+            try:
+                outcome.append(
+                    restore_key(
+                        StorageSpec(Location("folder", base)),
+                        FolderStorage(Location("folder", changes)),
+                        times[0],
+                        spec,
+                        '{"pk": "k5"}',
+                        margin=MARGIN,
+                    )
+                )
+            except BaseException as exc:  # handed to the test thread
+                outcome.append(exc)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        time.sleep(0.8)  # the restore has read k5 and its PutItem is held by the proxy
+        _put(ddb_client, table, "k5", 777)
+        worker.join(30)
+    assert isinstance(outcome[0], ConcurrentChangeError), outcome
+    got = ddb_client.get_item(TableName=table, Key={"pk": {"S": "k5"}}, ConsistentRead=True)
+    assert got["Item"]["v"] == {"N": "777"}
 
     # A damaged object in the window: refused, naming it.
     damaged = tmp_path / "damaged"

@@ -32,7 +32,8 @@ from ..cluster import SegmentResult, write_result
 from ..diff import FORMATS, Discrepancy, format_discrepancy, summary_lines
 from ..dynamo import RateSpec
 from ..errors import ReplicatorError, UsageError
-from ..items import Key, encode_key_for_report
+from ..items import Key, encode_item, encode_key_for_report
+from ..pitr.one_key import restore_key
 from ..pitr.restore import restore_to_time
 from .changelog_cmd import _log_source
 from .diff_cmd import diff_exit_code
@@ -392,6 +393,11 @@ def _backup_segments(source: StorageSpec) -> int | None:
 )
 @margin_option
 @click.option(
+    "--key",
+    help="With --changes: put back only the item with this KEY (JSON, as in diff-record), as a "
+    "conditional write that refuses if the item changes meanwhile; TABLE may be live.",
+)
+@click.option(
     "--dry-run", is_flag=True, help="With --changes: check and roll forward, write nothing."
 )
 @_s3_option
@@ -476,6 +482,20 @@ def _restore_to_time(request: RestoreRequest, opts: dict[str, Any], engine: Any)
     if not (opts["changes"] and opts["to_time"]):
         raise UsageError("--changes and --to-time go together", hint="give both, or neither")
     changes = StorageSpec(_log_source(opts["changes"]), s3_endpoint_url=opts["s3_endpoint_url"])
+    if opts["key"]:
+        one = restore_key(
+            request.source,
+            changes.open(),
+            parse_instant(opts["to_time"], "--to-time"),
+            request.table,
+            opts["key"],
+            margin=int(opts["margin"]),
+            dry_run=bool(opts["dry_run"]),
+        )
+        state = "absent" if one.at_time is None else encode_item(one.at_time)
+        done_text = "written" if one.written else "not written (dry run or nothing to do)"
+        click.echo(f"{opts['key']} at {opts['to_time']}: {state}; {one.action}: {done_text}")
+        return 0
     with progress_display(bool(opts["quiet"])) as listener:
         done = restore_to_time(
             request,

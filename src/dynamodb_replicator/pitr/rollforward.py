@@ -92,6 +92,19 @@ def _too_recent(source: BackupSource, to_time: int, margin: int) -> bool:
     return bool(manifests) and scan_window(manifests).end + margin > to_time
 
 
+def plan_with_hint(base: StorageSpec, source: BackupSource, to_time: int, margin: int) -> Exactness:
+    """:func:`plan_base`; a base too recent for ``to_time`` is refused naming a job under
+    the same prefix that would serve, if there is one."""
+    try:
+        return plan_base(source, to_time, margin)
+    except NotExactError as exc:
+        if not _too_recent(source, to_time, margin):
+            raise
+        other = serving_base(base, to_time, margin)
+        hint = f"use the base {other}, whose scan ended early enough" if other else exc.hint
+        raise NotExactError(exc.message, hint=hint) from exc
+
+
 def _describe(problem: Problem) -> str:
     return f"{problem.kind} {problem.name}: {problem.detail}"
 
@@ -176,14 +189,7 @@ def roll_forward_backup(
     """Write a new full backup of the table at the end of second ``to_time`` to
     ``destination`` from the ``base`` backup and the change log at ``changes``."""
     source = open_source(base)
-    try:
-        exact = plan_base(source, to_time, margin)
-    except NotExactError as exc:
-        if not _too_recent(source, to_time, margin):
-            raise
-        other = serving_base(base, to_time, margin)
-        hint = f"use the base {other}, whose scan ended early enough" if other else exc.hint
-        raise NotExactError(exc.message, hint=hint) from exc
+    exact = plan_with_hint(base, source, to_time, margin)
     checked = check_log(changes, exact.log_from, to_time)
     manifests = [s.manifest for s in source.segments if s.manifest is not None]
     definition = dict(manifests[0].table_description)
