@@ -241,6 +241,14 @@ def test_restore_to_time_and_roll_forward_equal_the_model(
     got = ddb_client.get_item(TableName=table, Key={"pk": {"S": "k5"}}, ConsistentRead=True)
     assert got["Item"]["v"] == {"N": "777"}
 
+    # --latest-backup: the newest job under the prefix that serves T (older, at1 and at2 are
+    # there; at1 is the newest whose time plus the margin is at or before T).
+    latest = _cli("roll-forward", f"{tmp_path}/rolled", "--latest-backup", f"{tmp_path}/rolled",
+                  "--changes", changes, "--to-time", str(first + MARGIN), "--margin", str(MARGIN),
+                  "--jobid", "at4", "--quiet")  # fmt: skip
+    assert latest.exit_code == 0, latest.output
+    assert "rolled/at1 forward" in latest.output, latest.output
+
     # A damaged object in the window: refused, naming it.
     damaged = tmp_path / "damaged"
     shutil.copytree(logs, damaged)

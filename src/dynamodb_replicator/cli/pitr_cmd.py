@@ -9,7 +9,9 @@ import click
 from ..backup.layout import parse_destination, parse_source
 from ..backup.storage import StorageSpec
 from ..changelog.times import format_instant, parse_instant
+from ..errors import UsageError
 from ..pitr import DEFAULT_MARGIN
+from ..pitr.bases import require_latest
 from ..pitr.rollforward import RollForward, roll_forward_backup
 from .changelog_cmd import _log_source
 from .exit_codes import exit_codes_help
@@ -49,8 +51,13 @@ def print_rolled(rolled: RollForward) -> None:
         "(not used)",
     ),
 )
-@click.argument("backup")
-@click.argument("dest")
+@click.argument("locations", nargs=-1, metavar="[BACKUP] DEST")
+@click.option(
+    "--latest-backup",
+    metavar="PREFIX",
+    help="Instead of BACKUP: the newest intact backup job under PREFIX whose scan ended at "
+    "least the margin before T.",
+)
 @click.option("--changes", required=True, help="The change log (folder or s3:// prefix).")
 @click.option("--to-time", required=True, help="T: ISO 8601 with a zone, or epoch seconds.")
 @margin_option
@@ -62,7 +69,7 @@ def print_rolled(rolled: RollForward) -> None:
     help="Send S3 requests to this endpoint (an S3-compatible server).",
 )
 @common_options
-def roll_forward_command(backup: str, dest: str, **opts: Any) -> None:
+def roll_forward_command(locations: tuple[str, ...], **opts: Any) -> None:
     """Write a new full backup of the table as it was at the end of second T to DEST/JOBID,
     from the BACKUP job and the change log, without reading the table.
 
@@ -73,9 +80,21 @@ def roll_forward_command(backup: str, dest: str, **opts: Any) -> None:
     def body() -> int:
         to_time = parse_instant(opts["to_time"], "--to-time")
         endpoint = opts["s3_endpoint_url"]
+        latest = opts["latest_backup"]
+        if len(locations) != (1 if latest else 2):
+            raise UsageError(
+                "give BACKUP and DEST, or --latest-backup PREFIX and DEST",
+                hint="roll-forward BACKUP DEST --changes LOG --to-time T",
+            )
+        if latest:
+            prefix = StorageSpec(parse_source(latest), s3_endpoint_url=endpoint)
+            base = require_latest(prefix, to_time, int(opts["margin"]))
+        else:
+            base = StorageSpec(parse_source(locations[0]), s3_endpoint_url=endpoint)
+        dest = locations[-1]
         destination = StorageSpec(parse_destination(dest).child(opts["jobid"]), endpoint)
         rolled = roll_forward_backup(
-            StorageSpec(parse_source(backup), s3_endpoint_url=endpoint),
+            base,
             StorageSpec(_log_source(opts["changes"]), s3_endpoint_url=endpoint).open(),
             to_time,
             destination,
