@@ -249,6 +249,13 @@ def test_restore_to_time_and_roll_forward_equal_the_model(
     assert latest.exit_code == 0, latest.output
     assert "rolled/at1 forward" in latest.output, latest.output
 
+    # A time the writer has not been proven to read past: no heartbeat that far.
+    future = _cli("roll-forward", base, f"{tmp_path}/rolled", "--changes", changes, "--to-time",
+                  str(int(time.time()) + 3600), "--margin", str(MARGIN), "--jobid", "future")  # fmt: skip
+    assert future.exit_code == 2, future.output
+    assert "missing-heartbeat" in future.output
+    assert not (tmp_path / "rolled" / "future").exists()
+
     # A damaged object in the window: refused, naming it.
     damaged = tmp_path / "damaged"
     shutil.copytree(logs, damaged)
