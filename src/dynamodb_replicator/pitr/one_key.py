@@ -14,6 +14,7 @@ from typing import Literal
 
 from ..backup.reader import open_source, read_items
 from ..backup.storage import Storage, StorageSpec
+from ..changelog.format import ChangeRecord
 from ..dynamo import TableSpec
 from ..dynamo.batch import batch_get
 from ..dynamo.conditional import (
@@ -92,18 +93,23 @@ def restore_key(
     ``to_time`` (deleting it if it did not exist then)."""
     source = open_source(base)
     exact = plan_with_hint(base, source, to_time, margin)
-    checked = check_log(changes, exact.log_from, to_time)
     definition = next(s.manifest.table_description for s in source.segments if s.manifest)
     schema = KeySchema.from_description(definition)
     key = parse_key(key_text, schema)
     wanted = key_identity(key, schema)
+    records: list[ChangeRecord] = []
+
+    def keep(_position: int, record: ChangeRecord) -> None:
+        if key_identity(record.keys, schema) == wanted:
+            records.append(record)
+
+    check_log(changes, exact.log_from, to_time, keep)
     storage = source.storage.open()
     base_item: Item | None = None
     for segment in source.segments:
         for item in read_items(storage, segment, before_write=True):
             if key_identity(item, schema) == wanted:
                 base_item = item
-    records = [r.record for r in checked.records if key_identity(r.record.keys, schema) == wanted]
     at_time = apply_records(base_item, records, to_time)
     client = table.client()
     found = batch_get(client, table.name, [key], schema, consistent=True).items

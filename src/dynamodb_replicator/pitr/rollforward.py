@@ -12,8 +12,11 @@ segment), whose manifests record S = E = T and where it came from.
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import logging
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +25,7 @@ from ..backup.layout import Manifest, Started, data_name, manifest_name
 from ..backup.reader import BackupSource, open_source, read_items
 from ..backup.storage import Storage, StorageSpec
 from ..backup.writer import GzipLines
-from ..changelog.format import ChangeRecord
-from ..changelog.reader import LoggedRecord
+from ..changelog.format import ChangeRecord, decode_line, encode_line
 from ..changelog.times import format_instant
 from ..changelog.verify import Problem, ShardProof, find_logs, verify_log
 from ..errors import NotExactError
@@ -42,11 +44,11 @@ _RECORD_BYTES = 1024
 
 @dataclass(frozen=True)
 class CheckedLog:
-    """A change log proven complete over a window, with its records there in stream order."""
+    """A change log proven complete over a window: how many records it holds there."""
 
     first: int
     last: int
-    records: tuple[LoggedRecord, ...]
+    records: int
     shards: tuple[ShardProof, ...]
     logs: tuple[str, ...]
 
@@ -109,9 +111,33 @@ def _describe(problem: Problem) -> str:
     return f"{problem.kind} {problem.name}: {problem.detail}"
 
 
-def check_log(root: Storage, first: int, last: int) -> CheckedLog:
-    """Verify the change log(s) at or under ``root`` over ``[first, last]`` and prove every shard
-    open at ``last`` read past it; :class:`NotExactError` naming every reason otherwise."""
+def _hours(first: int, last: int) -> list[tuple[int, int]]:
+    start = first - first % 3600
+    return [(max(first, h), min(last, h + 3599)) for h in range(start, last + 1, 3600)]
+
+
+def _merge_proofs(
+    proofs: dict[tuple[str, str | None], ShardProof], found: list[ShardProof]
+) -> None:
+    for proof in found:
+        key = (proof.stream_label, proof.shard_id)
+        held = proofs.get(key)
+        if held is None:
+            proofs[key] = proof
+            continue
+        reads = [r for r in (held.read_to, proof.read_to) if r is not None]
+        proofs[key] = dataclasses.replace(
+            held, read_to=max(reads) if reads else None, closed=held.closed or proof.closed
+        )
+
+
+def check_log(
+    root: Storage, first: int, last: int, sink: Callable[[int, ChangeRecord], None]
+) -> CheckedLog:
+    """Verify the change log(s) at or under ``root`` over ``[first, last]``, one UTC hour at a
+    time (so memory holds one hour's records), handing each record of the window to ``sink``
+    with its position in stream order; prove every shard open at ``last`` read past it.
+    :class:`NotExactError` naming every reason otherwise (``sink`` may have been called)."""
     logs = find_logs(root)
     if not logs:
         raise NotExactError(
@@ -119,23 +145,27 @@ def check_log(root: Storage, first: int, last: int) -> CheckedLog:
             hint="name the folder or S3 prefix that backup-changes writes to",
         )
     reasons: list[str] = []
-    records: list[LoggedRecord] = []
-    shards: list[ShardProof] = []
+    proofs: dict[tuple[str, str | None], ShardProof] = {}
     active: list[str] = []
+    position = 0
     for storage in logs:
-        window, problems, proofs, descriptor = verify_log(storage, first, last)
-        reasons += [_describe(p) for p in problems]
-        if window.hours:
-            active.append(descriptor.stream_label)
-        records += [r for r in window.records if r.record.seconds >= first]
-        shards += proofs
-        for proof in proofs:
-            if not proof.closed and (proof.read_to is None or proof.read_to < last):
-                read = "never" if proof.read_to is None else format_instant(proof.read_to)
-                reasons.append(
-                    f"missing-heartbeat shard {proof.shard_id or '(Lambda writer)'}: read up to "
-                    f"{read}, not past {format_instant(last)}"
-                )
+        for low, high in _hours(first, last):
+            window, problems, found, descriptor = verify_log(storage, low, high)
+            reasons += [_describe(p) for p in problems]
+            if window.hours and descriptor.stream_label not in active:
+                active.append(descriptor.stream_label)
+            _merge_proofs(proofs, found)
+            for entry in window.records:
+                if low <= entry.record.seconds <= high:
+                    sink(position, entry.record)
+                    position += 1
+    for proof in proofs.values():
+        if not proof.closed and (proof.read_to is None or proof.read_to < last):
+            read = "never" if proof.read_to is None else format_instant(proof.read_to)
+            reasons.append(
+                f"missing-heartbeat shard {proof.shard_id or '(Lambda writer)'}: read up to "
+                f"{read}, not past {format_instant(last)}"
+            )
     if len(active) > 1:
         reasons.append(f"stream-change {', '.join(active)}: the window spans more than one stream")
     if reasons:
@@ -145,7 +175,7 @@ def check_log(root: Storage, first: int, last: int) -> CheckedLog:
             hint="run verify-changes over that window; choose a time the log covers",
         )
     return CheckedLog(
-        first, last, tuple(records), tuple(shards), tuple(s.location.url() for s in logs)
+        first, last, position, tuple(proofs.values()), tuple(s.location.url() for s in logs)
     )
 
 
@@ -156,11 +186,30 @@ def _spill_base(spill: Spill, source: BackupSource) -> None:
             spill.add_item(item)
 
 
-def _spill_log(spill: Spill, records: Iterable[LoggedRecord]) -> None:
-    # The checked records are in stream order already: their position is their rank.
-    for position, entry in enumerate(records):
-        record: ChangeRecord = entry.record
-        spill.add_record(position, record)
+class _Staged:
+    """Log records staged in one gzip file while the log is verified (their count decides the
+    partitions), then copied into the partitioned spill."""
+
+    def __init__(self, directory: str | None):
+        self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by close()
+            prefix="pitr-log-", suffix=".jsonl.gz", dir=directory
+        )
+        self._out = gzip.open(self._file, "wt", compresslevel=1, encoding="utf-8")  # noqa: SIM115
+
+    def add(self, position: int, record: ChangeRecord) -> None:
+        self._out.write(f"{position}\t{encode_line(record)}\n")
+
+    def into(self, spill: Spill) -> None:
+        self._out.close()
+        self._file.seek(0)
+        with gzip.open(self._file, "rt", encoding="utf-8") as lines:
+            for line in lines:
+                position, text = line.split("\t", 1)
+                spill.add_record(int(position), decode_line(text))
+
+    def close(self) -> None:
+        self._out.close()
+        self._file.close()
 
 
 def _provenance(exact: Exactness, base: str, checked: CheckedLog) -> dict[str, Any]:
@@ -190,11 +239,31 @@ def roll_forward_backup(
     ``destination`` from the ``base`` backup and the change log at ``changes``."""
     source = open_source(base)
     exact = plan_with_hint(base, source, to_time, margin)
-    checked = check_log(changes, exact.log_from, to_time)
+    staged = _Staged(spill_dir)
+    try:
+        checked = check_log(changes, exact.log_from, to_time, staged.add)
+        return _write_rolled(
+            source, exact, checked, staged, destination, to_time, jobid=jobid, spill_dir=spill_dir
+        )
+    finally:
+        staged.close()
+
+
+def _write_rolled(
+    source: BackupSource,
+    exact: Exactness,
+    checked: CheckedLog,
+    staged: _Staged,
+    destination: StorageSpec,
+    to_time: int,
+    *,
+    jobid: str,
+    spill_dir: str | None,
+) -> RollForward:
     manifests = [s.manifest for s in source.segments if s.manifest is not None]
     definition = dict(manifests[0].table_description)
     schema = KeySchema.from_description(definition)
-    size = sum(m.uncompressed_bytes for m in manifests) + _RECORD_BYTES * len(checked.records)
+    size = sum(m.uncompressed_bytes for m in manifests) + _RECORD_BYTES * checked.records
     when = format_instant(to_time)
     started = manifests[0]
     out = destination.open()
@@ -215,7 +284,7 @@ def roll_forward_backup(
     items = 0
     with Spill(schema, partitions, directory=spill_dir) as spill:
         _spill_base(spill, source)
-        _spill_log(spill, checked.records)
+        staged.into(spill)
         for segment, part in enumerate(spill.partitions_merged(to_time)):
             encoder = GzipLines()
             writer = out.writer(data_name(segment))
@@ -253,6 +322,6 @@ def roll_forward_backup(
         exactness=exact,
         base=_base_name(source),
         items=items,
-        records=len(checked.records),
+        records=checked.records,
         segments=partitions,
     )

@@ -28,8 +28,9 @@ from .core import roll_forward_items
 
 __all__ = ["PARTITION_BYTES", "Spill", "partition_count", "partition_of"]
 
-PARTITION_BYTES: Final = 64 * 1024 * 1024
-"""Uncompressed input bytes aimed at per partition: what one merge holds in memory (about)."""
+PARTITION_BYTES: Final = 8 * 1024 * 1024
+"""Uncompressed input bytes aimed at per partition; one merge holds them as Python objects
+(several times larger), so this stays small."""
 MAX_PARTITIONS: Final = 400
 """Two files are open per partition while spilling; this keeps under common file limits."""
 
