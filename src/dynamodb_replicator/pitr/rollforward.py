@@ -151,7 +151,7 @@ def check_log(
     for storage in logs:
         for low, high in _hours(first, last):
             window, problems, found, descriptor = verify_log(storage, low, high)
-            reasons += [_describe(p) for p in problems]
+            reasons += [_describe(p) for p in problems if _describe(p) not in reasons]
             if window.hours and descriptor.stream_label not in active:
                 active.append(descriptor.stream_label)
             _merge_proofs(proofs, found)
