@@ -236,3 +236,14 @@ class JobInterrupted(ReplicatorError):
         self.progress: dict[int, dict[str, int]] = {
             segment: dict(tasks) for segment, tasks in (progress or {}).items()
         }
+
+
+class NotExactError(ConfigError):
+    """A point-in-time result would not be exact (the base backup's scan ends too close to the
+    time asked for, or the change log is not proven complete over the window): refused before
+    anything is written."""
+
+
+class ConcurrentChangeError(ConfigError):
+    """A race-safe single-item write was refused: the item changed since it was read, so
+    nothing was overwritten."""

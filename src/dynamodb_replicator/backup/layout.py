@@ -290,10 +290,13 @@ class Manifest:
     tool: str = TOOL
     format_version: int = FORMAT_VERSION
     consistent_read: bool = False
+    point_in_time: Mapping[str, Any] = field(default_factory=dict)
+    """For a backup rolled forward (not scanned): its time, margin, base and log window."""
 
     def to_bytes(self) -> bytes:
         obj = asdict(self)
         obj["table_description"] = dict(self.table_description)
+        obj["point_in_time"] = dict(self.point_in_time)
         return _dumps(obj)
 
     @classmethod
@@ -326,6 +329,7 @@ class Manifest:
                 tool=str(obj.get("tool", TOOL)),
                 format_version=version,
                 consistent_read=bool(obj.get("consistent_read", False)),
+                point_in_time=dict(obj.get("point_in_time") or {}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BackupError(f"{what} lacks a valid field ({exc})") from exc

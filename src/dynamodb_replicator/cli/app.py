@@ -22,6 +22,7 @@ from .incremental_cmd import incremental_snapshot
 from .local_cmd import local
 from .merge_cmd import merge_results_command
 from .options import CONTEXT_SETTINGS
+from .pitr_cmd import roll_forward_command
 from .replicate_cmd import replicate
 
 __all__ = ["cli"]
@@ -49,6 +50,7 @@ for command in (
     restore_table,
     verify_backup,
     incremental_snapshot,
+    roll_forward_command,
     backup_changes_command,
     verify_changes_command,
     record_history_command,

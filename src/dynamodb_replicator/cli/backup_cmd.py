@@ -27,10 +27,13 @@ from ..backup import (
 )
 from ..backup.extraneous import ExtraAction
 from ..backup.reader import open_source
+from ..changelog.times import parse_instant
 from ..diff import FORMATS, Discrepancy, format_discrepancy, summary_lines
 from ..dynamo import RateSpec
 from ..errors import ReplicatorError, UsageError
-from ..items import Key, encode_key_for_report
+from ..items import Key, encode_item, encode_key_for_report
+from ..pitr.one_key import restore_key
+from ..pitr.restore import restore_to_time
 from ..results import SegmentResult, write_result
 from .diff_cmd import diff_exit_code
 from .exit_codes import ExitCode, exit_codes_help
@@ -51,6 +54,7 @@ from .options import (
     segment_options,
     table_spec,
 )
+from .pitr_cmd import margin_option, print_rolled
 from .progress_ui import progress_display
 from .runner import run_job
 
@@ -377,6 +381,24 @@ def _backup_segments(source: StorageSpec) -> int | None:
     help="With --create: enable TTL as the backup's table had it. DynamoDB then deletes restored "
     "items whose TTL time has passed; --no-ttl keeps them (enable TTL yourself later).",
 )
+@click.option(
+    "--changes",
+    help="Roll the backup forward with this change log (folder or s3:// prefix); needs --to-time.",
+)
+@click.option(
+    "--to-time",
+    help="With --changes: restore the table as it was at the end of "
+    "this second (ISO 8601 with a zone, or epoch seconds).",
+)
+@margin_option
+@click.option(
+    "--key",
+    help="With --changes: put back only the item with this KEY (JSON, as in diff-record), as a "
+    "conditional write that refuses if the item changes meanwhile; TABLE may be live.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="With --changes: check and roll forward, write nothing."
+)
 @_s3_option
 @give_up_option
 @endpoint_options
@@ -415,6 +437,8 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
         )
         job = f"restore-table {source} -> {request.table.address}"
         engine = engine_from_options(opts)
+        if opts["changes"] or opts["to_time"]:
+            return _restore_to_time(request, opts, engine)
         try:
             with progress_display(bool(opts["quiet"])) as listener:
                 summary = run_restore(
@@ -451,6 +475,42 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
         return _print_restore(summary)
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+
+
+def _restore_to_time(request: RestoreRequest, opts: dict[str, Any], engine: Any) -> int:
+    if not (opts["changes"] and opts["to_time"]):
+        raise UsageError("--changes and --to-time go together", hint="give both, or neither")
+    changes = StorageSpec(parse_source(opts["changes"]), s3_endpoint_url=opts["s3_endpoint_url"])
+    if opts["key"]:
+        one = restore_key(
+            request.source,
+            changes.open(),
+            parse_instant(opts["to_time"], "--to-time"),
+            request.table,
+            opts["key"],
+            margin=int(opts["margin"]),
+            dry_run=bool(opts["dry_run"]),
+        )
+        state = "absent" if one.at_time is None else encode_item(one.at_time)
+        done_text = "written" if one.written else "not written (dry run or nothing to do)"
+        click.echo(f"{opts['key']} at {opts['to_time']}: {state}; {one.action}: {done_text}")
+        return 0
+    with progress_display(bool(opts["quiet"])) as listener:
+        done = restore_to_time(
+            request,
+            changes.open(),
+            parse_instant(opts["to_time"], "--to-time"),
+            margin=int(opts["margin"]),
+            dry_run=bool(opts["dry_run"]),
+            progress=listener,
+            engine=engine,
+            on_extraneous=_extraneous_key,
+        )
+    print_rolled(done.rolled)
+    if done.restore is None:
+        click.echo(f"dry run: {done.rolled.items} item(s) would be written; nothing written")
+        return 0
+    return _print_restore(done.restore)
 
 
 # --- verify-backup ----------------------------------------------------------------------------

@@ -356,7 +356,9 @@ def test_client_factory_installs_lean_path() -> None:
     for service in ("dynamodb", "dynamodbstreams"):
         client = make_client(service, region="us-east-1", endpoint_url="http://127.0.0.1:9")
         assert lean.is_installed(client)
-        assert isinstance(client.botocore_client._serializer, lean._DirectSerializer)  # validation is off
+        assert isinstance(
+            client.botocore_client._serializer, lean._DirectSerializer
+        )  # validation is off
     s3 = make_client("s3", region="us-east-1", endpoint_url="http://127.0.0.1:9")
     assert not lean.is_installed(s3)
 

@@ -1,0 +1,131 @@
+"""``restore-table --key KEY``: put one item back as it was at T, race-safely.
+
+The item's state at T comes from the base and the key's log records (same exactness checks as a
+whole restore). The target, a live table allowed, is read consistently, then written with a
+condition that holds only while the item is still as read (or still absent): a change to that
+key in between makes the write fail, and the restore refuses rather than overwrite it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from ..backup.reader import open_source, read_items
+from ..backup.storage import Storage, StorageSpec
+from ..changelog.format import ChangeRecord
+from ..dynamo import TableSpec
+from ..dynamo.batch import batch_get
+from ..dynamo.conditional import (
+    Condition,
+    conditional_delete,
+    conditional_put,
+    unchanged_condition,
+)
+from ..errors import ConcurrentChangeError, ItemFormatError, UsageError
+from ..items import Item, JsonNumber, Key, KeySchema, items_equal, key_identity, parse_plain_key
+from .core import apply_records
+from .rollforward import check_log, plan_with_hint
+from .window import DEFAULT_MARGIN
+
+__all__ = ["KeyRestore", "parse_key", "restore_key"]
+
+Action = Literal["put", "delete", "none"]
+
+
+@dataclass(frozen=True)
+class KeyRestore:
+    """One key's restore: its state at T, what the table held, and what was (or would be) done."""
+
+    key: Key
+    at_time: Item | None
+    before: Item | None
+    action: Action
+    written: bool
+
+
+def parse_key(text: str, schema: KeySchema) -> Key:
+    """KEY as wire JSON (``{"pk": {"S": "a"}}``) or plain JSON typed by the key schema."""
+    try:
+        obj = json.loads(text, parse_float=JsonNumber, parse_int=JsonNumber)
+        return parse_plain_key(obj, schema)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"--key is not valid JSON ({exc})",
+            hint='give the key as JSON, e.g. \'{"pk": "a"}\' or \'{"pk": {"S": "a"}}\'',
+        ) from exc
+    except ItemFormatError as exc:
+        raise UsageError(f"bad --key: {exc.message}", hint=exc.hint) from exc
+
+
+def _action(at_time: Item | None, current: Item | None) -> Action:
+    if at_time is None:
+        return "none" if current is None else "delete"
+    if current is not None and items_equal(current, at_time):
+        return "none"
+    return "put"
+
+
+def _guard(current: Item | None, schema: KeySchema) -> Condition:
+    if current is None:
+        return Condition("attribute_not_exists(#k)", {"#k": schema.hash_key}, {})
+    condition = unchanged_condition(current)
+    if condition is None:
+        raise UsageError(
+            "the item in the table is too large to guard with a condition",
+            hint="restore into a new table and copy the item by hand",
+        )
+    return condition
+
+
+def restore_key(
+    base: StorageSpec,
+    changes: Storage,
+    to_time: int,
+    table: TableSpec,
+    key_text: str,
+    *,
+    margin: int = DEFAULT_MARGIN,
+    dry_run: bool = False,
+) -> KeyRestore:
+    """Put the item with ``key_text`` in ``table`` back to its state at the end of second
+    ``to_time`` (deleting it if it did not exist then)."""
+    source = open_source(base)
+    exact = plan_with_hint(base, source, to_time, margin)
+    definition = next(s.manifest.table_description for s in source.segments if s.manifest)
+    schema = KeySchema.from_description(definition)
+    key = parse_key(key_text, schema)
+    wanted = key_identity(key, schema)
+    records: list[ChangeRecord] = []
+
+    def keep(_position: int, record: ChangeRecord) -> None:
+        if key_identity(record.keys, schema) == wanted:
+            records.append(record)
+
+    check_log(changes, exact.log_from, to_time, keep)
+    storage = source.storage.open()
+    base_item: Item | None = None
+    for segment in source.segments:
+        for item in read_items(storage, segment, before_write=True):
+            if key_identity(item, schema) == wanted:
+                base_item = item
+    at_time = apply_records(base_item, records, to_time)
+    client = table.client()
+    found = batch_get(client, table.name, [key], schema, consistent=True).items
+    current = found[0] if found else None
+    action = _action(at_time, current)
+    if dry_run or action == "none":
+        return KeyRestore(key, at_time, current, action, written=False)
+    condition = _guard(current, schema)
+    if at_time is None:
+        result = conditional_delete(client, table.name, key, condition)
+    else:
+        result = conditional_put(client, table.name, at_time, condition)
+    if not result.applied:
+        raise ConcurrentChangeError(
+            f"the item {key_text} changed in {table.name} while it was being restored; "
+            "nothing was written",
+            hint="look at the item's current state (record-history), then run again",
+        )
+    return KeyRestore(key, at_time, current, action, written=True)

@@ -1,0 +1,81 @@
+"""The change log check before a roll-forward, on logs written into a real local folder: a gap,
+a missing object or a shard not read past T inside the window refuses; a missing object outside
+it does not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dynamodb_replicator.backup.layout import Location
+from dynamodb_replicator.backup.storage import FolderStorage
+from dynamodb_replicator.changelog.format import ChangeRecord
+from dynamodb_replicator.changelog.layout import GapMarker, Heartbeat, LogDescriptor, log_location
+from dynamodb_replicator.changelog.writer import ChangeLogWriter, ShardPosition
+from dynamodb_replicator.errors import NotExactError
+from dynamodb_replicator.pitr.rollforward import check_log
+
+H = 1767322800  # 2026-01-02T03:00:00Z, an hour boundary
+ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/L1"
+
+
+def _rec(seq: int, seconds: int) -> ChangeRecord:
+    image = {"pk": {"S": f"k{seq}"}, "v": {"N": str(seq)}}
+    return ChangeRecord(
+        f"e{seq}", str(seq), str(seconds), "s", "MODIFY", {"pk": image["pk"]}, image
+    )
+
+
+def _log(tmp_path: Path) -> tuple[ChangeLogWriter, FolderStorage]:
+    storage = FolderStorage(log_location(Location("folder", str(tmp_path)), "orders", "L1"))
+    writer = ChangeLogWriter(storage, writer="follower")
+    writer.ensure_descriptor(
+        LogDescriptor("orders", None, ARN, "L1", (("pk", "HASH", "S"),), "NEW_IMAGE")
+    )
+    # Three objects of one shard: two hours before H, just before H, and after H.
+    writer.write([_rec(1, H - 7200)], ShardPosition("s1", None, None))
+    writer.write([_rec(2, H - 10), _rec(3, H - 5)], ShardPosition("s1", None, "1"))
+    writer.write([_rec(4, H + 100)], ShardPosition("s1", None, "3"))
+    writer.heartbeat(Heartbeat("s1", None, "4", H + 200))
+    return writer, storage
+
+
+def _check(tmp_path: Path, first: int, last: int) -> list[tuple[int, str]]:
+    seen: list[tuple[int, str]] = []
+    check_log(
+        FolderStorage(Location("folder", str(tmp_path / "orders"))),
+        first,
+        last,
+        lambda position, record: seen.append((position, record.sequence_number)),
+    )
+    return seen
+
+
+def test_a_complete_window_hands_its_records_in_stream_order(tmp_path: Path) -> None:
+    _log(tmp_path)
+    assert _check(tmp_path, H - 60, H + 150) == [(0, "2"), (1, "3"), (2, "4")]
+    assert _check(tmp_path, H - 7, H + 150) == [(0, "3"), (1, "4")]
+
+
+def test_a_shard_not_read_past_t_refuses(tmp_path: Path) -> None:
+    _log(tmp_path)
+    with pytest.raises(NotExactError, match="missing-heartbeat shard s1"):
+        _check(tmp_path, H - 60, H + 300)
+
+
+def test_a_gap_in_the_window_refuses_naming_it_once(tmp_path: Path) -> None:
+    writer, _ = _log(tmp_path)
+    writer.gap(GapMarker("s1", "1", "2", H - 3600))
+    with pytest.raises(NotExactError, match="gap shard s1") as refused:
+        _check(tmp_path, H - 5000, H + 150)
+    assert refused.value.message.count("gap shard s1") == 1  # named once, not once per hour
+
+
+def test_a_missing_object_in_the_window_refuses_and_outside_it_does_not(tmp_path: Path) -> None:
+    _, storage = _log(tmp_path)
+    victim = next(storage.root.glob("2026-01-02/01/*.jsonl.gz"))
+    victim.unlink()  # the object of record 1, two hours before H (its manifest stays)
+    with pytest.raises(NotExactError, match="not proven complete"):
+        _check(tmp_path, H - 7300, H + 150)
+    assert _check(tmp_path, H - 60, H + 150)
