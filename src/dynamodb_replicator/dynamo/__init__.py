@@ -13,7 +13,16 @@ from .batch import (
     batch_write,
     collapse_writes,
 )
-from .clients import Auth, Client, ClientOptions, TableSpec, make_client, s3_client
+from .clients import (
+    Auth,
+    Client,
+    ClientOptions,
+    S3Client,
+    StreamsClient,
+    TableSpec,
+    make_client,
+    s3_client,
+)
 from .conditional import Condition, ConditionalResult, conditional_delete, conditional_put
 from .pool import SegmentContext, run_segments
 from .ratelimit import RateLimiter, RateSpec, share_for
@@ -36,8 +45,10 @@ __all__ = [
     "RateLimiter",
     "RateSpec",
     "RetryBudget",
+    "S3Client",
     "ScanPage",
     "SegmentContext",
+    "StreamsClient",
     "TableAddress",
     "TableInfo",
     "TableSpec",

@@ -25,11 +25,11 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..dynamo import Client
+from ..dynamo import StreamsClient
 from ..dynamo.aws import translate
 from ..dynamo.retry import CallCounts
 from ..errors import (
@@ -58,6 +58,7 @@ __all__ = [
     "list_shards",
     "make_stream_applier",
     "normalise_record",
+    "read_records",
 ]
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,13 @@ def find_stream(table_info: Any, *, mode: str, where: str) -> StreamInfo:
     return StreamInfo(arn=str(arn), view_type=str(view))
 
 
-def list_shards(streams: Client, stream_arn: str) -> list[Shard]:
+def read_records(streams: StreamsClient, iterator: str, limit: int) -> dict[str, Any]:
+    """One GetRecords call: the one place its response meets our item model (the records'
+    images are wire format, which the stubs' attribute values describe)."""
+    return cast("dict[str, Any]", streams.get_records(ShardIterator=iterator, Limit=limit))
+
+
+def list_shards(streams: StreamsClient, stream_arn: str) -> list[Shard]:
     """Every shard of the stream, following ``LastEvaluatedShardId`` pagination."""
     shards: list[Shard] = []
     start: str | None = None
@@ -284,7 +291,7 @@ class Follower:
 
     def __init__(
         self,
-        streams: Client,
+        streams: StreamsClient,
         stream_arn: str,
         store: CheckpointStore,
         apply: ApplyBatch,
@@ -412,10 +419,7 @@ class Follower:
             try:
                 if run.iterator is None:
                     run.iterator = self._iterator(run)
-                response: dict[str, Any] = self.streams.get_records(
-                    ShardIterator=run.iterator, Limit=self.options.page_limit
-                )
-                return response
+                return read_records(self.streams, run.iterator, self.options.page_limit)
             except ClientError as exc:
                 code = aws_error_code(exc)
                 if code == "ExpiredIteratorException" and refreshes < _MAX_ITERATOR_REFRESH:
@@ -444,7 +448,7 @@ class Follower:
         if self._prefetcher is None or run.iterator is None:
             return
         run.prefetch = self._prefetcher.submit(
-            self.streams.get_records, ShardIterator=run.iterator, Limit=self.options.page_limit
+            read_records, self.streams, run.iterator, self.options.page_limit
         )
 
     def _prefetched(self, run: _ShardRun) -> dict[str, Any] | None:
