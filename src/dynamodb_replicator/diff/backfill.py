@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from ..dynamo import Put, SegmentContext, batch_get, batch_write, conditional_put, scan_segment
 from ..errors import AwsError, JobInterrupted
 from ..items import Item, extract_key, key_identity
-from .engine import TASK_PRIMARY, TASK_WRITTEN, SegmentJob, SegmentOutcome, make_sides, stats_of
 from .model import Action, Discrepancy, Kind
 from .repair import RepairSides, absent_condition, write_item
+from .segment import TASK_PRIMARY, TASK_WRITTEN, SegmentJob, SegmentOutcome, make_sides, stats_of
 
 __all__ = ["backfill_segment"]
 

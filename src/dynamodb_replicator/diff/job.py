@@ -26,7 +26,10 @@ from ..dynamo import (
 from ..errors import JobInterrupted, SegmentFailedError, UsageError
 from ..items import KeySchema, ignore_matcher
 from ..progress import NullProgress, ProgressListener
-from .engine import (
+from .model import DiffOptions, DiffResult, DiffStats, Discrepancy, Kind, RepairLimitError
+from .reference import compare_reference
+from .repair import repair_batch
+from .segment import (
     TASK_FOUND,
     TASK_PRIMARY,
     TASK_REPAIRED,
@@ -34,14 +37,10 @@ from .engine import (
     TASK_WRITTEN,
     SegmentJob,
     SegmentOutcome,
-    compare_reference,
-    diff_segment,
     make_sides,
-    merge_partial_outcomes,
     stats_of,
 )
-from .model import DiffOptions, DiffResult, DiffStats, Discrepancy, Kind, RepairLimitError
-from .repair import repair_batch
+from .worker import diff_segment, merge_partial_outcomes
 
 if TYPE_CHECKING:
     from ..cluster.engine import Engine

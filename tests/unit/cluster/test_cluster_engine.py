@@ -19,7 +19,7 @@ from dynamodb_replicator.cluster import (
 )
 from dynamodb_replicator.cluster.dask_engine import TaskOutcome, run_segment_task
 from dynamodb_replicator.diff import DiffOptions
-from dynamodb_replicator.diff.engine import SegmentJob
+from dynamodb_replicator.diff.segment import SegmentJob
 from dynamodb_replicator.dynamo import Auth, SegmentContext, TableSpec, parse_table_address
 from dynamodb_replicator.errors import UsageError
 from dynamodb_replicator.items import KeySchema
