@@ -30,13 +30,9 @@ from dynamodb_replicator.dynamo import TableSpec, make_client, parse_table_addre
 from dynamodb_replicator.local.sample import sample_items
 from dynamodb_replicator.replicate import Replicator, ReplicatorConfig, TableRef
 from dynamodb_replicator.replicate.checkpoint import FileCheckpoint
-from dynamodb_replicator.replicate.follower import (
-    ApplyOutcome,
-    Follower,
-    FollowOptions,
-    list_shards,
-    make_stream_applier,
-)
+from dynamodb_replicator.replicate.follower import ApplyOutcome, Follower, FollowOptions
+from dynamodb_replicator.replicate.stream_applier import make_stream_applier
+from dynamodb_replicator.replicate.streams import list_shards
 
 
 def _table(client: Any, stream: bool) -> str:

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from dynamodb_replicator.cli.app import cli
 from dynamodb_replicator.diff import Action, DiffOptions, Kind
-from dynamodb_replicator.diff.engine import Finder, SegmentJob, make_sides
+from dynamodb_replicator.diff.passes import Finder
+from dynamodb_replicator.diff.segment import SegmentJob, make_sides
 from dynamodb_replicator.dynamo import TableSpec, parse_table_address
 from dynamodb_replicator.errors import RetriesExhaustedError
 from dynamodb_replicator.items import KeySchema

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from dynamodb_replicator.diff import DiffOptions, run_diff
-from dynamodb_replicator.diff.engine import Finder, SegmentJob, make_sides
+from dynamodb_replicator.diff.passes import Finder
+from dynamodb_replicator.diff.segment import SegmentJob, make_sides
 from dynamodb_replicator.dynamo import TableSpec, describe_table, parse_table_address
 from helpers import Endpoint, make_client, put_items, scan_all
 

@@ -112,7 +112,7 @@ def test_a_batch_the_replica_keeps_refusing_names_its_keys(
     from dynamodb_replicator.dynamo import Backoff, TableSpec, parse_table_address
     from dynamodb_replicator.errors import IncompleteBatchError
     from dynamodb_replicator.replicate import Replicator, ReplicatorConfig, TableRef
-    from dynamodb_replicator.replicate.follower import make_stream_applier
+    from dynamodb_replicator.replicate.stream_applier import make_stream_applier
     from faults import inject_leftovers
 
     primary, replica = make_table(stream=STREAM), make_table()

@@ -192,12 +192,15 @@ def list_names(source: StorageSpec) -> tuple[list[NameEvent], Callable[[NameEven
         return list(_folder_events(location)), lambda e: (root / e.name).read_bytes()
     client = s3_client(endpoint_url=source.s3_endpoint_url, region=source.region)
     prefix = f"{location.prefix}/" if location.prefix else ""
+    bucket = location.bucket or ""  # an s3 location always names its bucket
 
     def read(event: NameEvent) -> bytes:
-        args = {"Bucket": location.bucket, "Key": prefix + event.name}
+        key = prefix + event.name
         if event.version_id and event.version_id != "null":
-            args["VersionId"] = event.version_id
-        body: bytes = client.get_object(**args)["Body"].read()
+            answer = client.get_object(Bucket=bucket, Key=key, VersionId=event.version_id)
+        else:
+            answer = client.get_object(Bucket=bucket, Key=key)
+        body: bytes = answer["Body"].read()
         return body
 
     try:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..dynamo import Backoff, s3_client
+from ..dynamo import Backoff, S3Client, s3_client
 from ..dynamo.aws import translate
 from ..errors import AwsError, BackupError, ConfigError, aws_error_code
 from ..fsutil import replace_durably
@@ -292,7 +292,7 @@ class S3Storage:
     def __init__(
         self,
         location: Location,
-        client: Any,
+        client: S3Client,
         *,
         sse: str | None = None,
         sse_kms_key_id: str | None = None,

@@ -101,7 +101,7 @@ def describe_for_backup(client: Client, table: str, where: str) -> tuple[TableIn
         try:
             tags = []
             for page in client.get_paginator("list_tags_of_resource").paginate(ResourceArn=arn):
-                tags.extend(page.get("Tags", []))
+                tags.extend({"Key": t["Key"], "Value": t["Value"]} for t in page.get("Tags", []))
         except (ClientError, BotoCoreError) as exc:
             tags = None
             log.warning("tags of %s not readable (%s); not recorded", table, exc)

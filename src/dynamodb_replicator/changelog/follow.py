@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backup.storage import Storage, StorageSpec
-from ..dynamo import Client, TableSpec, batch_get, describe_table
+from ..dynamo import Client, StreamsClient, TableSpec, batch_get, describe_table
 from ..errors import ReplicatorError
 from ..items import KeySchema, key_identity
 from ..replicate.checkpoint import CheckpointStore
@@ -189,7 +189,7 @@ class LogRun:
 
 
 def follow_into_log(
-    streams: Client,
+    streams: StreamsClient,
     stream_arn: str,
     writer: ChangeLogWriter,
     store: CheckpointStore,

@@ -37,7 +37,7 @@ from ..items import Item, KeySchema, key_identity
 from ..local import LocalServer
 from ..local.sample import sample_items
 from ..replicate.checkpoint import FileCheckpoint
-from ..replicate.follow import FollowJob, follow
+from ..replicate.follow_job import FollowJob, follow
 from ..replicate.follower import FollowOptions
 from .exit_codes import exit_codes_help
 from .options import CONTEXT_SETTINGS, STANDALONE_COMMANDS, common_options

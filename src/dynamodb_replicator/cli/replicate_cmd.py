@@ -21,7 +21,7 @@ from ..replicate.checkpoint import (
     default_checkpoint,
     parse_checkpoint_location,
 )
-from ..replicate.follow import FollowJob, follow
+from ..replicate.follow_job import FollowJob, follow
 from ..replicate.follower import FollowOptions, FollowResult, FollowStatus, GapError
 from ..replicate.plan import Filters, Mode, TurnoverRole
 from .exit_codes import ExitCode, exit_codes_help

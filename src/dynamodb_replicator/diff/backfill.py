@@ -15,9 +15,9 @@ from ..dynamo import Put, batch_get, batch_write, conditional_put, scan_segment
 from ..errors import AwsError, JobInterrupted
 from ..items import Item, extract_key, key_identity
 from ..segments import SegmentContext
-from .engine import TASK_PRIMARY, TASK_WRITTEN, SegmentJob, SegmentOutcome, make_sides, stats_of
 from .model import Action, Discrepancy, Kind
 from .repair import RepairSides, absent_condition, write_item
+from .segment import TASK_PRIMARY, TASK_WRITTEN, SegmentJob, SegmentOutcome, make_sides, stats_of
 
 __all__ = ["backfill_segment"]
 

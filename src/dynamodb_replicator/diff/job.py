@@ -19,7 +19,10 @@ from ..errors import JobInterrupted, SegmentFailedError, UsageError
 from ..items import KeySchema, ignore_matcher
 from ..progress import NullProgress, ProgressListener
 from ..segments import LOCAL, Engine, LocalEngine, SegmentRun, share_for
-from .engine import (
+from .model import DiffOptions, DiffResult, DiffStats, Discrepancy, Kind, RepairLimitError
+from .reference import compare_reference
+from .repair import repair_batch
+from .segment import (
     TASK_FOUND,
     TASK_PRIMARY,
     TASK_REPAIRED,
@@ -27,14 +30,10 @@ from .engine import (
     TASK_WRITTEN,
     SegmentJob,
     SegmentOutcome,
-    compare_reference,
-    diff_segment,
     make_sides,
-    merge_partial_outcomes,
     stats_of,
 )
-from .model import DiffOptions, DiffResult, DiffStats, Discrepancy, Kind, RepairLimitError
-from .repair import repair_batch
+from .worker import diff_segment, merge_partial_outcomes
 
 __all__ = ["check_ignored", "check_options", "check_sides", "run_diff", "verify_against"]
 

@@ -13,7 +13,16 @@ from .batch import (
     batch_write,
     collapse_writes,
 )
-from .clients import Auth, Client, ClientOptions, TableSpec, make_client, s3_client
+from .clients import (
+    Auth,
+    Client,
+    ClientOptions,
+    S3Client,
+    StreamsClient,
+    TableSpec,
+    make_client,
+    s3_client,
+)
 from .conditional import Condition, ConditionalResult, conditional_delete, conditional_put
 from .ratelimit import RateLimiter, RateSpec
 from .scan import ScanPage, scan_segment
@@ -35,7 +44,9 @@ __all__ = [
     "RateLimiter",
     "RateSpec",
     "RetryBudget",
+    "S3Client",
     "ScanPage",
+    "StreamsClient",
     "TableAddress",
     "TableInfo",
     "TableSpec",

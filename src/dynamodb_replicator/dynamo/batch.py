@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -27,6 +27,9 @@ from .clients import Client
 from .ratelimit import RateLimiter
 from .retry import bounded, with_give_up_of
 from .scan import projection_args
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import KeysAndAttributesTypeDef, WriteRequestTypeDef
 
 __all__ = [
     "MAX_GET_KEYS",
@@ -179,8 +182,14 @@ def batch_write(
             if limiter is not None:
                 limiter.acquire()
             try:
-                response = calls.batch_write_item(
-                    RequestItems={table: left}, ReturnConsumedCapacity="TOTAL"
+                # The one place BatchWriteItem meets our item model: requests and the
+                # unprocessed ones are wire format (``_wire``), which the stubs' types describe.
+                response: dict[str, Any] = cast(
+                    "dict[str, Any]",
+                    calls.batch_write_item(
+                        RequestItems={table: cast("list[WriteRequestTypeDef]", left)},
+                        ReturnConsumedCapacity="TOTAL",
+                    ),
                 )
             except (ClientError, BotoCoreError, AwsError) as exc:
                 unwritten = _unwritten(left, chunks[index + 1 :], schema)
@@ -244,8 +253,13 @@ def batch_get(
             if limiter is not None:
                 limiter.acquire()
             try:
-                response = calls.batch_get_item(
-                    RequestItems={table: request}, ReturnConsumedCapacity="TOTAL"
+                # The one place BatchGetItem meets our item model: keys and items are ``Item``s.
+                response: dict[str, Any] = cast(
+                    "dict[str, Any]",
+                    calls.batch_get_item(
+                        RequestItems={table: cast("KeysAndAttributesTypeDef", request)},
+                        ReturnConsumedCapacity="TOTAL",
+                    ),
                 )
             except (ClientError, BotoCoreError, AwsError) as exc:
                 unread = left + todo[start + MAX_GET_KEYS :]

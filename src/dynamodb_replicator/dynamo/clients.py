@@ -12,7 +12,7 @@ import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 import boto3
 import botocore.exceptions
@@ -25,7 +25,13 @@ from ..errors import ConfigError
 from . import lean
 from .address import TableAddress, resolve_region
 from .backoff import Backoff
-from .retry import RetryingClient
+from .retry import retrying
+
+if TYPE_CHECKING:
+    # The boto3 type stubs (a dev dependency) are needed only to type-check, never at run time.
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from mypy_boto3_s3 import S3Client
 
 __all__ = [
     "DEFAULT_GIVE_UP_AFTER",
@@ -34,6 +40,10 @@ __all__ = [
     "Auth",
     "Client",
     "ClientOptions",
+    "RetryMode",
+    "S3Client",
+    "Service",
+    "StreamsClient",
     "TableSpec",
     "make_client",
     "make_session",
@@ -45,7 +55,19 @@ __all__ = [
 #: recent DynamoDB Local versions reject anything else.
 DUMMY_ACCESS_KEY = "dummy"
 
-Client = Any  # botocore clients are generated at run time and carry no static types.
+#: A DynamoDB client, a DynamoDB Streams client, an S3 client, as the boto3 type stubs describe
+#: them (the names exist at run time too, so that modules may import them without the stubs).
+if TYPE_CHECKING:
+    Client: TypeAlias = DynamoDBClient
+    StreamsClient: TypeAlias = DynamoDBStreamsClient
+else:
+    Client = StreamsClient = S3Client = Any
+
+#: The services :func:`make_client` makes clients for.
+Service = Literal["dynamodb", "dynamodbstreams", "s3"]
+
+#: botocore's retry modes.
+RetryMode = Literal["legacy", "standard", "adaptive"]
 
 #: Services whose calls we retry ourselves (botocore makes one attempt per call).
 OWN_RETRIES = frozenset({"dynamodb", "dynamodbstreams"})
@@ -70,7 +92,7 @@ class ClientOptions:
     """Transport settings: pool size, timeouts, when to give up on an endpoint, and botocore's
     retry mode for the services that keep botocore's retries (S3)."""
 
-    retry_mode: str = "adaptive"
+    retry_mode: RetryMode = "adaptive"
     max_attempts: int = 5
     max_pool_connections: int = 10
     connect_timeout: float = 5.0
@@ -79,12 +101,12 @@ class ClientOptions:
 
     def config(self, service: str, **extra: Any) -> Config:
         """botocore's configuration for a client of ``service``."""
-        if service in OWN_RETRIES:
-            retries = {"mode": "standard", "total_max_attempts": 1}
-        else:
-            retries = {"mode": self.retry_mode, "max_attempts": self.max_attempts}
         return Config(
-            retries=retries,
+            retries=(
+                {"mode": "standard", "total_max_attempts": 1}
+                if service in OWN_RETRIES
+                else {"mode": self.retry_mode, "max_attempts": self.max_attempts}
+            ),
             max_pool_connections=self.max_pool_connections,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
@@ -141,7 +163,8 @@ def _assume_role(base: boto3.Session, role_arn: str) -> boto3.Session:
         }
 
     core = _core_session()
-    core._credentials = DeferredRefreshableCredentials(
+    # botocore has no public setter for refreshable credentials (nor do its type stubs).
+    core._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]
         refresh_using=refresh, method="sts-assume-role"
     )
     return boto3.Session(botocore_session=core, region_name=base.region_name)
@@ -176,16 +199,49 @@ def make_session(auth: Auth, region: str, *, local_endpoint: bool) -> boto3.Sess
     return session
 
 
+@overload
 def make_client(
-    service: str,
+    service: Literal["dynamodb"],
+    *,
+    region: str,
+    endpoint_url: str | None,
+    auth: Auth = ...,
+    options: ClientOptions = ...,
+) -> Client: ...
+
+
+@overload
+def make_client(
+    service: Literal["dynamodbstreams"],
+    *,
+    region: str,
+    endpoint_url: str | None,
+    auth: Auth = ...,
+    options: ClientOptions = ...,
+) -> StreamsClient: ...
+
+
+@overload
+def make_client(
+    service: Literal["s3"],
+    *,
+    region: str,
+    endpoint_url: str | None,
+    auth: Auth = ...,
+    options: ClientOptions = ...,
+) -> S3Client: ...
+
+
+def make_client(
+    service: Service,
     *,
     region: str,
     endpoint_url: str | None,
     auth: Auth = Auth(),
     options: ClientOptions = ClientOptions(),
-) -> Client:
-    """A low-level client for ``service`` (dynamodb, dynamodbstreams, s3, ...); for DynamoDB
-    and Streams, a :class:`RetryingClient` around it."""
+) -> Client | StreamsClient | S3Client:
+    """A low-level client for ``service``; for DynamoDB and Streams, a
+    :class:`~.retry.RetryingClient` around it, typed as the client it wraps."""
     session = make_session(auth, region, local_endpoint=endpoint_url is not None)
     extra: dict[str, Any] = {}
     if service == "s3" and endpoint_url is not None:
@@ -204,7 +260,7 @@ def make_client(
     if lean_path:
         lean.install(client)
     if service in OWN_RETRIES:
-        return RetryingClient(client, policy=options.retry_policy())
+        return retrying(client, policy=options.retry_policy())
     return client
 
 
@@ -215,7 +271,7 @@ def s3_client(
     auth: Auth = Auth(),
     options: ClientOptions = ClientOptions(),
     environ: Mapping[str, str] | None = None,
-) -> Client:
+) -> S3Client:
     """An S3 client; ``endpoint_url`` or ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL`` aim it elsewhere."""
     env = os.environ if environ is None else environ
     endpoint = endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
@@ -245,7 +301,7 @@ class TableSpec:
             options=self.options,
         )
 
-    def streams_client(self, environ: Mapping[str, str] | None = None) -> Client:
+    def streams_client(self, environ: Mapping[str, str] | None = None) -> StreamsClient:
         """A DynamoDB Streams client that follows the table's endpoint.
 
         botocore does not apply ``AWS_ENDPOINT_URL_DYNAMODB`` to the Streams client, so the

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -81,7 +81,8 @@ def _write(
         response = fn(**args)
     except ClientError as exc:
         if aws_error_code(exc) == "ConditionalCheckFailedException":
-            old = exc.response.get("Item")
+            # The old item of a failed condition: wire format, as our item model holds it.
+            old = cast("Item | None", exc.response.get("Item"))
             units = consumed_units(exc.response)
             if limiter is not None:
                 limiter.consume(units or 1.0)

@@ -73,6 +73,11 @@ class _Refuse(Exception):
 
 _NUMBER_KINDS = frozenset({"integer", "long", "float", "double"})
 
+#: botocore's parser classes, as ``Any``: what is built on here (``_parse_shape``, ``_do_parse``,
+#: the blob and timestamp parsers) is botocore's private API, which its type stubs do not declare.
+_Parser: Any = JSONParser
+_ParserFactory: Any = ResponseParserFactory
+
 
 def _number(value: Any) -> Any:
     """JSON numbers pass through, but orjson reads integers past 64 bits as floats."""
@@ -88,7 +93,7 @@ def _is_attribute_value(shape: Any) -> bool:
 class _Compiler:
     """Builds a converter per shape, equal to what ``reference`` (botocore's parser) returns."""
 
-    def __init__(self, reference: JSONParser) -> None:
+    def __init__(self, reference: _Parser) -> None:
         self._reference = reference
         self._cache: dict[str, Convert | None] = {}
         self._attribute_pair: tuple[Convert, Convert] | None = None
@@ -197,7 +202,7 @@ class _Compiler:
 
 
 def _attribute_converters(
-    shape: Any, reference: JSONParser, *, sparse_lists: bool, sparse_sets: bool
+    shape: Any, reference: _Parser, *, sparse_lists: bool, sparse_sets: bool
 ) -> tuple[Convert, Convert]:
     """The hot path: (one attribute value, a map of them), converted in place.
 
@@ -246,7 +251,7 @@ def _attribute_converters(
     return convert, convert_map
 
 
-class _LeanJSONParser(JSONParser):  # type: ignore[misc]
+class _LeanJSONParser(_Parser):  # type: ignore[misc]
     """botocore's JSON parser, with a lean successful-response path for the bulk outputs."""
 
     def __init__(self, compiler: _Compiler, **kwargs: Any) -> None:
@@ -269,7 +274,7 @@ class _LeanJSONParser(JSONParser):  # type: ignore[misc]
         return parsed
 
 
-class _LeanParserFactory(ResponseParserFactory):  # type: ignore[misc]
+class _LeanParserFactory(_ParserFactory):  # type: ignore[misc]
     """Creates the lean parser for the json protocol, botocore's for any other."""
 
     def __init__(self, base: ResponseParserFactory) -> None:

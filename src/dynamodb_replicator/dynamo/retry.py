@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
@@ -43,7 +43,9 @@ __all__ = [
     "attempt_timeouts",
     "bounded",
     "call_counts",
+    "giving_up_after",
     "retryable",
+    "retrying",
     "with_give_up_of",
 ]
 
@@ -154,10 +156,12 @@ class _ShortTimeoutSender:
         with self._lock:
             session = self._sessions.get(timeouts)
             if session is None:
+                # botocore takes a CA bundle path for ``verify`` and a (connect, read) pair for
+                # ``timeout``; its type stubs say ``bool`` and ``int``.
                 session = URLLib3Session(
-                    verify=os.environ.get("AWS_CA_BUNDLE") or True,
+                    verify=os.environ.get("AWS_CA_BUNDLE") or True,  # type: ignore[arg-type]
                     proxies=self._config.proxies,
-                    timeout=timeouts,
+                    timeout=timeouts,  # type: ignore[arg-type]
                     max_pool_connections=self._config.max_pool_connections,
                     proxies_config=self._config.proxies_config,
                 )
@@ -278,11 +282,28 @@ class RetryingClient:
             return response
 
 
-def bounded(client: Any, policy: Backoff) -> Any:
+C = TypeVar("C")
+
+
+def retrying(client: C, *, policy: Backoff = Backoff()) -> C:
+    """``client`` wrapped in a :class:`RetryingClient`, typed as ``client``: the wrapper has the
+    same operations, each retried under ``policy`` (the one place that says so to the checker)."""
+    return cast(C, RetryingClient(client, policy=policy))
+
+
+def giving_up_after(client: C, seconds: float) -> C:
+    """``client`` giving up on a dead endpoint after ``seconds`` at most (unchanged when it is
+    not a :class:`RetryingClient`)."""
+    if isinstance(client, RetryingClient):
+        return cast(C, client.giving_up_after(seconds))
+    return client
+
+
+def bounded(client: C, policy: Backoff) -> C:
     """``client`` with its calls bounded by ``policy.deadline`` (unchanged when there is none,
     or when it is not a :class:`RetryingClient`)."""
     if isinstance(client, RetryingClient) and policy.deadline is not None:
-        return client.until(policy.deadline, policy.clock)
+        return cast(C, client.until(policy.deadline, policy.clock))
     return client
 
 

@@ -13,7 +13,7 @@ from ..items import KeySchema
 from .address import TableAddress
 from .aws import call
 from .clients import Client
-from .retry import RetryingClient
+from .retry import giving_up_after
 
 #: A table described before any work on an endpoint that fails every attempt for this long is
 #: a configuration error (a wrong port, a server not started): say so soon.
@@ -39,8 +39,7 @@ class TableInfo:
 def describe_table(client: Client, table: str, where: str | None = None) -> TableInfo:
     """Describe ``table``; a missing table is a :class:`TableNotFoundError` (exit 2), and so
     is an endpoint that cannot be reached within :data:`DESCRIBE_GIVE_UP_AFTER` seconds."""
-    if isinstance(client, RetryingClient):
-        client = client.giving_up_after(DESCRIBE_GIVE_UP_AFTER)
+    client = giving_up_after(client, DESCRIBE_GIVE_UP_AFTER)
     try:
         desc = call(
             f"DescribeTable at {where or table}",
@@ -53,7 +52,7 @@ def describe_table(client: Client, table: str, where: str | None = None) -> Tabl
             # found before any work: a configuration error, like a missing table
             raise ConfigError(exc.message, hint=exc.hint, cause=exc.cause) from exc
         raise
-    stream = desc.get("StreamSpecification") or {}
+    stream: Mapping[str, Any] = desc.get("StreamSpecification") or {}
     enabled = bool(stream.get("StreamEnabled"))
     return TableInfo(
         name=desc["TableName"],

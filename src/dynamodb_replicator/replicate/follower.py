@@ -21,26 +21,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..dynamo import Client
+from ..dynamo import StreamsClient
 from ..dynamo.aws import translate
 from ..dynamo.retry import CallCounts
-from ..errors import (
-    ConfigError,
-    IncompleteBatchError,
-    JobInterrupted,
-    ReplicatorError,
-    aws_error_code,
-)
+from ..errors import ConfigError, JobInterrupted, ReplicatorError, aws_error_code
 from .checkpoint import CheckpointState, CheckpointStore, ShardCheckpoint
-from .pipeline import Replicator
+from .stream_records import normalise_record
+from .streams import Shard, list_shards, read_records
 
 __all__ = [
     "ApplyBatch",
@@ -51,111 +45,14 @@ __all__ = [
     "Follower",
     "GapError",
     "NotCaughtUpError",
-    "Shard",
     "ShardGap",
     "ShardProgress",
-    "StreamInfo",
-    "find_stream",
-    "list_shards",
-    "make_stream_applier",
-    "normalise_record",
 ]
 
 log = logging.getLogger(__name__)
 
-IMAGE_VIEWS = frozenset({"NEW_IMAGE", "NEW_AND_OLD_IMAGES"})
+
 _MAX_ITERATOR_REFRESH = 3
-
-
-# --- the stream and its shards ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StreamInfo:
-    """A table's latest stream: its ARN and view type."""
-
-    arn: str
-    view_type: str
-
-
-@dataclass(frozen=True)
-class Shard:
-    """One shard of a stream; ``closed`` once it has an ending sequence number."""
-
-    shard_id: str
-    parent_id: str | None
-    closed: bool
-
-
-def find_stream(table_info: Any, *, mode: str, where: str) -> StreamInfo:
-    """The latest stream of a described table; exit-2 errors when it cannot serve ``mode``."""
-    arn = getattr(table_info, "stream_arn", None)
-    view = getattr(table_info, "stream_view_type", None)
-    if not arn or not view:
-        raise ConfigError(
-            f"table {where} has no enabled stream",
-            hint="enable a stream (NEW_AND_OLD_IMAGES, or NEW_IMAGE) on the primary table",
-        )
-    if mode == "image" and view not in IMAGE_VIEWS:
-        hint = (
-            "run with --mode fetch (reads each changed key from the primary)"
-            if view == "KEYS_ONLY"
-            else "use a NEW_IMAGE or NEW_AND_OLD_IMAGES stream, or run with --mode fetch"
-        )
-        raise ConfigError(f"the stream of {where} is {view}: it carries no new images", hint=hint)
-    return StreamInfo(arn=str(arn), view_type=str(view))
-
-
-def list_shards(streams: Client, stream_arn: str) -> list[Shard]:
-    """Every shard of the stream, following ``LastEvaluatedShardId`` pagination."""
-    shards: list[Shard] = []
-    start: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {"StreamArn": stream_arn}
-        if start is not None:
-            kwargs["ExclusiveStartShardId"] = start
-        try:
-            desc = streams.describe_stream(**kwargs)["StreamDescription"]
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, f"DescribeStream {stream_arn}") from exc
-        for raw in desc.get("Shards", []):
-            ending = raw.get("SequenceNumberRange", {}).get("EndingSequenceNumber")
-            shards.append(Shard(raw["ShardId"], raw.get("ParentShardId"), ending is not None))
-        start = desc.get("LastEvaluatedShardId")
-        if not start:
-            return shards
-
-
-def normalise_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A Streams API record shaped like a Lambda event record, values untouched.
-
-    boto3 parses ``ApproximateCreationDateTime`` to a ``datetime``; Lambda sends epoch seconds.
-    Binary values stay ``bytes`` (the Streams API client already decoded them). DynamoDB Local
-    sends an empty map in a stream image as ``{}`` (no type tag, which no valid value lacks):
-    it is read back as the empty map it was.
-    """
-    out = dict(record)
-    body = dict(record.get("dynamodb", {}))
-    stamp = body.get("ApproximateCreationDateTime")
-    if isinstance(stamp, datetime):
-        body["ApproximateCreationDateTime"] = stamp.timestamp()
-    for image in ("NewImage", "OldImage"):
-        if isinstance(body.get(image), dict):
-            body[image] = {name: _untagged_map(v) for name, v in body[image].items()}
-    out["dynamodb"] = body
-    return out
-
-
-def _untagged_map(value: Any) -> Any:
-    """``{}`` -> ``{"M": {}}``, recursively through maps and lists (DynamoDB Local's streams)."""
-    if value == {}:
-        return {"M": {}}
-    if isinstance(value, dict) and len(value) == 1:
-        if "M" in value and isinstance(value["M"], dict):
-            return {"M": {n: _untagged_map(v) for n, v in value["M"].items()}}
-        if "L" in value and isinstance(value["L"], list):
-            return {"L": [_untagged_map(v) for v in value["L"]]}
-    return value
 
 
 # --- what the follower calls and reports ------------------------------------------------------
@@ -305,7 +202,7 @@ class Follower:
 
     def __init__(
         self,
-        streams: Client,
+        streams: StreamsClient,
         stream_arn: str,
         store: CheckpointStore,
         apply: ApplyBatch,
@@ -435,10 +332,7 @@ class Follower:
             try:
                 if run.iterator is None:
                     run.iterator = self._iterator(run)
-                response: dict[str, Any] = self.streams.get_records(
-                    ShardIterator=run.iterator, Limit=self.options.page_limit
-                )
-                return response
+                return read_records(self.streams, run.iterator, self.options.page_limit)
             except ClientError as exc:
                 code = aws_error_code(exc)
                 if code == "ExpiredIteratorException" and refreshes < _MAX_ITERATOR_REFRESH:
@@ -468,7 +362,7 @@ class Follower:
             return
         run.prefetch_at = self.wall()
         run.prefetch = self._prefetcher.submit(
-            self.streams.get_records, ShardIterator=run.iterator, Limit=self.options.page_limit
+            read_records, self.streams, run.iterator, self.options.page_limit
         )
 
     def _prefetched(self, run: _ShardRun) -> dict[str, Any] | None:
@@ -716,42 +610,3 @@ def _table_of(stream_arn: str) -> str:
     """
     _, found, rest = stream_arn.partition(":table/")
     return rest.split("/stream/", 1)[0] if found else stream_arn
-
-
-def make_stream_applier(replicator: Replicator) -> ApplyBatch:
-    """An ``apply`` callback running the Lambda handler's own pipeline on Streams API records.
-
-    Records read through boto3 carry binary as ``bytes``. The outcome names the last record
-    applied in order and, when the pipeline left records to retry, an error saying which.
-    """
-
-    def apply(shard_id: str, records: list[dict[str, Any]]) -> ApplyOutcome:
-        outcome = replicator.process_records(records, binary_as_text=False)
-        if not outcome.failed_ids:
-            return ApplyOutcome(
-                _sequence_of(records[-1]), skipped_on_request=outcome.skipped_on_request
-            )
-        done = outcome.received - outcome.failed
-        last = _sequence_of(records[done - 1]) if done > 0 else None
-        message = (
-            f"shard {shard_id}: record {outcome.failed_ids[0]} and the {outcome.failed - 1} "
-            f"after it were not applied: {outcome.reason or 'unknown reason'}"
-        )
-        hint = "fix the cause, then run again: the follower resumes at that record"
-        if outcome.refused_id is not None:
-            hint = (
-                "fix the record's producer and run again, or skip this one record on purpose "
-                f"with --skip-record {outcome.refused_id}"
-            )
-        error: ReplicatorError = (
-            IncompleteBatchError(message, keys=outcome.unwritten_keys, hint=hint)
-            if outcome.unwritten_keys
-            else ReplicatorError(message, hint=hint)
-        )
-        return ApplyOutcome(last, error)
-
-    return apply
-
-
-def _sequence_of(record: Mapping[str, Any]) -> str:
-    return str(record["dynamodb"]["SequenceNumber"])

@@ -21,13 +21,15 @@ from dynamodb_replicator.diff import (
     format_jsonl,
     summary_lines,
 )
-from dynamodb_replicator.diff.engine import SegmentOutcome, classify, merge_partial_outcomes
+from dynamodb_replicator.diff.passes import classify
 from dynamodb_replicator.diff.repair import (
     MAX_OPERATORS,
     absent_condition,
     unchanged_condition,
     write_item,
 )
+from dynamodb_replicator.diff.segment import SegmentOutcome
+from dynamodb_replicator.diff.worker import merge_partial_outcomes
 from dynamodb_replicator.errors import PartialSegmentError, ReplicatorError, UsageError
 from dynamodb_replicator.items import KeySchema
 

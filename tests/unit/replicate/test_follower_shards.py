@@ -20,10 +20,8 @@ from dynamodb_replicator.replicate.follower import (
     FollowOptions,
     FollowResult,
     NotCaughtUpError,
-    Shard,
-    find_stream,
-    list_shards,
 )
+from dynamodb_replicator.replicate.streams import Shard, find_stream, list_shards
 
 CAUGHT_UP = FollowOptions(until_caught_up=True, concurrency=3)
 

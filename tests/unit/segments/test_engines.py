@@ -16,7 +16,7 @@ from dynamodb_replicator.cli.options import (
     table_spec,
 )
 from dynamodb_replicator.diff import DiffOptions
-from dynamodb_replicator.diff.engine import SegmentJob
+from dynamodb_replicator.diff.segment import SegmentJob
 from dynamodb_replicator.dynamo import Auth, TableSpec, parse_table_address
 from dynamodb_replicator.errors import SegmentFailedError, UsageError
 from dynamodb_replicator.items import KeySchema

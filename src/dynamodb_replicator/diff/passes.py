@@ -1,56 +1,35 @@
-"""The two passes over one segment, the consistent re-check, and the reference comparison.
+"""The two passes over one segment and the consistent re-check.
 
 Pass 1 scans the primary and batch-gets each page's keys from the replica: ``missing`` and
 ``different`` candidates. Pass 2 scans the replica and checks only that each key exists in the
 primary: ``extraneous`` candidates. Candidates are re-checked together, after a delay longer
 than normal replication lag, with consistent reads of both sides; those that went away are
 counted as *cleared*, never reported. Each key is reported at most once.
-
-A segment that fails after writing repairs raises :class:`PartialSegmentError` carrying what it
-had done (:class:`SegmentOutcome`); an engine that retries the segment folds that into the
-retry's outcome with :func:`merge_partial_outcomes`, so each repaired key is reported once.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ..dynamo import Backoff, RateLimiter, TableSpec, batch_get, scan_segment
+from ..dynamo import RateLimiter, batch_get, scan_segment
 from ..dynamo.backoff import Clock, Sleep
 from ..dynamo.clients import Client
-from ..dynamo.retry import call_counts
-from ..errors import JobInterrupted, PartialSegmentError, ReplicatorError
-from ..items import Item, Key, KeySchema, diff_items, extract_key, items_equal, key_identity
+from ..errors import JobInterrupted
+from ..items import Item, Key, diff_items, extract_key, items_equal, key_identity
 from ..segments import SegmentContext
-from .model import Action, DiffOptions, DiffStats, Discrepancy, Kind, Tally
+from .model import Action, Discrepancy, Kind
 from .repair import RepairSides, repair_batch
+from .segment import TASK_FOUND, TASK_PRIMARY, TASK_REPAIRED, TASK_REPLICA
 
 __all__ = [
-    "TASK_FOUND",
-    "TASK_PRIMARY",
-    "TASK_REPAIRED",
-    "TASK_REPLICA",
-    "TASK_WRITTEN",
     "Finder",
-    "SegmentJob",
-    "SegmentOutcome",
     "classify",
-    "diff_segment",
-    "make_sides",
-    "merge_partial_outcomes",
 ]
 
 log = logging.getLogger(__name__)
-
-TASK_PRIMARY = "scan primary"
-TASK_REPLICA = "scan replica"
-TASK_FOUND = "discrepancies"
-TASK_REPAIRED = "repaired"
-TASK_WRITTEN = "written"
 
 
 def classify(
@@ -67,60 +46,6 @@ def classify(
     if not diff:
         return None
     return Discrepancy(Kind.DIFFERENT, key, diff.names, primary_item=primary, replica_item=replica)
-
-
-@dataclass(frozen=True)
-class SegmentJob:
-    """Everything a worker process needs to diff (or backfill) one segment; picklable.
-
-    ``rate_share`` is this worker's fraction of the job's rate budgets; ``repair_here`` is
-    false when repairs wait for the whole job (a ``--max-*`` cap is set).
-    """
-
-    primary: TableSpec
-    replica: TableSpec
-    schema: KeySchema
-    options: DiffOptions
-    rate_share: float = 1.0
-    repair_here: bool = True
-
-
-@dataclass(frozen=True)
-class SegmentOutcome:
-    """What one segment found and did; ``capped``: a backfill stopped at ``--max-writes``."""
-
-    discrepancies: tuple[Discrepancy, ...]
-    stats: DiffStats
-    capped: bool = False
-
-
-def make_sides(
-    job: SegmentJob,
-    primary: Client | None = None,
-    replica: Client | None = None,
-    *,
-    tally: Tally | None = None,
-) -> RepairSides:
-    """Clients, this worker's rate limiters and the retry policy for one job."""
-    opts = job.options
-    share = job.rate_share
-
-    def limiter(rate: float | None) -> RateLimiter:
-        return RateLimiter(None if rate is None else rate * share)
-
-    return RepairSides(
-        primary=primary if primary is not None else job.primary.client(),
-        primary_table=job.primary.name,
-        replica=replica if replica is not None else job.replica.client(),
-        replica_table=job.replica.name,
-        schema=job.schema,
-        options=opts,
-        primary_limiter=limiter(opts.rate_read),
-        replica_limiter=limiter(opts.rate_read),
-        write_limiter=limiter(opts.rate_write),
-        backoff=Backoff(max_attempts=opts.max_retries),
-        tally=tally if tally is not None else Tally(),
-    )
 
 
 class _Progress:
@@ -414,176 +339,3 @@ def _first(mapping: Mapping[Hashable, Any], count: int) -> Iterable[Hashable]:
         if i >= count:
             return
         yield key
-
-
-def _strip(d: Discrepancy) -> Discrepancy:
-    """Drop the items a repair worked from, so results cross processes cheaply."""
-    return replace(d, primary_item=None, replica_item=None)
-
-
-def diff_segment(job: SegmentJob, ctx: SegmentContext) -> SegmentOutcome:
-    """Diff (or backfill) one segment; module-level so worker processes can run it."""
-    total = ctx.total_segments if ctx.total_segments > 1 else None
-    segment = ctx.segment if total is not None else None
-    if job.options.backfill:
-        from .backfill import backfill_segment  # a separate concern, kept in its own module
-
-        return backfill_segment(job, ctx, segment=segment, total_segments=total)
-    sides = make_sides(job)
-    finder = Finder(
-        sides,
-        segment=segment,
-        total_segments=total,
-        repair_here=job.repair_here,
-        progress=ctx,
-    )
-    try:
-        found = finder.run()
-    except Exception as exc:
-        acted = [_strip(d) for d in finder.found if d.action is not Action.NONE]
-        if not acted:
-            raise
-        detail = exc.message if isinstance(exc, ReplicatorError) else f"{type(exc).__name__}: {exc}"
-        hint = exc.hint if isinstance(exc, ReplicatorError) else None
-        raise PartialSegmentError(
-            detail,
-            partial=SegmentOutcome(tuple(acted), stats_of(sides)),
-            hint=hint,
-            cause=exc,
-        ) from exc
-    if job.repair_here:
-        found = [_strip(d) for d in found]
-    return SegmentOutcome(tuple(found), stats_of(sides))
-
-
-def merge_partial_outcomes(
-    schema: KeySchema, final: SegmentOutcome, partials: Sequence[object]
-) -> SegmentOutcome:
-    """Fold what failed attempts of one segment had done into its final outcome, each key once.
-
-    A key the final attempt reports keeps the final entry. A key only an earlier attempt acted
-    on agreed when the final attempt scanned: it is reported as that attempt left it (the latest
-    attempt's entry), resolved; one whose repair had failed or been skipped became *skipped*
-    (something else fixed it). Its kind, action and re-check are added to the counts, as are the
-    capacity units the failed attempts consumed and the requests they made.
-    """
-    reported = {key_identity(d.key, schema) for d in final.discrepancies}
-    earlier: dict[Hashable, Discrepancy] = {}
-    units = DiffStats()
-    for partial in partials:
-        if not isinstance(partial, SegmentOutcome):
-            continue
-        units += DiffStats(
-            read_units=partial.stats.read_units,
-            write_units=partial.stats.write_units,
-            requests=partial.stats.requests,
-            retried_errors=partial.stats.retried_errors,
-        )
-        for d in partial.discrepancies:
-            ident = key_identity(d.key, schema)
-            if ident not in reported:
-                earlier[ident] = d
-    tally = Tally()
-    added: list[Discrepancy] = []
-    for d in earlier.values():
-        if d.action is not Action.REPAIRED:
-            d = replace(d, action=Action.SKIPPED)
-        d = replace(_strip(d), resolved=True)
-        tally.add(d.kind.value)
-        tally.add(d.action.value)
-        tally.add("rechecked")
-        added.append(d)
-    return replace(
-        final,
-        discrepancies=final.discrepancies + tuple(added),
-        stats=final.stats + tally.freeze() + units,
-    )
-
-
-def stats_of(sides: RepairSides) -> DiffStats:
-    """The segment's counts plus the capacity its limiters metered and its clients' requests."""
-    calls = call_counts(sides.primary, sides.replica)
-    return sides.tally.freeze(
-        read_units=sides.primary_limiter.consumed + sides.replica_limiter.consumed,
-        write_units=sides.write_limiter.consumed,
-    ) + DiffStats(requests=calls.requests, retried_errors=calls.errors)
-
-
-# --- a reference set against a live table (verify-backup --against) -----------------------------
-
-
-def compare_reference(
-    reference_pages: Iterable[Sequence[Mapping[str, Any]]],
-    live: TableSpec,
-    *,
-    ignore_attributes: Collection[str] = (),
-    segment: int | None = None,
-    total_segments: int | None = None,
-    consistent: bool = False,
-    check_extraneous: bool = True,
-    rate_read: float | None = None,
-    progress: Any = None,
-    on_discrepancy: Callable[[Discrepancy], None] | None = None,
-    backoff: Backoff = Backoff(),
-    client: Client | None = None,
-) -> tuple[list[Discrepancy], DiffStats, KeySchema]:
-    """Compare pages of reference items (e.g. read from a backup) with a live table.
-
-    See :func:`dynamodb_replicator.diff.verify_against` for the public form.
-    """
-    from ..dynamo import describe_table
-
-    client = client if client is not None else live.client()
-    schema = describe_table(client, live.name, str(live.address)).key_schema
-    limiter = RateLimiter(rate_read)
-    tally = Tally()
-    found: list[Discrepancy] = []
-    known: set[Hashable] = set()
-
-    def emit(d: Discrepancy) -> None:
-        d = _strip(d)
-        tally.add(d.kind.value)
-        found.append(d)
-        if on_discrepancy is not None:
-            on_discrepancy(d)
-
-    for page in reference_pages:
-        items = [dict(item) for item in page]
-        keys = [extract_key(item, schema) for item in items]
-        got = batch_get(
-            client,
-            live.name,
-            keys,
-            schema,
-            consistent=consistent,
-            backoff=backoff,
-            limiter=limiter,
-        ).by_key(schema)
-        for key, item in zip(keys, items, strict=True):
-            ident = key_identity(key, schema)
-            known.add(ident)
-            d = classify(key, item, got.get(ident), ignore_attributes)
-            if d is not None:
-                emit(d)
-        tally.add("scanned_primary", len(items))
-        if progress is not None:
-            progress.advance("reference", len(items))
-    if check_extraneous:
-        for scanned in scan_segment(
-            client,
-            live.name,
-            segment=segment,
-            total_segments=total_segments,
-            consistent=consistent,
-            limiter=limiter,
-            projection=schema.names,
-        ):
-            for item in scanned.items:
-                if key_identity(item, schema) not in known:
-                    key = extract_key(item, schema)
-                    emit(Discrepancy(Kind.EXTRANEOUS, key))
-            tally.add("scanned_replica", len(scanned.items))
-            if progress is not None:
-                progress.advance("scan live", len(scanned.items))
-    tally.add("unresolved", len(found))
-    return found, tally.freeze(read_units=limiter.consumed), schema

@@ -15,16 +15,11 @@ from ..dynamo.retry import call_counts
 from .apply import TableRef
 from .checkpoint import CheckpointStore
 from .config import ReplicatorConfig
-from .follower import (
-    Follower,
-    FollowOptions,
-    FollowResult,
-    FollowStatus,
-    find_stream,
-    make_stream_applier,
-)
+from .follower import Follower, FollowOptions, FollowResult, FollowStatus
 from .pipeline import Replicator
 from .plan import Filters, Mode
+from .stream_applier import make_stream_applier
+from .streams import find_stream
 
 __all__ = ["FollowJob", "follow"]
 
