@@ -15,7 +15,7 @@ import os
 import queue
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_EXCEPTION,
     Executor,
@@ -24,6 +24,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
@@ -94,6 +95,8 @@ def _init_worker(cancel: Any, progress_queue: Any, parent_pid: int, lifeline: An
     global _worker_cancel, _worker_queue
     die_with_parent(parent_pid, lifeline)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us through the cancel flag
+    if hasattr(signal, "pthread_sigmask"):  # held since spawn (see _sigint_held); now ignored
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _worker_cancel, _worker_queue = cancel, progress_queue
 
 
@@ -198,6 +201,24 @@ class LocalEngine:
 LOCAL: Final = LocalEngine()
 
 
+@contextmanager
+def _sigint_held(hold: bool) -> Iterator[None]:
+    """Hold SIGINT in this thread while worker processes are spawned.
+
+    A terminal's Ctrl-C reaches the whole process group. A worker spawned while SIGINT is held
+    inherits the held mask, so a Ctrl-C during its start-up (before ``_init_worker`` ignores
+    SIGINT) cannot print a traceback from it; here the signal is delivered on release.
+    """
+    if not hold or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _run(request: SegmentRun[T], fault: Fault | None, grace: float) -> dict[int, T]:
     fn, segments, total_segments = request.fn, list(request.segments), request.total_segments
     processes = request.processes
@@ -226,15 +247,16 @@ def _run(request: SegmentRun[T], fault: Fault | None, grace: float) -> dict[int,
         cancel = threading.Event()
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segment")
     try:
-        for segment in segments:
-            if processes:
-                future = executor.submit(_run_in_worker, fn, segment, total_segments, fault)
-            else:
-                context = SegmentContext(
-                    segment, total_segments, cancel, _Tagged(segment, sink), fault
-                )
-                future = executor.submit(_begin, fn, context)
-            job.futures[future] = segment
+        with _sigint_held(processes):  # submit spawns the worker processes
+            for segment in segments:
+                if processes:
+                    future = executor.submit(_run_in_worker, fn, segment, total_segments, fault)
+                else:
+                    context = SegmentContext(
+                        segment, total_segments, cancel, _Tagged(segment, sink), fault
+                    )
+                    future = executor.submit(_begin, fn, context)
+                job.futures[future] = segment
         _collect(job, cancel)
     except KeyboardInterrupt:
         cancel.set()
