@@ -19,7 +19,7 @@ from ..changelog.reader import read_descriptor
 from ..changelog.times import format_instant, parse_instant
 from ..changelog.verify import ShardProof, Verification, find_logs, verify_changes
 from ..dynamo import TableSpec, make_client
-from ..errors import ConfigError, UsageError
+from ..errors import ConfigError, GapError, UsageError
 from ..items import KeySchema, encode_item
 from ..replicate.checkpoint import (
     STATE_DIR_VARIABLE,
@@ -29,7 +29,7 @@ from ..replicate.checkpoint import (
     default_checkpoint,
     parse_checkpoint_location,
 )
-from ..replicate.follower import FollowOptions, GapError
+from ..replicate.follower import FollowOptions
 from .diff_cmd import parse_key_argument
 from .exit_codes import EXIT_CODES_HELP, ExitCode
 from .options import ADDRESS_HELP, common_options, endpoint_options, table_spec

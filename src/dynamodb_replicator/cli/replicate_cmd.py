@@ -11,7 +11,7 @@ from typing import Any, cast
 import click
 
 from ..dynamo import TableSpec, make_client
-from ..errors import UsageError
+from ..errors import GapError, UsageError
 from ..replicate.checkpoint import (
     STATE_DIR_VARIABLE,
     CheckpointStore,
@@ -22,7 +22,7 @@ from ..replicate.checkpoint import (
     parse_checkpoint_location,
 )
 from ..replicate.follow_job import FollowJob, follow
-from ..replicate.follower import FollowOptions, FollowResult, FollowStatus, GapError
+from ..replicate.follower import FollowOptions, FollowResult, FollowStatus
 from ..replicate.plan import Filters, Mode, TurnoverRole
 from .exit_codes import ExitCode, exit_codes_help
 from .options import (

@@ -14,8 +14,9 @@ from dynamodb_replicator.changelog.layout import GapMarker, LogDescriptor
 from dynamodb_replicator.changelog.reader import read_gaps, read_heartbeats, read_window
 from dynamodb_replicator.changelog.verify import verify_log
 from dynamodb_replicator.changelog.writer import ChangeLogWriter
+from dynamodb_replicator.errors import GapError
 from dynamodb_replicator.replicate.checkpoint import CheckpointState, ShardCheckpoint
-from dynamodb_replicator.replicate.follower import FollowOptions, GapError
+from dynamodb_replicator.replicate.follower import FollowOptions
 from unit.replicate.follower_fakes import ARN, FakeClock, FakeShard, FakeStreams, MemoryStore, seq
 
 CAUGHT_UP = FollowOptions(until_caught_up=True, quiet_polls=2, quiet_seconds=0)
