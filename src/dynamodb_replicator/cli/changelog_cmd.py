@@ -19,7 +19,7 @@ from ..changelog.reader import read_descriptor
 from ..changelog.times import format_instant, parse_instant
 from ..changelog.verify import ShardProof, Verification, find_logs, verify_changes
 from ..dynamo import TableSpec, make_client
-from ..errors import ConfigError, GapError, UsageError
+from ..errors import ConfigError, UsageError
 from ..items import KeySchema, encode_item
 from ..replicate.checkpoint import (
     STATE_DIR_VARIABLE,
@@ -179,11 +179,7 @@ def backup_changes_command(primary: str | None, target: str | None, **opts: Any)
             heartbeat_seconds=float(opts["heartbeat_seconds"]),
         )
         store = _store(opts["checkpoint"], spec, log_target, endpoint, bool(opts["quiet"]))
-        try:
-            result = backup_changes(job, store)
-        except GapError as exc:
-            click.echo(f"GAP: {exc.message} (gap marker written in the log)", err=True)
-            return int(ExitCode.FOUND)
+        result = backup_changes(job, store)  # a gap with --fail-on-gap: GapError, exit 1
         return _summary(result, store, bool(opts["quiet"]))
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))

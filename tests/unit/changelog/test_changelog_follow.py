@@ -114,3 +114,24 @@ def test_fail_on_gap_still_writes_the_marker_before_stopping(tmp_path: Path) -> 
             sleep=clock.sleep,
         )
     assert read_gaps(storage) == [GapMarker("s", seq(3), None, 1000)]
+
+
+def test_fail_on_gap_says_the_marker_is_written(tmp_path: Path) -> None:
+    """The CLI prints the error as it is (no command catches a gap): it says where the gap is
+    recorded, and gives no replica's repair hint (a log has no replica)."""
+    shard = FakeShard("s", list(range(1, 21)), trim_below=10)
+    store = MemoryStore(CheckpointState(ARN, {"s": ShardCheckpoint(seq(3))}))
+    clock = FakeClock()
+    options = FollowOptions(until_caught_up=True, fail_on_gap=True)
+    with pytest.raises(GapError, match=r"shard s: .*\(gap marker written in the log\)$") as info:
+        follow_into_log(
+            FakeStreams([shard]),
+            ARN,
+            ChangeLogWriter(_storage(tmp_path), writer="follower"),
+            store,
+            options,
+            clock=clock,
+            wall=clock,
+            sleep=clock.sleep,
+        )
+    assert info.value.hint is None
