@@ -15,12 +15,20 @@ __all__ = [
     "AwsError",
     "BackupError",
     "BackupIntegrityError",
+    "CallDeadlineError",
     "ChangeLogError",
+    "ConcurrentChangeError",
     "ConfigError",
+    "DeadlineReached",
+    "GapError",
     "IncompleteBatchError",
     "ItemFormatError",
     "JobInterrupted",
+    "NotCaughtUpError",
+    "NotExactError",
     "PartialSegmentError",
+    "RecordError",
+    "RepairLimitError",
     "ReplicatorError",
     "RetriesExhaustedError",
     "SegmentFailedError",
@@ -96,11 +104,23 @@ class ItemFormatError(ReplicatorError):
     """A value is not valid DynamoDB wire format (bad type tag, bad base64, bad number)."""
 
 
+class RecordError(ItemFormatError):
+    """A change record that cannot be used: malformed, unknown event name, missing image."""
+
+
 # --- while running ----------------------------------------------------------------------------
 
 
 class AwsError(ReplicatorError):
     """An AWS call failed after bounded retries."""
+
+
+class CallDeadlineError(AwsError):
+    """No time was left before the deadline to start (or retry) a call."""
+
+
+class DeadlineReached(AwsError):
+    """The time left for this batch ran out before every write was made."""
 
 
 class IncompleteBatchError(AwsError):
@@ -173,6 +193,34 @@ def _rebuild_partial(
     cause: BaseException | None,
 ) -> PartialSegmentError:
     return cls(message, partial=partial, hint=hint, cause=cause)
+
+
+class RepairLimitError(ReplicatorError):
+    """A repair would exceed ``--max-writes`` or ``--max-deletes``; nothing beyond it was written.
+
+    ``result`` holds what the run found (every discrepancy, unrepaired) when it is known: the
+    diff job's ``DiffResult`` (typed ``object`` here, as this module imports nothing of the
+    project).
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, result: object | None = None):
+        super().__init__(message, hint=hint)
+        self.result = result
+
+
+# --- the stream follower ----------------------------------------------------------------------
+
+
+class GapError(ReplicatorError):
+    """Trimmed records were found and ``fail_on_gap`` asked to stop at once (exit 1: the job
+    stopped, and data may be missing)."""
+
+
+class NotCaughtUpError(ReplicatorError):
+    """``max_seconds`` ran out before the follower caught up (exit 3)."""
+
+
+# --- backups and change logs ------------------------------------------------------------------
 
 
 class BackupError(ReplicatorError):

@@ -207,6 +207,22 @@ def test_items_import_nothing_else_of_the_project_but_errors() -> None:
     assert items_violations() == []
 
 
+def test_errors_import_nothing_of_the_project() -> None:
+    """``errors`` is the bottom layer (every module may import it, and every error class lives
+    in it): it imports nothing else of the project, not even for type checking."""
+    tree = ast.parse(modules()[f"{PACKAGE}.errors"].read_text(encoding="utf-8"))
+    bad = [
+        node.lineno
+        for node in ast.walk(tree)
+        if (
+            isinstance(node, ast.ImportFrom)
+            and (node.level or _local(node.module or "") is not None)
+        )
+        or (isinstance(node, ast.Import) and any(_local(a.name) is not None for a in node.names))
+    ]
+    assert bad == []
+
+
 def test_dynamo_knows_no_job() -> None:
     assert dynamo_violations() == []
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError
 
 from ..dynamo import Backoff, S3Client, s3_client
-from ..dynamo.aws import translate
+from ..dynamo.aws import BotoError, Outcome, aws_errors, expected, raising
 from ..errors import AwsError, BackupError, ConfigError, aws_error_code
 from ..fsutil import replace_durably
 from .layout import Location
@@ -47,6 +47,11 @@ MAX_PART = 5 * 1024 * 1024 * 1024
 MAX_PARTS = 10_000
 _PARTS_PER_STEP = 1_000
 READ_CHUNK = 1024 * 1024
+
+#: S3's answers for a bucket that cannot be used (a configuration error, exit 2).
+_BUCKET_CODES = ("NoSuchBucket", "AccessDenied", "AllAccessDisabled")
+#: S3's answers to HeadObject for an object that does not exist.
+_MISSING_CODES = ("404", "NoSuchKey", "NotFound")
 
 
 def part_size_for(part_number: int, base: int = MIN_PART) -> int:
@@ -271,17 +276,17 @@ class _MultipartWriter:
         if self.upload_id is None:
             return
         s3 = self.storage
-        try:
+        with aws_errors("AbortMultipartUpload", otherwise=expected) as failed:
             s3.client.abort_multipart_upload(
                 Bucket=s3.bucket, Key=self.key, UploadId=self.upload_id
             )
-        except (ClientError, BotoCoreError) as exc:
+        if failed:
             log.warning(
                 "could not abort the upload of %s (id %s): %s; a bucket lifecycle rule "
                 "(AbortIncompleteMultipartUpload) will clean it up",
                 s3.location.url(self.key),
                 self.upload_id,
-                exc,
+                failed.error,
             )
         self.upload_id = None
 
@@ -312,16 +317,17 @@ class S3Storage:
         return f"{self.location.prefix}/{name}" if self.location.prefix else name
 
     def call(self, what: str, fn: Any, /, **kwargs: Any) -> Any:
-        try:
-            return fn(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            if aws_error_code(exc) in ("NoSuchBucket", "AccessDenied", "AllAccessDisabled"):
-                raise ConfigError(
-                    f"{what} on s3://{self.bucket}: {aws_error_code(exc)}",
-                    hint="check the bucket name, its region, the S3 endpoint and permissions",
-                    cause=exc,
-                ) from exc
-            raise translate(exc, f"{what} on {self.location.url()}") from exc
+        bucket_unusable: dict[str, Outcome] = {
+            code: raising(
+                ConfigError,
+                f"{what} on s3://{self.bucket}: {code}",
+                hint="check the bucket name, its region, the S3 endpoint and permissions",
+            )
+            for code in _BUCKET_CODES
+        }
+        with aws_errors(f"{what} on {self.location.url()}", codes=bucket_unusable):
+            response = fn(**kwargs)
+        return response
 
     def put_args(self, key: str) -> dict[str, Any]:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
@@ -332,15 +338,14 @@ class S3Storage:
         return args
 
     def check(self) -> None:
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except (ClientError, BotoCoreError) as exc:
-            code = aws_error_code(exc)
-            raise ConfigError(
-                f"bucket s3://{self.bucket} is not usable ({code or exc})",
+        def unusable(exc: BotoError) -> ConfigError:
+            return ConfigError(
+                f"bucket s3://{self.bucket} is not usable ({aws_error_code(exc) or exc})",
                 hint="check the bucket name, the S3 endpoint (--s3-endpoint-url) and permissions",
-                cause=exc,
-            ) from exc
+            )
+
+        with aws_errors(f"HeadBucket s3://{self.bucket}", otherwise=unusable):
+            self.client.head_bucket(Bucket=self.bucket)
 
     def put(self, name: str, data: bytes) -> None:
         self.call("PutObject", self.client.put_object, Body=data, **self.put_args(self.key(name)))
@@ -365,6 +370,7 @@ class S3Storage:
                     offset += len(chunk)
                     yield chunk
                 return
+            # a retry loop resuming a broken read (and OSError is not botocore's): not a mapping
             except (BotoCoreError, OSError) as exc:
                 if not budget.wait():
                     raise AwsError(
@@ -376,32 +382,26 @@ class S3Storage:
                 body.close()
 
     def size(self, name: str) -> int | None:
-        try:
+        missing_codes = dict.fromkeys(_MISSING_CODES, expected)
+        with aws_errors(f"HeadObject {self.location.url(name)}", codes=missing_codes) as missing:
             response = self.client.head_object(Bucket=self.bucket, Key=self.key(name))
-        except ClientError as exc:
-            if aws_error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise translate(exc, f"HeadObject {self.location.url(name)}") from exc
-        except BotoCoreError as exc:
-            raise translate(exc, f"HeadObject {self.location.url(name)}") from exc
+        if missing:
+            return None
         return int(response["ContentLength"])
 
     def listing(self) -> dict[str, int]:
         prefix = self.key("")
         found: dict[str, int] = {}
         paginator = self.client.get_paginator("list_objects_v2")
-        try:
+        no_bucket = raising(
+            ConfigError,
+            f"bucket s3://{self.bucket} does not exist",
+            hint="check the bucket name and the S3 endpoint (--s3-endpoint-url)",
+        )
+        with aws_errors(f"listing {self.location.url()}", codes={"NoSuchBucket": no_bucket}):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
                 for entry in page.get("Contents", []):
                     found[entry["Key"][len(prefix) :]] = int(entry["Size"])
-        except (ClientError, BotoCoreError) as exc:
-            if aws_error_code(exc) == "NoSuchBucket":
-                raise ConfigError(
-                    f"bucket s3://{self.bucket} does not exist",
-                    hint="check the bucket name and the S3 endpoint (--s3-endpoint-url)",
-                    cause=exc,
-                ) from exc
-            raise translate(exc, f"listing {self.location.url()}") from exc
         return found
 
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from .. import __version__
 from ..dynamo import (
     RateLimiter,
@@ -25,6 +23,7 @@ from ..dynamo import (
     describe_table,
     scan_segment,
 )
+from ..dynamo.aws import aws_errors, expected
 from ..dynamo.clients import Client
 from ..dynamo.retry import CallCounts, call_counts
 from ..errors import BackupError, JobInterrupted, UsageError
@@ -92,19 +91,19 @@ def describe_for_backup(client: Client, table: str, where: str) -> tuple[TableIn
     info = describe_table(client, table, where)
     ttl: Mapping[str, Any] | None = None
     tags: list[Mapping[str, str]] | None = None
-    try:
+    with aws_errors(f"DescribeTimeToLive {table}", otherwise=expected) as unreadable:
         ttl = client.describe_time_to_live(TableName=table).get("TimeToLiveDescription", {})
-    except (ClientError, BotoCoreError) as exc:
-        log.warning("TTL settings of %s not readable (%s); not recorded", table, exc)
+    if unreadable:
+        log.warning("TTL settings of %s not readable (%s); not recorded", table, unreadable.error)
     arn = info.description.get("TableArn")
     if arn:
-        try:
+        with aws_errors(f"ListTagsOfResource {table}", otherwise=expected) as unreadable:
             tags = []
             for page in client.get_paginator("list_tags_of_resource").paginate(ResourceArn=arn):
                 tags.extend({"Key": t["Key"], "Value": t["Value"]} for t in page.get("Tags", []))
-        except (ClientError, BotoCoreError) as exc:
+        if unreadable:
             tags = None
-            log.warning("tags of %s not readable (%s); not recorded", table, exc)
+            log.warning("tags of %s not readable (%s); not recorded", table, unreadable.error)
     return info, table_definition(info.description, ttl=ttl, tags=tags)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..backup.storage import Storage, StorageSpec
 from ..dynamo import Client, StreamsClient, TableSpec, batch_get, describe_table
-from ..errors import ReplicatorError
+from ..errors import GapError, ReplicatorError
 from ..items import KeySchema, key_identity
 from ..replicate.checkpoint import CheckpointStore
 from ..replicate.follower import (
@@ -230,7 +230,10 @@ def follow_into_log(
         on_gap=gap,
     )
     applier.follower = follower
-    result = follower.run()  # stopped by an error: the heartbeats last written stand
+    try:
+        result = follower.run()  # stopped by an error: the heartbeats last written stand
+    except GapError as exc:  # --fail-on-gap: the marker is written; no replica to repair
+        raise GapError(f"{exc.message} (gap marker written in the log)", cause=exc) from exc
     heartbeats.beat(follower.progress(), force=True)
     return LogRun(result, applier.objects, tuple(markers))
 

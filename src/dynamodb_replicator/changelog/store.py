@@ -7,11 +7,9 @@ client), list sub-folders, and read an object that may not exist.
 
 from __future__ import annotations
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from ..backup.layout import Location
 from ..backup.storage import FolderStorage, S3Storage, Storage
-from ..dynamo.aws import translate
+from ..dynamo.aws import aws_errors
 from ..errors import ChangeLogError
 
 __all__ = ["get_optional", "storage_at", "subfolders", "walk"]
@@ -43,12 +41,10 @@ def subfolders(storage: Storage) -> list[str]:
         prefix = storage.key("")
         names: list[str] = []
         paginator = storage.client.get_paginator("list_objects_v2")
-        try:
+        with aws_errors(f"listing {storage.location.url()}"):
             for page in paginator.paginate(Bucket=storage.bucket, Prefix=prefix, Delimiter="/"):
                 for entry in page.get("CommonPrefixes", []):
                     names.append(entry["Prefix"][len(prefix) :].rstrip("/"))
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, f"listing {storage.location.url()}") from exc
         return sorted(names)
     raise ChangeLogError(f"unsupported storage {type(storage).__name__}")
 
@@ -74,10 +70,8 @@ def walk(storage: Storage) -> list[str]:
         prefix = storage.key("")
         names: list[str] = []
         paginator = storage.client.get_paginator("list_objects_v2")
-        try:
+        with aws_errors(f"listing {storage.location.url()}"):
             for page in paginator.paginate(Bucket=storage.bucket, Prefix=prefix):
                 names.extend(e["Key"][len(prefix) :] for e in page.get("Contents", []))
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, f"listing {storage.location.url()}") from exc
         return sorted(names)
     raise ChangeLogError(f"unsupported storage {type(storage).__name__}")

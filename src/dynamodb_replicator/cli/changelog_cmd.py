@@ -29,7 +29,7 @@ from ..replicate.checkpoint import (
     default_checkpoint,
     parse_checkpoint_location,
 )
-from ..replicate.follower import FollowOptions, GapError
+from ..replicate.follower import FollowOptions
 from .diff_cmd import parse_key_argument
 from .exit_codes import EXIT_CODES_HELP, ExitCode
 from .options import ADDRESS_HELP, common_options, endpoint_options, table_spec
@@ -179,11 +179,7 @@ def backup_changes_command(primary: str | None, target: str | None, **opts: Any)
             heartbeat_seconds=float(opts["heartbeat_seconds"]),
         )
         store = _store(opts["checkpoint"], spec, log_target, endpoint, bool(opts["quiet"]))
-        try:
-            result = backup_changes(job, store)
-        except GapError as exc:
-            click.echo(f"GAP: {exc.message} (gap marker written in the log)", err=True)
-            return int(ExitCode.FOUND)
+        result = backup_changes(job, store)  # a gap with --fail-on-gap: GapError, exit 1
         return _summary(result, store, bool(opts["quiet"]))
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))

@@ -241,7 +241,7 @@ def diff_tables(primary: str, replica: str, **opts: Any) -> None:
                     on_stopped=lambda so_far: _echo_stopped(so_far, options, quiet),
                 )
         except RepairLimitError as exc:
-            if exc.result is not None:
+            if isinstance(exc.result, DiffResult):
                 _echo_summary(exc.result, options, bool(opts["quiet"]))
             _record_failure(results_dir, job, run, total, exc)
             raise

@@ -7,6 +7,7 @@ from enum import IntEnum
 from ..errors import (
     BackupIntegrityError,
     ConfigError,
+    GapError,
     JobInterrupted,
     PartialSegmentError,
     ReplicatorError,
@@ -57,6 +58,8 @@ def exit_code_for(exc: BaseException) -> ExitCode:
         return exit_code_for(exc.cause)
     if isinstance(exc, BackupIntegrityError):
         return ExitCode.USAGE if exc.before_write else ExitCode.FAILED
+    if isinstance(exc, GapError):  # --fail-on-gap stopped the job: data may be missing
+        return ExitCode.FOUND
     if isinstance(exc, UsageError | ConfigError):
         return ExitCode.USAGE
     if isinstance(exc, ReplicatorError):

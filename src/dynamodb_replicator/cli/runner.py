@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..errors import IncompleteBatchError, ReplicatorError
+from ..errors import GapError, IncompleteBatchError, ReplicatorError
 from ..items import encode_key_for_report
 from .exit_codes import ExitCode, exit_code_for
 
@@ -58,7 +58,8 @@ def fail(exc: BaseException, *, debug: bool) -> ExitCode:
         click.echo("error: interrupted", err=True)
         return code
     message = exc.message if isinstance(exc, ReplicatorError) else f"{type(exc).__name__}: {exc}"
-    click.echo(f"error: {message}", err=True)
+    label = "GAP" if isinstance(exc, GapError) else "error"  # a finding (exit 1), not a failure
+    click.echo(f"{label}: {message}", err=True)
     keyed = _keyed(exc)
     if keyed is not None and keyed.keys:
         click.echo(f"  {_describe_keys(keyed)}", err=True)

@@ -9,6 +9,7 @@ Public API:
 - :func:`format_discrepancy`, :func:`summary_lines` - the report lines (no printing).
 """
 
+from ..errors import RepairLimitError
 from .job import check_options, check_sides, run_diff, verify_against
 from .model import (
     Action,
@@ -17,7 +18,6 @@ from .model import (
     DiffStats,
     Discrepancy,
     Kind,
-    RepairLimitError,
 )
 from .report import FORMATS, format_discrepancy, format_human, format_jsonl, summary_lines
 

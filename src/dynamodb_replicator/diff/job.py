@@ -15,11 +15,11 @@ from dataclasses import replace
 from typing import Any
 
 from ..dynamo import Backoff, TableInfo, TableSpec, check_compatible, describe_table
-from ..errors import JobInterrupted, SegmentFailedError, UsageError
+from ..errors import JobInterrupted, RepairLimitError, SegmentFailedError, UsageError
 from ..items import KeySchema, ignore_matcher
 from ..progress import NullProgress, ProgressListener
 from ..segments import LOCAL, Engine, LocalEngine, SegmentRun, share_for
-from .model import DiffOptions, DiffResult, DiffStats, Discrepancy, Kind, RepairLimitError
+from .model import DiffOptions, DiffResult, DiffStats, Discrepancy, Kind
 from .reference import compare_reference
 from .repair import repair_batch
 from .segment import (

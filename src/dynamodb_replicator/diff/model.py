@@ -6,7 +6,6 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 from ..dynamo.retry import CallCounts
-from ..errors import ReplicatorError
 from ..items import Item, Key
 
 __all__ = [
@@ -16,7 +15,6 @@ __all__ = [
     "DiffStats",
     "Discrepancy",
     "Kind",
-    "RepairLimitError",
     "Tally",
 ]
 
@@ -160,17 +158,6 @@ class DiffResult:
     def agree(self) -> bool:
         """True when the tables agree at the end of the run (exit 0)."""
         return self.stats.unresolved == 0 and not self.failed_keys
-
-
-class RepairLimitError(ReplicatorError):
-    """A repair would exceed ``--max-writes`` or ``--max-deletes``; nothing beyond it was written.
-
-    ``result`` holds what the run found (every discrepancy, unrepaired) when it is known.
-    """
-
-    def __init__(self, message: str, *, hint: str | None = None, result: DiffResult | None = None):
-        super().__init__(message, hint=hint)
-        self.result = result
 
 
 class Tally:

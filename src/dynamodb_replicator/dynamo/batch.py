@@ -17,11 +17,9 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from ..errors import AwsError, IncompleteBatchError, ReplicatorError, RetriesExhaustedError
+from ..errors import AwsError, CallDeadlineError, IncompleteBatchError, RetriesExhaustedError
 from ..items import Item, Key, KeySchema, extract_key, item_size, key_identity
-from .aws import consumed_units, translate
+from .aws import aws_errors, consumed_units
 from .backoff import Backoff, RetryBudget
 from .clients import Client
 from .ratelimit import RateLimiter
@@ -129,21 +127,16 @@ def _exhausted(what: str, left: Sequence[Key], budget: RetryBudget) -> RetriesEx
     )
 
 
-def _failed(exc: BaseException, what: str, table: str, keys: Sequence[Key]) -> Exception:
-    """A failed call (the client already retried it): a configuration error, or the keys not
-    done."""
-    if isinstance(exc, ReplicatorError):  # no time left to try (a deadline)
-        error, message = exc, f"{what} failed: {exc.message}"
-    else:
-        error = translate(exc, what, table=table)
-        message = error.message
-    if not isinstance(error, AwsError):
-        return error
+def _incomplete(error: AwsError, what: str, keys: Sequence[Key]) -> IncompleteBatchError:
+    """A failed call (the client already retried it, or no time was left to try): the keys not
+    done. Configuration errors (a missing table, no credentials) are not wrapped: they pass."""
+    deadline = isinstance(error, CallDeadlineError)  # its message does not name the call
+    message = f"{what} failed: {error.message}" if deadline else error.message
     return IncompleteBatchError(
         f"{message} ({len(keys)} key(s) not done)",
         keys=keys,
         hint=error.hint or "see the AWS error above; fix its cause, then run again",
-        cause=error.cause or exc,
+        cause=error.cause or error,
     )
 
 
@@ -175,6 +168,7 @@ def batch_write(
     chunks = list(_write_chunks(pending))
     calls = bounded(client, backoff)
     backoff = with_give_up_of(client, backoff)
+    what = f"BatchWriteItem on {table}"
     for index, chunk in enumerate(chunks):
         left = [_wire(r) for r in chunk]
         budget = backoff.budget()
@@ -182,18 +176,20 @@ def batch_write(
             if limiter is not None:
                 limiter.acquire()
             try:
-                # The one place BatchWriteItem meets our item model: requests and the
-                # unprocessed ones are wire format (``_wire``), which the stubs' types describe.
-                response: dict[str, Any] = cast(
-                    "dict[str, Any]",
-                    calls.batch_write_item(
-                        RequestItems={table: cast("list[WriteRequestTypeDef]", left)},
-                        ReturnConsumedCapacity="TOTAL",
-                    ),
-                )
-            except (ClientError, BotoCoreError, AwsError) as exc:
-                unwritten = _unwritten(left, chunks[index + 1 :], schema)
-                raise _failed(exc, f"BatchWriteItem on {table}", table, unwritten) from exc
+                with aws_errors(what, table=table):
+                    # The one place BatchWriteItem meets our item model: requests and the
+                    # unprocessed ones are wire format (``_wire``), which the stubs' types
+                    # describe.
+                    response: dict[str, Any] = cast(
+                        "dict[str, Any]",
+                        calls.batch_write_item(
+                            RequestItems={table: cast("list[WriteRequestTypeDef]", left)},
+                            ReturnConsumedCapacity="TOTAL",
+                        ),
+                    )
+            except AwsError as exc:  # translated above, or no time left (a deadline)
+                error = _incomplete(exc, what, _unwritten(left, chunks[index + 1 :], schema))
+                raise error from error.cause
             units = consumed_units(response)
             result.consumed += units
             if limiter is not None:
@@ -205,7 +201,7 @@ def batch_write(
             left = unprocessed
             if left and not budget.wait():
                 unwritten = _unwritten(left, chunks[index + 1 :], schema)
-                raise _exhausted(f"BatchWriteItem on {table}", unwritten, budget)
+                raise _exhausted(what, unwritten, budget)
             if left:
                 result.retries += 1
     return result
@@ -243,6 +239,7 @@ def batch_get(
         extra = projection_args(list(dict.fromkeys([*schema.names, *projection])))
     calls = bounded(client, backoff)
     backoff = with_give_up_of(client, backoff)
+    what = f"BatchGetItem on {table}"
     for start in range(0, len(todo), MAX_GET_KEYS):
         left: list[Key] = todo[start : start + MAX_GET_KEYS]
         budget = backoff.budget()
@@ -253,17 +250,19 @@ def batch_get(
             if limiter is not None:
                 limiter.acquire()
             try:
-                # The one place BatchGetItem meets our item model: keys and items are ``Item``s.
-                response: dict[str, Any] = cast(
-                    "dict[str, Any]",
-                    calls.batch_get_item(
-                        RequestItems={table: cast("KeysAndAttributesTypeDef", request)},
-                        ReturnConsumedCapacity="TOTAL",
-                    ),
-                )
-            except (ClientError, BotoCoreError, AwsError) as exc:
-                unread = left + todo[start + MAX_GET_KEYS :]
-                raise _failed(exc, f"BatchGetItem on {table}", table, unread) from exc
+                with aws_errors(what, table=table):
+                    # The one place BatchGetItem meets our item model: keys and items are
+                    # ``Item``s.
+                    response: dict[str, Any] = cast(
+                        "dict[str, Any]",
+                        calls.batch_get_item(
+                            RequestItems={table: cast("KeysAndAttributesTypeDef", request)},
+                            ReturnConsumedCapacity="TOTAL",
+                        ),
+                    )
+            except AwsError as exc:  # translated above, or no time left (a deadline)
+                error = _incomplete(exc, what, left + todo[start + MAX_GET_KEYS :])
+                raise error from error.cause
             units = consumed_units(response)
             result.consumed += units
             if limiter is not None:
@@ -280,6 +279,6 @@ def batch_get(
                 continue  # cut by the response size limit: ask again at once
             if not budget.wait():
                 unread = left + todo[start + MAX_GET_KEYS :]
-                raise _exhausted(f"BatchGetItem on {table}", unread, budget)
+                raise _exhausted(what, unread, budget)
             result.retries += 1
     return result

@@ -12,11 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from ..errors import aws_error_code
 from ..items import Item, Key, item_size
-from .aws import consumed_units, translate
+from .aws import aws_errors, consumed_units, expected
 from .clients import Client
 from .ratelimit import RateLimiter
 
@@ -77,19 +74,17 @@ def _write(
         args["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     if limiter is not None:
         limiter.acquire()
-    try:
+    with aws_errors(
+        what, table=table, codes={"ConditionalCheckFailedException": expected}
+    ) as refused:
         response = fn(**args)
-    except ClientError as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            # The old item of a failed condition: wire format, as our item model holds it.
-            old = cast("Item | None", exc.response.get("Item"))
-            units = consumed_units(exc.response)
-            if limiter is not None:
-                limiter.consume(units or 1.0)
-            return ConditionalResult(applied=False, old_item=old, consumed=units)
-        raise translate(exc, what, table=table) from exc
-    except BotoCoreError as exc:
-        raise translate(exc, what, table=table) from exc
+    if refused:
+        # The old item of a failed condition: wire format, as our item model holds it.
+        old = cast("Item | None", refused.response.get("Item"))
+        units = consumed_units(refused.response)
+        if limiter is not None:
+            limiter.consume(units or 1.0)
+        return ConditionalResult(applied=False, old_item=old, consumed=units)
     units = consumed_units(response)
     if limiter is not None:
         limiter.consume(units)

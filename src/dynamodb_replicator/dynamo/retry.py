@@ -31,14 +31,13 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.httpsession import URLLib3Session
 
-from ..errors import AwsError, aws_error_code
+from ..errors import CallDeadlineError, aws_error_code
 from .aws import THROTTLE_CODES
 from .backoff import Backoff, Clock
 
 __all__ = [
     "MIN_ATTEMPT_SECONDS",
     "CallCounts",
-    "CallDeadlineError",
     "RetryingClient",
     "attempt_timeouts",
     "bounded",
@@ -63,10 +62,6 @@ RETRYABLE_CODES = THROTTLE_CODES | {
 
 #: No attempt starts with less time than this before the deadline.
 MIN_ATTEMPT_SECONDS = 0.25
-
-
-class CallDeadlineError(AwsError):
-    """No time was left before the deadline to start (or retry) a call."""
 
 
 def retryable(exc: BaseException) -> bool:
@@ -265,6 +260,7 @@ class RetryingClient:
             try:
                 with self._sender.using(timeouts):
                     response = method(**kwargs)
+            # the retry layer: classifies the raw botocore error and re-raises it unchanged
             except (ClientError, BotoCoreError) as exc:
                 if not retryable(exc):
                     self._counter.add()

@@ -5,9 +5,9 @@ change records share :class:`Replicator`, or the three steps :func:`parse_batch`
 :func:`plan_batch` and :func:`apply_plan`.
 """
 
+from ..errors import DeadlineReached, RecordError
 from .apply import (
     ApplyResult,
-    DeadlineReached,
     TableRef,
     apply_plan,
     merge_results,
@@ -32,7 +32,6 @@ from .plan import (
 from .records import (
     Change,
     ParsedBatch,
-    RecordError,
     RecordFailure,
     SkippedRecord,
     key_id_of,

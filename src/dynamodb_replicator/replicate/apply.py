@@ -21,14 +21,13 @@ from typing import TypeVar
 from ..dynamo import MAX_GET_KEYS, MAX_WRITE_REQUESTS, Backoff, Delete, Put, batch_get, batch_write
 from ..dynamo.clients import Client
 from ..dynamo.ratelimit import RateLimiter
-from ..errors import AwsError, IncompleteBatchError, ReplicatorError
+from ..errors import DeadlineReached, IncompleteBatchError, ReplicatorError
 from ..items import Item, KeySchema
 from .plan import PlannedWrite, WritePlan
 from .records import key_id_of
 
 __all__ = [
     "ApplyResult",
-    "DeadlineReached",
     "TableRef",
     "apply_plan",
     "merge_results",
@@ -59,10 +58,6 @@ class ApplyResult:
     retries: int = 0
     consumed: float = 0.0
     error: ReplicatorError | None = None
-
-
-class DeadlineReached(AwsError):
-    """The time left for this batch ran out before every write was made."""
 
 
 def schema_from_key(key: Item) -> KeySchema:

@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from ..dynamo import Client
-from ..dynamo.aws import translate
-from ..errors import ConfigError, ReplicatorError, UsageError, aws_error_code
+from ..dynamo.aws import BotoError, Outcome, aws_errors, expected, raising, translate
+from ..errors import ConfigError, ReplicatorError, UsageError
 from ..fsutil import replace_durably
 
 __all__ = [
@@ -337,42 +337,45 @@ class TableCheckpoint:
     def describe(self) -> str:
         return f"{CHECKPOINT_TABLE_PREFIX}{self.table} (id {self.name!r})"
 
-    def _fail(self, exc: BaseException, what: str) -> ReplicatorError:
-        return translate(exc, f"{what} on checkpoint table {self.table}", table=self.table)
+    def _errors(
+        self,
+        what: str,
+        *,
+        codes: Mapping[str, Outcome] | None = None,
+        otherwise: Outcome | None = None,
+    ) -> aws_errors:
+        """:func:`aws_errors` for a call on the checkpoint table (a missing table named)."""
+        return aws_errors(self._on_table(what), table=self.table, codes=codes, otherwise=otherwise)
+
+    def _on_table(self, what: str) -> str:
+        return f"{what} on checkpoint table {self.table}"
 
     def ensure_table(self) -> None:
         """Create the checkpoint table if it does not exist, and wait until it is active."""
-        try:
+        with self._errors(
+            "DescribeTable", codes={"ResourceNotFoundException": expected}
+        ) as missing:
             self.client.describe_table(TableName=self.table)
+        if not missing:
             return
-        except ClientError as exc:
-            if aws_error_code(exc) != "ResourceNotFoundException":
-                raise self._fail(exc, "DescribeTable") from exc
-        except BotoCoreError as exc:
-            raise self._fail(exc, "DescribeTable") from exc
         log.info("creating checkpoint table %s", self.table)
-        try:
+        # ResourceInUseException: another follower created it meanwhile.
+        with self._errors("CreateTable", codes={"ResourceInUseException": expected}):
             self.client.create_table(
                 TableName=self.table,
                 KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                 AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST",
             )
-        except ClientError as exc:
-            if aws_error_code(exc) != "ResourceInUseException":  # created meanwhile
-                raise self._fail(exc, "CreateTable") from exc
-        except BotoCoreError as exc:
-            raise self._fail(exc, "CreateTable") from exc
-        try:
+        inactive = raising(
+            ConfigError,
+            f"checkpoint table {self.table} did not become active",
+            hint="create it yourself: hash key 'id' (S)",
+        )
+        with self._errors("waiting (table_exists)", otherwise=inactive):
             self.client.get_waiter("table_exists").wait(
                 TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
             )
-        except Exception as exc:
-            raise ConfigError(
-                f"checkpoint table {self.table} did not become active",
-                hint="create it yourself: hash key 'id' (S)",
-                cause=exc,
-            ) from exc
 
     def _lease_put(self) -> None:
         now = self.clock()
@@ -389,27 +392,24 @@ class TableCheckpoint:
 
     def acquire(self) -> None:
         self.ensure_table()
-        try:
-            self._lease_put()
-        except ClientError as exc:
-            if aws_error_code(exc) != "ConditionalCheckFailedException":
-                raise self._fail(exc, "PutItem (lease)") from exc
-            raise ConfigError(
+
+        def in_use(exc: BotoError) -> ConfigError:
+            return ConfigError(
                 f"checkpoint {self.describe()} is in use by another follower: {self._who()}",
                 hint="one follower per checkpoint: stop the other one (its lease expires "
                 f"{self.lease_seconds:.0f} s after its last save), or use another --checkpoint",
-                cause=exc,
-            ) from exc
-        except BotoCoreError as exc:
-            raise self._fail(exc, "PutItem (lease)") from exc
+            )
+
+        with self._errors("PutItem (lease)", codes={"ConditionalCheckFailedException": in_use}):
+            self._lease_put()
         self._held = True
 
     def _who(self) -> str:
-        try:
+        with self._errors("GetItem (lease)", otherwise=expected) as unreadable:
             item = self.client.get_item(
                 TableName=self.table, Key={"id": {"S": f"{self.name}#lease"}}, ConsistentRead=True
             ).get("Item", {})
-        except (ClientError, BotoCoreError):
+        if unreadable:
             return "unknown holder"
         holder = str(item.get("holder", {}).get("S", "unknown holder"))
         expires = item.get("expires", {}).get("N")
@@ -421,25 +421,23 @@ class TableCheckpoint:
     def renew(self) -> None:
         if not self._held:
             return
-        try:
+        with self._errors(
+            "PutItem (lease)", codes={"ConditionalCheckFailedException": expected}
+        ) as lost:
             self._lease_put()
-        except ClientError as exc:
-            if aws_error_code(exc) == "ConditionalCheckFailedException":
-                self._held = False
-                raise ReplicatorError(
-                    f"lost the lease on checkpoint {self.describe()} to {self._who()}",
-                    hint="another follower took over after this one stalled; run only one",
-                    cause=exc,
-                ) from exc
-            raise self._fail(exc, "PutItem (lease)") from exc
-        except BotoCoreError as exc:
-            raise self._fail(exc, "PutItem (lease)") from exc
+        if lost:
+            self._held = False
+            raise ReplicatorError(
+                f"lost the lease on checkpoint {self.describe()} to {self._who()}",
+                hint="another follower took over after this one stalled; run only one",
+                cause=lost.error,
+            ) from lost.error
 
     def release(self) -> None:
         if not self._held:
             return
         self._held = False
-        with contextlib.suppress(ClientError, BotoCoreError):
+        with self._errors("DeleteItem (lease)", otherwise=expected):  # it lapses on its own
             self.client.delete_item(
                 TableName=self.table,
                 Key={"id": {"S": f"{self.name}#lease"}},
@@ -448,12 +446,10 @@ class TableCheckpoint:
             )
 
     def load(self) -> CheckpointState | None:
-        try:
+        with self._errors("GetItem"):
             item = self.client.get_item(
                 TableName=self.table, Key={"id": {"S": self.name}}, ConsistentRead=True
             ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail(exc, "GetItem") from exc
         if item is None:
             return None
         try:
@@ -479,7 +475,17 @@ class TableCheckpoint:
             )
         text = json.dumps(state.to_json(), sort_keys=True)
         now = self.clock()
-        try:
+        what = "TransactWriteItems (state and lease)"
+
+        def lease_refused(exc: BotoError) -> ReplicatorError | None:
+            """Expected when the lease item's condition failed (handled below); any other
+            cancellation is a failure like any other."""
+            if _lease_refused(exc):
+                return None
+            return translate(exc, self._on_table(what), table=self.table)
+
+        codes = {"TransactionCanceledException": lease_refused}
+        with self._errors(what, codes=codes) as lost:
             self.client.transact_write_items(
                 TransactItems=[
                     {
@@ -502,23 +508,20 @@ class TableCheckpoint:
                     },
                 ]
             )
-        except ClientError as exc:
-            if aws_error_code(exc) == "TransactionCanceledException" and _lease_refused(exc):
-                self._held = False
-                raise ReplicatorError(
-                    f"lost the lease on checkpoint {self.describe()} to {self._who()}; "
-                    "this follower's positions were not saved",
-                    hint="another follower took over after this one stalled; run only one",
-                    cause=exc,
-                ) from exc
-            raise self._fail(exc, "TransactWriteItems (state and lease)") from exc
-        except BotoCoreError as exc:
-            raise self._fail(exc, "TransactWriteItems (state and lease)") from exc
+        if lost:
+            self._held = False
+            raise ReplicatorError(
+                f"lost the lease on checkpoint {self.describe()} to {self._who()}; "
+                "this follower's positions were not saved",
+                hint="another follower took over after this one stalled; run only one",
+                cause=lost.error,
+            ) from lost.error
 
 
-def _lease_refused(exc: ClientError) -> bool:
+def _lease_refused(exc: BotoError) -> bool:
     """Whether a cancelled transaction failed on the lease item's condition (the second item)."""
-    reasons = exc.response.get("CancellationReasons") or []
+    response = exc.response if isinstance(exc, ClientError) else {}
+    reasons = response.get("CancellationReasons") or []
     if len(reasons) >= 2:
         return bool(reasons[1].get("Code") == "ConditionalCheckFailed")
     return "ConditionalCheckFailed" in str(exc)

@@ -26,12 +26,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from ..dynamo import StreamsClient
-from ..dynamo.aws import translate
+from ..dynamo.aws import Outcome, aws_errors, expected
 from ..dynamo.retry import CallCounts
-from ..errors import ConfigError, JobInterrupted, ReplicatorError, aws_error_code
+from ..errors import ConfigError, GapError, JobInterrupted, NotCaughtUpError, ReplicatorError
 from .checkpoint import CheckpointState, CheckpointStore, ShardCheckpoint
 from .stream_records import normalise_record
 from .streams import Shard, list_shards, read_records
@@ -43,8 +41,6 @@ __all__ = [
     "FollowResult",
     "FollowStatus",
     "Follower",
-    "GapError",
-    "NotCaughtUpError",
     "ShardGap",
     "ShardProgress",
 ]
@@ -105,14 +101,6 @@ class ShardProgress:
     finished: bool
     readable: bool
     empty_read_at: float | None
-
-
-class GapError(ReplicatorError):
-    """Trimmed records were found and ``fail_on_gap`` asked to stop at once."""
-
-
-class NotCaughtUpError(ReplicatorError):
-    """``max_seconds`` ran out before the follower caught up (exit 3)."""
 
 
 @dataclass(frozen=True)
@@ -329,32 +317,31 @@ class Follower:
         """GetRecords, re-acquiring expired iterators and turning trimmed data into a gap."""
         refreshes = 0
         while True:
-            try:
+            # Expected while they can still be handled here: an expired iterator (re-acquired,
+            # a few times) and trimmed data (a gap, once); otherwise they fail like any error.
+            handled: dict[str, Outcome] = {}
+            if refreshes < _MAX_ITERATOR_REFRESH:
+                handled["ExpiredIteratorException"] = expected
+            if poll.gap is None:
+                handled["TrimmedDataAccessException"] = expected
+            with aws_errors(f"reading shard {run.shard.shard_id}", codes=handled) as caught:
                 if run.iterator is None:
                     run.iterator = self._iterator(run)
                 return read_records(self.streams, run.iterator, self.options.page_limit)
-            except ClientError as exc:
-                code = aws_error_code(exc)
-                if code == "ExpiredIteratorException" and refreshes < _MAX_ITERATOR_REFRESH:
-                    refreshes += 1
-                    log.info("shard %s: iterator expired; re-acquiring", run.shard.shard_id)
-                    run.iterator = None
-                    continue
-                if code == "TrimmedDataAccessException" and poll.gap is None:
-                    poll.gap = ShardGap(run.shard.shard_id, run.sequence)
-                    if self.options.fail_on_gap:
-                        return {"Records": [], "NextShardIterator": run.iterator}
-                    run.iterator = self._trim_horizon_checked(run)
-                    continue
-                raise translate(exc, f"reading shard {run.shard.shard_id}") from exc
-            except BotoCoreError as exc:
-                raise translate(exc, f"reading shard {run.shard.shard_id}") from exc
+            if caught.code == "ExpiredIteratorException":
+                refreshes += 1
+                log.info("shard %s: iterator expired; re-acquiring", run.shard.shard_id)
+                run.iterator = None
+                continue
+            poll.gap = ShardGap(run.shard.shard_id, run.sequence)
+            if self.options.fail_on_gap:
+                return {"Records": [], "NextShardIterator": run.iterator}
+            run.iterator = self._trim_horizon_checked(run)
 
     def _trim_horizon_checked(self, run: _ShardRun) -> str:
-        try:
-            return self._trim_horizon(run)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, f"GetShardIterator on shard {run.shard.shard_id}") from exc
+        with aws_errors(f"GetShardIterator on shard {run.shard.shard_id}"):
+            iterator = self._trim_horizon(run)
+        return iterator
 
     def _prefetch(self, run: _ShardRun) -> None:
         """Start reading the shard's next page, so it arrives while this one is applied."""
@@ -371,10 +358,11 @@ class Follower:
         future, run.prefetch = run.prefetch, None
         if future is None:
             return None
-        try:
+        with aws_errors("read-ahead", otherwise=expected) as failed:
             response: dict[str, Any] = future.result()
-        except (ClientError, BotoCoreError) as exc:
-            log.debug("shard %s: read-ahead failed (%s); reading again", run.shard.shard_id, exc)
+        if failed:
+            shard = run.shard.shard_id
+            log.debug("shard %s: read-ahead failed (%s); reading again", shard, failed.error)
             return None
         return response
 

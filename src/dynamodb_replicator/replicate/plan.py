@@ -16,8 +16,9 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from ..errors import RecordError
 from ..items import Item, Key
-from .records import Change, ParsedBatch, RecordError, RecordFailure
+from .records import Change, ParsedBatch, RecordFailure
 
 __all__ = [
     "Filters",

@@ -29,7 +29,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, NamedTuple
 
-from ..errors import ItemFormatError
+from ..errors import ItemFormatError, RecordError
 from ..items import (
     Item,
     Key,
@@ -44,7 +44,6 @@ __all__ = [
     "EVENT_NAMES",
     "Change",
     "ParsedBatch",
-    "RecordError",
     "RecordFailure",
     "SkippedRecord",
     "Source",
@@ -67,10 +66,6 @@ EVENT_NAMES: Final = frozenset({"INSERT", "MODIFY", "REMOVE"})
 _PRECISION_US: Final = {"MILLISECOND": 1_000, "MICROSECOND": 1}
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _KEY_TAGS: Final = frozenset({"S", "N", "B"})
-
-
-class RecordError(ItemFormatError):
-    """A change record that cannot be used: malformed, unknown event name, missing image."""
 
 
 class Change(NamedTuple):

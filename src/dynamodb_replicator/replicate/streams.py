@@ -6,10 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from ..dynamo import StreamsClient
-from ..dynamo.aws import translate
+from ..dynamo.aws import aws_errors
 from ..errors import ConfigError
 
 __all__ = [
@@ -75,10 +73,8 @@ def list_shards(streams: StreamsClient, stream_arn: str) -> list[Shard]:
         kwargs: dict[str, Any] = {"StreamArn": stream_arn}
         if start is not None:
             kwargs["ExclusiveStartShardId"] = start
-        try:
+        with aws_errors(f"DescribeStream {stream_arn}"):
             desc = streams.describe_stream(**kwargs)["StreamDescription"]
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, f"DescribeStream {stream_arn}") from exc
         for raw in desc.get("Shards", []):
             ending = raw.get("SequenceNumberRange", {}).get("EndingSequenceNumber")
             shards.append(Shard(raw["ShardId"], raw.get("ParentShardId"), ending is not None))

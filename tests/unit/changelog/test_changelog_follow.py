@@ -14,8 +14,9 @@ from dynamodb_replicator.changelog.layout import GapMarker, LogDescriptor
 from dynamodb_replicator.changelog.reader import read_gaps, read_heartbeats, read_window
 from dynamodb_replicator.changelog.verify import verify_log
 from dynamodb_replicator.changelog.writer import ChangeLogWriter
+from dynamodb_replicator.errors import GapError
 from dynamodb_replicator.replicate.checkpoint import CheckpointState, ShardCheckpoint
-from dynamodb_replicator.replicate.follower import FollowOptions, GapError
+from dynamodb_replicator.replicate.follower import FollowOptions
 from unit.replicate.follower_fakes import ARN, FakeClock, FakeShard, FakeStreams, MemoryStore, seq
 
 CAUGHT_UP = FollowOptions(until_caught_up=True, quiet_polls=2, quiet_seconds=0)
@@ -113,3 +114,24 @@ def test_fail_on_gap_still_writes_the_marker_before_stopping(tmp_path: Path) -> 
             sleep=clock.sleep,
         )
     assert read_gaps(storage) == [GapMarker("s", seq(3), None, 1000)]
+
+
+def test_fail_on_gap_says_the_marker_is_written(tmp_path: Path) -> None:
+    """The CLI prints the error as it is (no command catches a gap): it says where the gap is
+    recorded, and gives no replica's repair hint (a log has no replica)."""
+    shard = FakeShard("s", list(range(1, 21)), trim_below=10)
+    store = MemoryStore(CheckpointState(ARN, {"s": ShardCheckpoint(seq(3))}))
+    clock = FakeClock()
+    options = FollowOptions(until_caught_up=True, fail_on_gap=True)
+    with pytest.raises(GapError, match=r"shard s: .*\(gap marker written in the log\)$") as info:
+        follow_into_log(
+            FakeStreams([shard]),
+            ARN,
+            ChangeLogWriter(_storage(tmp_path), writer="follower"),
+            store,
+            options,
+            clock=clock,
+            wall=clock,
+            sleep=clock.sleep,
+        )
+    assert info.value.hint is None

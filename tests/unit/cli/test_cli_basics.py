@@ -15,7 +15,10 @@ from dynamodb_replicator.errors import (
     AwsError,
     BackupIntegrityError,
     ConfigError,
+    GapError,
     JobInterrupted,
+    NotCaughtUpError,
+    RepairLimitError,
     RetriesExhaustedError,
     SegmentFailedError,
     TableNotFoundError,
@@ -104,6 +107,20 @@ def test_errors_print_one_or_two_lines_and_name_the_keys(
     ]
     assert fail(UsageError("bad --segment", hint="use 0 to 9"), debug=False) == 2
     assert capsys.readouterr().err.splitlines() == ["error: bad --segment", "  hint: use 0 to 9"]
+
+
+def test_a_gap_is_a_finding_mapped_by_the_scheme(capsys: pytest.CaptureFixture[str]) -> None:
+    """--fail-on-gap stops a follower with a GapError: exit 1 and a GAP line, from the shared
+    scheme (no command catches it); the follower's other stops are failures (exit 3)."""
+    gap = GapError("data lost to the stream's retention: shard s", hint="run diff-tables --repair")
+    assert exit_code_for(gap) == ExitCode.FOUND
+    assert fail(gap, debug=False) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "GAP: data lost to the stream's retention: shard s",
+        "  hint: run diff-tables --repair",
+    ]
+    assert exit_code_for(NotCaughtUpError("not caught up")) == ExitCode.FAILED
+    assert exit_code_for(RepairLimitError("over --max-writes")) == ExitCode.FAILED
 
 
 def test_keys_are_named_from_deep_in_the_chain_of_causes(

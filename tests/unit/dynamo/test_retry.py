@@ -13,12 +13,11 @@ from botocore.stub import Stubber
 from dynamodb_replicator.dynamo import Backoff, ClientOptions, make_client
 from dynamodb_replicator.dynamo.retry import (
     CallCounts,
-    CallDeadlineError,
     RetryingClient,
     attempt_timeouts,
     retryable,
 )
-from dynamodb_replicator.errors import ReplicatorError
+from dynamodb_replicator.errors import CallDeadlineError, ReplicatorError
 
 
 class FakeClock:

@@ -8,13 +8,12 @@ from typing import Any
 import pytest
 from follower_fakes import ARN, FakeClock, FakeShard, FakeStreams, MemoryStore, Recorder, seq
 
-from dynamodb_replicator.errors import JobInterrupted, ReplicatorError
+from dynamodb_replicator.errors import GapError, JobInterrupted, ReplicatorError
 from dynamodb_replicator.replicate.checkpoint import CheckpointState, ShardCheckpoint
 from dynamodb_replicator.replicate.follower import (
     ApplyOutcome,
     Follower,
     FollowOptions,
-    GapError,
     ShardGap,
 )
 

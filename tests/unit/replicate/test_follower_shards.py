@@ -13,13 +13,12 @@ from follower_fakes import (
     seq,
 )
 
-from dynamodb_replicator.errors import ConfigError
+from dynamodb_replicator.errors import ConfigError, NotCaughtUpError
 from dynamodb_replicator.replicate.checkpoint import CheckpointState, ShardCheckpoint
 from dynamodb_replicator.replicate.follower import (
     Follower,
     FollowOptions,
     FollowResult,
-    NotCaughtUpError,
 )
 from dynamodb_replicator.replicate.streams import Shard, find_stream, list_shards
 
