@@ -13,8 +13,6 @@ Scale-out: ``--dask-scheduler`` runs the segments on a Dask cluster; ``--segment
 
 from __future__ import annotations
 
-import json
-from collections.abc import Hashable
 from typing import Any
 
 import click
@@ -25,34 +23,20 @@ from ..diff import (
     DiffOptions,
     DiffResult,
     Discrepancy,
+    RecordComparison,
+    RecordCopy,
     RepairLimitError,
-    check_sides,
+    compare_record,
+    copy_record,
     format_discrepancy,
+    parse_key_argument,
     run_diff,
     summary_lines,
 )
-from ..dynamo import (
-    TableInfo,
-    TableSpec,
-    batch_get,
-    check_compatible,
-    conditional_delete,
-    conditional_put,
-    describe_table,
-)
+from ..dynamo import TableSpec
 from ..dynamo.clients import DEFAULT_GIVE_UP_AFTER
-from ..errors import ItemFormatError, ReplicatorError, RetriesExhaustedError, UsageError
-from ..items import (
-    Item,
-    JsonNumber,
-    Key,
-    KeySchema,
-    diff_items,
-    encode_item,
-    encode_key_for_report,
-    key_identity,
-    parse_plain_key,
-)
+from ..errors import ReplicatorError, RetriesExhaustedError
+from ..items import Item, encode_item, encode_key_for_report
 from ..results import SegmentResult, diff_segment_result, write_result
 from .exit_codes import ExitCode, exit_codes_help
 from .options import (
@@ -73,7 +57,15 @@ from .options import (
 from .progress_ui import progress_display
 from .runner import run_job
 
-__all__ = ["diff_exit_code", "diff_record", "diff_tables", "replicate_record"]
+#: ``parse_key_argument`` is the library's (diff.record); named here for the commands that
+#: take a KEY the same way.
+__all__ = [
+    "diff_exit_code",
+    "diff_record",
+    "diff_tables",
+    "parse_key_argument",
+    "replicate_record",
+]
 
 
 def _specs(
@@ -277,37 +269,38 @@ def _record_failure(
 # --- single records ----------------------------------------------------------------------------
 
 
-def _pair(
-    primary: str, replica: str, opts: dict[str, Any]
-) -> tuple[TableSpec, TableSpec, TableInfo]:
-    p_spec, r_spec = _specs(primary, replica, opts)
-    check_sides(p_spec, r_spec)
-    p_info = describe_table(p_spec.client(), p_spec.name, str(p_spec.address))
-    r_info = describe_table(r_spec.client(), r_spec.name, str(r_spec.address))
-    check_compatible(p_spec.address, r_spec.address, p_info, r_info)
-    return p_spec, r_spec, p_info
+def _shown(item: Item | None) -> str:
+    return encode_item(item) if item is not None else "(absent)"
 
 
-def parse_key_argument(text: str, schema: KeySchema) -> Key:
-    """KEY as wire JSON (``{"pk": {"S": "a"}}``) or plain JSON typed by the key schema."""
-    try:
-        obj = json.loads(text, parse_float=JsonNumber, parse_int=JsonNumber)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"KEY is not valid JSON ({exc})",
-            hint='give the key as JSON, e.g. \'{"pk": "a"}\' or \'{"pk": {"S": "a"}}\'',
-        ) from exc
-    try:
-        return parse_plain_key(obj, schema)
-    except ItemFormatError as exc:
-        raise UsageError(f"bad KEY: {exc.message}", hint=exc.hint) from exc
+def _print_comparison(found: RecordComparison) -> int:
+    """diff-record's lines: the key, both sides, then how they differ; its exit code."""
+    click.echo(f"key:     {encode_key_for_report(found.key, found.key_names)}")
+    click.echo(f"primary: {_shown(found.primary)}")
+    click.echo(f"replica: {_shown(found.replica)}")
+    if found.diff is None:
+        click.echo(
+            "equal (absent on both sides)" if found.equal else "different: present on one side only"
+        )
+    elif found.equal:
+        click.echo("equal")
+    else:
+        for label, names in (
+            ("changed", found.diff.changed),
+            ("only in primary", found.diff.removed),
+            ("only in replica", found.diff.added),
+        ):
+            if names:
+                click.echo(f"{label}: {', '.join(names)}")
+    return int(ExitCode.OK if found.equal else ExitCode.FOUND)
 
 
-def _read(spec: TableSpec, key: Key, schema: KeySchema) -> Item | None:
-    """A consistent read of one key (``None`` when absent)."""
-    got = batch_get(spec.client(), spec.name, [key], schema, consistent=True).items
-    wanted: Hashable = key_identity(key, schema)
-    return next((item for item in got if key_identity(item, schema) == wanted), None)
+def _print_copy(done: RecordCopy) -> None:
+    shown = encode_key_for_report(done.key, done.key_names)
+    click.echo(
+        {"put": "put", "deleted": "deleted", "absent": "absent on both sides"}[done.action]
+        + f" {shown}"
+    )
 
 
 @click.command(
@@ -331,32 +324,11 @@ def diff_record(primary: str, replica: str, key: str, **opts: Any) -> None:
     """
 
     def body() -> int:
-        p_spec, r_spec, info = _pair(primary, replica, opts)
-        schema = info.key_schema
-        wire_key = parse_key_argument(key, schema)
-        p_item = _read(p_spec, wire_key, schema)
-        r_item = _read(r_spec, wire_key, schema)
-        click.echo(f"key:     {encode_key_for_report(wire_key, schema.names)}")
-        click.echo(f"primary: {encode_item(p_item) if p_item is not None else '(absent)'}")
-        click.echo(f"replica: {encode_item(r_item) if r_item is not None else '(absent)'}")
-        if p_item is None or r_item is None:
-            same = p_item is None and r_item is None
-            click.echo(
-                "equal (absent on both sides)" if same else "different: present on one side only"
-            )
-            return int(ExitCode.OK if same else ExitCode.FOUND)
-        diff = diff_items(p_item, r_item, _ignore_list(opts["ignore_attributes"]))
-        if not diff:
-            click.echo("equal")
-            return int(ExitCode.OK)
-        for label, names in (
-            ("changed", diff.changed),
-            ("only in primary", diff.removed),
-            ("only in replica", diff.added),
-        ):
-            if names:
-                click.echo(f"{label}: {', '.join(names)}")
-        return int(ExitCode.FOUND)
+        p_spec, r_spec = _specs(primary, replica, opts)
+        found = compare_record(
+            p_spec, r_spec, key, ignore_attributes=_ignore_list(opts["ignore_attributes"])
+        )
+        return _print_comparison(found)
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
 
@@ -380,18 +352,8 @@ def replicate_record(primary: str, replica: str, key: str, **opts: Any) -> None:
     """
 
     def body() -> int:
-        p_spec, r_spec, info = _pair(primary, replica, opts)
-        schema = info.key_schema
-        wire_key = parse_key_argument(key, schema)
-        shown = encode_key_for_report(wire_key, schema.names)
-        item = _read(p_spec, wire_key, schema)
-        client = r_spec.client()
-        if item is not None:
-            conditional_put(client, r_spec.name, item, None)
-            click.echo(f"put {shown}")
-        else:
-            old = conditional_delete(client, r_spec.name, wire_key, None).old_item
-            click.echo(f"deleted {shown}" if old is not None else f"absent on both sides {shown}")
+        p_spec, r_spec = _specs(primary, replica, opts)
+        _print_copy(copy_record(p_spec, r_spec, key))
         return int(ExitCode.OK)
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from ..dynamo import TableSpec, check_compatible, describe_table
+from ..dynamo import TableSpec, describe_pair
 from ..dynamo.retry import call_counts
 from .apply import TableRef
 from .checkpoint import CheckpointStore
@@ -49,11 +49,9 @@ def follow(
     ``--fail-on-gap``, not caught up within ``max_seconds``.
     """
     p, r = job.primary, job.replica
-    p_client, r_client = p.client(), r.client()
-    p_info = describe_table(p_client, p.name, str(p.address))
-    r_info = describe_table(r_client, r.name, str(r.address))
-    check_compatible(p.address, r.address, p_info, r_info)
-    stream = find_stream(p_info, mode=job.mode, where=str(p.address))
+    pair = describe_pair(p, r)
+    p_client, r_client = pair.primary.client, pair.replica.client
+    stream = find_stream(pair.primary.info, mode=job.mode, where=str(p.address))
     config = ReplicatorConfig(
         replica=r, mode=job.mode, primary=p, filters=job.filters, skip_records=job.skip_records
     )
