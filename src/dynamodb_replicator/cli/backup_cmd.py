@@ -18,6 +18,7 @@ from ..backup import (
     RestoreSummary,
     StorageSpec,
     VerifyReport,
+    check_jobid,
     compare_with_table,
     parse_destination,
     parse_source,
@@ -203,21 +204,16 @@ def backup_table(table: str, destination: str, **opts: Any) -> None:
     """
 
     def body() -> int:
-        if opts["jobid"] is None and (opts["segment"] == "auto" or opts["results_dir"]):
-            raise UsageError(
-                "separate segment processes of one backup need the same --jobid",
-                hint="add --jobid NAME (the same for every segment of the job)",
-            )
+        check_jobid(
+            opts["jobid"],
+            resume=bool(opts["resume"]),
+            shared=opts["segment"] == "auto" or bool(opts["results_dir"]),
+        )
         run, total, workers = parse_segment_options(
             opts["segment"], opts["segments"], opts["workers"]
         )
         results_dir = results_dir_from_options(opts, run if opts["segment"] is not None else None)
         sse = opts["sse"] or ("aws:kms" if opts["sse_kms_key_id"] else None)
-        if opts["resume"] and opts["jobid"] is None:
-            raise UsageError(
-                "--resume needs the --jobid of the backup to resume",
-                hint="pass the jobid printed by the first run",
-            )
         spec = table_spec(
             table,
             region=opts["region"],
