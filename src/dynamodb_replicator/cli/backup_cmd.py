@@ -6,6 +6,7 @@ The jobs themselves live in :mod:`dynamodb_replicator.backup`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import click
@@ -27,15 +28,20 @@ from ..backup import (
     run_verify,
 )
 from ..backup.extraneous import ExtraAction
-from ..backup.reader import open_source
 from ..changelog.times import parse_instant
 from ..diff import FORMATS, Discrepancy, format_discrepancy, summary_lines
 from ..dynamo import RateSpec
-from ..errors import ReplicatorError, UsageError
+from ..errors import UsageError
 from ..items import Key, encode_item, encode_key_for_report
 from ..pitr.one_key import restore_key
 from ..pitr.restore import restore_to_time
-from ..results import SegmentResult, write_result
+from ..results import (
+    SegmentResult,
+    backup_segment_result,
+    failed_segment_result,
+    restore_failed_result,
+    restore_segment_result,
+)
 from .diff_cmd import diff_exit_code
 from .exit_codes import ExitCode, exit_codes_help
 from .options import (
@@ -58,6 +64,7 @@ from .options import (
 from .pitr_cmd import margin_option, print_rolled
 from .progress_ui import progress_display
 from .runner import run_job
+from .segment_results import recording
 
 __all__ = [
     "backup_line",
@@ -158,17 +165,6 @@ def _print_backup(summary: BackupSummary) -> None:
     click.echo(summary.calls.describe(), err=True)
 
 
-def _write_quietly(results_dir: StorageSpec | None, result: SegmentResult) -> None:
-    """Record a segment's result; a failure to record it is reported, not raised over the
-    job's own error (the merge then finds the result missing: exit 3)."""
-    if results_dir is None:
-        return
-    try:
-        write_result(results_dir, result)
-    except ReplicatorError as exc:
-        click.echo(f"warning: segment result not written: {exc.message}", err=True)
-
-
 @click.command(
     "backup-table",
     context_settings=CONTEXT_SETTINGS,
@@ -238,31 +234,12 @@ def backup_table(table: str, destination: str, **opts: Any) -> None:
             consistent=bool(opts["consistent"]),
         )
         engine = engine_from_options(opts)
-        try:
+
+        failed = partial(failed_segment_result, "backup-table", job, run[0], total)
+        with recording(results_dir, failed) as record:
             with progress_display(bool(opts["quiet"])) as listener:
                 summary = run_backup(request, progress=listener, engine=engine)
-        except ReplicatorError as exc:
-            failed = SegmentResult("backup-table", job, run[0], total, failures=(exc.message,))
-            _write_quietly(results_dir, failed)
-            raise
-        _write_quietly(
-            results_dir,
-            SegmentResult(
-                "backup-table",
-                job,
-                run[0],
-                total,
-                counts={
-                    "items": summary.items,
-                    "compressed_bytes": summary.compressed_bytes,
-                    "uncompressed_bytes": summary.uncompressed_bytes,
-                    "requests": summary.calls.requests,
-                    "retried_errors": summary.calls.errors,
-                },
-                details={"jobid": summary.jobid, "location": summary.location},
-                duration=summary.seconds,
-            ),
-        )
+            record(backup_segment_result(job, run[0], total, summary))
         _print_backup(summary)
         return ExitCode.OK
 
@@ -319,14 +296,6 @@ def _extraneous_key(key: Key, action: ExtraAction) -> None:
     """One ``[extraneous]`` line per table item the backup lacks, as diff-tables prints it."""
     suffix = "" if action is ExtraAction.FOUND else f" ({action.value})"
     click.echo(f"[extraneous] {encode_key_for_report(key, list(key))}{suffix}")
-
-
-def _backup_segments(source: StorageSpec) -> int | None:
-    """How many segments the backup at ``source`` has (``None`` when it cannot be read)."""
-    try:
-        return max(len(open_source(source).segments), 1)
-    except ReplicatorError:
-        return None
 
 
 @click.command(
@@ -435,39 +404,19 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
         engine = engine_from_options(opts)
         if opts["changes"] or opts["to_time"]:
             return _restore_to_time(request, opts, engine)
-        try:
+
+        def failed(why: str) -> SegmentResult | None:
+            if segment is None:
+                return None
+            return restore_failed_result(job, segment, request.source, why)
+
+        with recording(results_dir, failed) as record:
             with progress_display(bool(opts["quiet"])) as listener:
                 summary = run_restore(
                     request, progress=listener, engine=engine, on_extraneous=_extraneous_key
                 )
-        except ReplicatorError as exc:
-            total = _backup_segments(request.source) if results_dir is not None else None
-            if segment is not None and total is not None:
-                failed = SegmentResult(
-                    "restore-table", job, segment, total, failures=(exc.message,)
-                )
-                _write_quietly(results_dir, failed)
-            raise
-        if segment is not None:
-            _write_quietly(
-                results_dir,
-                SegmentResult(
-                    "restore-table",
-                    job,
-                    segment,
-                    max(len(summary.source.segments), 1),
-                    counts={
-                        "items": summary.items,
-                        "requests": summary.calls.requests,
-                        "retried_errors": summary.calls.errors,
-                    },
-                    details={
-                        "source": summary.source.storage.location.url(),
-                        "table": summary.table,
-                    },
-                    duration=summary.seconds,
-                ),
-            )
+            if segment is not None:
+                record(restore_segment_result(job, segment, summary))
         return _print_restore(summary)
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))

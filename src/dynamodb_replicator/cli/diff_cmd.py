@@ -13,11 +13,11 @@ Scale-out: ``--dask-scheduler`` runs the segments on a Dask cluster; ``--segment
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import click
 
-from ..backup import StorageSpec
 from ..diff import (
     FORMATS,
     DiffOptions,
@@ -35,9 +35,9 @@ from ..diff import (
 )
 from ..dynamo import TableSpec
 from ..dynamo.clients import DEFAULT_GIVE_UP_AFTER
-from ..errors import ReplicatorError, RetriesExhaustedError
+from ..errors import RetriesExhaustedError
 from ..items import Item, encode_item, encode_key_for_report
-from ..results import SegmentResult, diff_segment_result, write_result
+from ..results import diff_segment_result, failed_segment_result
 from .exit_codes import ExitCode, exit_codes_help
 from .options import (
     ADDRESS_HELP,
@@ -56,6 +56,7 @@ from .options import (
 )
 from .progress_ui import progress_display
 from .runner import run_job
+from .segment_results import recording
 
 #: ``parse_key_argument`` is the library's (diff.record); named here for the commands that
 #: take a KEY the same way.
@@ -218,52 +219,35 @@ def diff_tables(primary: str, replica: str, **opts: Any) -> None:
         def show(d: Discrepancy) -> None:
             click.echo(format_discrepancy(d, list(d.key), fmt))
 
-        try:
-            with progress_display(bool(opts["quiet"])) as listener:
-                result = run_diff(
-                    p_spec,
-                    r_spec,
-                    options,
-                    segments=run,
-                    total_segments=total,
-                    workers=workers,
-                    progress=listener,
-                    on_discrepancy=show,
-                    engine=engine,
-                    on_stopped=lambda so_far: _echo_stopped(so_far, options, quiet),
-                )
-        except RepairLimitError as exc:
-            if exc.result is not None:
-                _echo_summary(exc.result, options, bool(opts["quiet"]))
-            _record_failure(results_dir, job, run, total, exc)
-            raise
-        except ReplicatorError as exc:
-            _record_failure(results_dir, job, run, total, exc)
-            raise
-        if results_dir is not None:
-            write_result(
-                results_dir,
+        failed = partial(failed_segment_result, "diff-tables", job, run[0], total)
+        with recording(results_dir, failed) as record:
+            try:
+                with progress_display(quiet) as listener:
+                    result = run_diff(
+                        p_spec,
+                        r_spec,
+                        options,
+                        segments=run,
+                        total_segments=total,
+                        workers=workers,
+                        progress=listener,
+                        on_discrepancy=show,
+                        engine=engine,
+                        on_stopped=lambda so_far: _echo_stopped(so_far, options, quiet),
+                    )
+            except RepairLimitError as exc:
+                if exc.result is not None:
+                    _echo_summary(exc.result, options, quiet)
+                raise
+            record(
                 diff_segment_result(
                     job, run[0], total, result, backfill=options.backfill, dry_run=options.dry_run
-                ),
+                )
             )
-        _echo_summary(result, options, bool(opts["quiet"]))
+        _echo_summary(result, options, quiet)
         return diff_exit_code(result)
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
-
-
-def _record_failure(
-    results_dir: StorageSpec | None, job: str, run: list[int], total: int, exc: ReplicatorError
-) -> None:
-    """With --results-dir, a failed segment leaves a result saying so (merge: exit 3)."""
-    if results_dir is None:
-        return
-    failed = SegmentResult("diff-tables", job, run[0], total, failures=(exc.message,))
-    try:
-        write_result(results_dir, failed)
-    except ReplicatorError as error:
-        click.echo(f"warning: segment result not written: {error.message}", err=True)
 
 
 # --- single records ----------------------------------------------------------------------------
