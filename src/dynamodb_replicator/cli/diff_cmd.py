@@ -13,8 +13,8 @@ Scale-out: ``--dask-scheduler`` runs the segments on a Dask cluster; ``--segment
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 import click
 
@@ -33,8 +33,6 @@ from ..diff import (
     run_diff,
     summary_lines,
 )
-from ..dynamo import TableSpec
-from ..dynamo.clients import DEFAULT_GIVE_UP_AFTER
 from ..errors import RetriesExhaustedError
 from ..items import Item, encode_item, encode_key_for_report
 from ..results import diff_segment_result, failed_segment_result
@@ -42,6 +40,14 @@ from .exit_codes import ExitCode, exit_codes_help
 from .options import (
     ADDRESS_HELP,
     CONTEXT_SETTINGS,
+    RATE,
+    ClusterParams,
+    CommonParams,
+    GiveUpParams,
+    PairParams,
+    ResultsParams,
+    SegmentParams,
+    as_params,
     cluster_options,
     common_options,
     endpoint_options,
@@ -52,7 +58,6 @@ from .options import (
     results_options,
     segment_options,
     side_auth_options,
-    table_spec,
 )
 from .progress_ui import progress_display
 from .runner import run_job
@@ -61,29 +66,15 @@ from .segment_results import recording
 #: ``parse_key_argument`` is the library's (diff.record); named here for the commands that
 #: take a KEY the same way.
 __all__ = [
+    "DiffRecordParams",
+    "DiffTablesParams",
+    "ReplicateRecordParams",
     "diff_exit_code",
     "diff_record",
     "diff_tables",
     "parse_key_argument",
     "replicate_record",
 ]
-
-
-def _specs(
-    primary: str, replica: str, opts: dict[str, Any], pool: int = 10
-) -> tuple[TableSpec, TableSpec]:
-    def spec(text: str, side: str) -> TableSpec:
-        return table_spec(
-            text,
-            region=opts.get("region"),
-            endpoint_url=opts.get("endpoint_url"),
-            profile=opts.get(f"{side}_profile"),
-            role_arn=opts.get(f"{side}_role_arn"),
-            pool=pool,
-            give_up_after=opts.get("give_up_after") or DEFAULT_GIVE_UP_AFTER,
-        )
-
-    return spec(primary, "primary"), spec(replica, "replica")
 
 
 def _ignore_list(text: str | None) -> tuple[str, ...]:
@@ -119,6 +110,27 @@ def diff_exit_code(result: DiffResult) -> int:
     return int(ExitCode.OK if result.agree else ExitCode.FOUND)
 
 
+@dataclass(frozen=True, kw_only=True)
+class DiffTablesParams(
+    PairParams, SegmentParams, ClusterParams, ResultsParams, GiveUpParams, CommonParams
+):
+    """diff-tables' parameters, as parsed."""
+
+    repair: bool
+    backfill: bool
+    overwrite: bool
+    dry_run: bool
+    recheck_delay: float
+    ignore_attributes: str | None
+    method: str
+    window: int
+    max_writes: int | None
+    max_deletes: int | None
+    rate_read: float | None
+    rate_write: float | None
+    fmt: str
+
+
 @click.command(
     "diff-tables",
     context_settings=CONTEXT_SETTINGS,
@@ -141,7 +153,7 @@ def diff_exit_code(result: DiffResult) -> int:
 @click.option("--dry-run", is_flag=True, help="Report what would be written; write nothing.")
 @click.option(
     "--recheck-delay",
-    type=float,
+    type=click.FloatRange(min=0),
     default=2.0,
     show_default=True,
     help="Seconds to wait before re-checking candidates with consistent reads.",
@@ -161,15 +173,27 @@ def diff_exit_code(result: DiffResult) -> int:
 )
 @click.option(
     "--window",
-    type=int,
+    type=click.IntRange(min=1),
     default=5000,
     show_default=True,
     help="scan-both: unmatched items held per table side (bounds memory).",
 )
-@click.option("--max-writes", type=int, help="Refuse a repair needing more puts than this.")
-@click.option("--max-deletes", type=int, help="Refuse a repair needing more deletes than this.")
-@click.option("--rate-read", type=float, help="Read capacity units per second per table (job).")
-@click.option("--rate-write", type=float, help="Write capacity units per second (job).")
+@click.option(
+    "--max-writes",
+    type=click.IntRange(min=0),
+    help="Refuse a repair needing more puts than this.",
+)
+@click.option(
+    "--max-deletes",
+    type=click.IntRange(min=0),
+    help="Refuse a repair needing more deletes than this.",
+)
+@click.option(
+    "--rate-read",
+    type=RATE,
+    help="Read capacity units per second per table (job).",
+)
+@click.option("--rate-write", type=RATE, help="Write capacity units per second (job).")
 @click.option(
     "--format",
     "fmt",
@@ -185,39 +209,37 @@ def diff_exit_code(result: DiffResult) -> int:
 @side_auth_options("primary", "replica")
 @endpoint_options
 @common_options
-def diff_tables(primary: str, replica: str, **opts: Any) -> None:
+@as_params(DiffTablesParams)
+def diff_tables(params: DiffTablesParams) -> None:
     """Compare PRIMARY with REPLICA and report missing, different and extraneous items.
 
     One line per discrepancy on stdout; a summary on stderr.
     """
 
     def body() -> int:
-        run, total, workers = parse_segment_options(
-            opts["segment"], opts["segments"], opts["workers"]
-        )
+        run, total, workers = parse_segment_options(params.segment, params.segments, params.workers)
         options = DiffOptions(
-            repair=bool(opts["repair"]),
-            backfill=bool(opts["backfill"]),
-            overwrite=bool(opts["overwrite"]),
-            dry_run=bool(opts["dry_run"]),
-            ignore_attributes=_ignore_list(opts["ignore_attributes"]),
-            recheck_delay=float(opts["recheck_delay"]),
-            max_writes=opts["max_writes"],
-            max_deletes=opts["max_deletes"],
-            rate_read=opts["rate_read"],
-            rate_write=opts["rate_write"],
-            method=str(opts["method"]),
-            window=int(opts["window"]),
+            repair=params.repair,
+            backfill=params.backfill,
+            overwrite=params.overwrite,
+            dry_run=params.dry_run,
+            ignore_attributes=_ignore_list(params.ignore_attributes),
+            recheck_delay=params.recheck_delay,
+            max_writes=params.max_writes,
+            max_deletes=params.max_deletes,
+            rate_read=params.rate_read,
+            rate_write=params.rate_write,
+            method=params.method,
+            window=params.window,
         )
-        p_spec, r_spec = _specs(primary, replica, opts)
-        fmt = str(opts["fmt"])
-        results_dir = results_dir_from_options(opts, run if opts["segment"] is not None else None)
-        engine = engine_from_options(opts)
+        p_spec, r_spec = params.specs(give_up_after=params.give_up_after)
+        results_dir = results_dir_from_options(params, run if params.segment is not None else None)
+        engine = engine_from_options(params)
         job = f"diff-tables {p_spec.address} -> {r_spec.address}"
-        quiet = bool(opts["quiet"])
+        quiet = params.quiet
 
         def show(d: Discrepancy) -> None:
-            click.echo(format_discrepancy(d, list(d.key), fmt))
+            click.echo(format_discrepancy(d, list(d.key), params.fmt))
 
         failed = partial(failed_segment_result, "diff-tables", job, run[0], total)
         with recording(results_dir, failed) as record:
@@ -247,7 +269,7 @@ def diff_tables(primary: str, replica: str, **opts: Any) -> None:
         _echo_summary(result, options, quiet)
         return diff_exit_code(result)
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+    run_job(body, debug=params.debug, quiet=params.quiet)
 
 
 # --- single records ----------------------------------------------------------------------------
@@ -287,6 +309,21 @@ def _print_copy(done: RecordCopy) -> None:
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class DiffRecordParams(PairParams, CommonParams):
+    """diff-record's parameters, as parsed."""
+
+    key: str
+    ignore_attributes: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicateRecordParams(PairParams, CommonParams):
+    """replicate-record's parameters, as parsed."""
+
+    key: str
+
+
 @click.command(
     "diff-record",
     context_settings=CONTEXT_SETTINGS,
@@ -300,7 +337,8 @@ def _print_copy(done: RecordCopy) -> None:
 @side_auth_options("primary", "replica")
 @endpoint_options
 @common_options
-def diff_record(primary: str, replica: str, key: str, **opts: Any) -> None:
+@as_params(DiffRecordParams)
+def diff_record(params: DiffRecordParams) -> None:
     """Show one item on both sides and how they differ (exit 0 equal, 1 different).
 
     KEY is JSON: wire format ('{"pk": {"S": "a"}}') or plain values typed by the table's key
@@ -308,13 +346,13 @@ def diff_record(primary: str, replica: str, key: str, **opts: Any) -> None:
     """
 
     def body() -> int:
-        p_spec, r_spec = _specs(primary, replica, opts)
+        p_spec, r_spec = params.specs()
         found = compare_record(
-            p_spec, r_spec, key, ignore_attributes=_ignore_list(opts["ignore_attributes"])
+            p_spec, r_spec, params.key, ignore_attributes=_ignore_list(params.ignore_attributes)
         )
         return _print_comparison(found)
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+    run_job(body, debug=params.debug, quiet=params.quiet)
 
 
 @click.command(
@@ -329,15 +367,16 @@ def diff_record(primary: str, replica: str, key: str, **opts: Any) -> None:
 @side_auth_options("primary", "replica")
 @endpoint_options
 @common_options
-def replicate_record(primary: str, replica: str, key: str, **opts: Any) -> None:
+@as_params(ReplicateRecordParams)
+def replicate_record(params: ReplicateRecordParams) -> None:
     """Copy one item from PRIMARY to REPLICA (or delete it there if the primary lacks it).
 
     Reads the primary consistently, then puts (or deletes) the item on the replica.
     """
 
     def body() -> int:
-        p_spec, r_spec = _specs(primary, replica, opts)
-        _print_copy(copy_record(p_spec, r_spec, key))
+        p_spec, r_spec = params.specs()
+        _print_copy(copy_record(p_spec, r_spec, params.key))
         return int(ExitCode.OK)
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+    run_job(body, debug=params.debug, quiet=params.quiet)

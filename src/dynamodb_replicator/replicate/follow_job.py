@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-from ..dynamo import TableSpec, describe_pair
+from ..dynamo import TableSpec, describe_pair, make_client
 from ..dynamo.retry import call_counts
 from .apply import TableRef
-from .checkpoint import CheckpointStore
+from .checkpoint import CheckpointStore, FileCheckpoint, TableCheckpoint, parse_checkpoint_location
 from .config import ReplicatorConfig
 from .follower import Follower, FollowOptions, FollowResult, FollowStatus
 from .pipeline import Replicator
@@ -21,7 +22,7 @@ from .plan import Filters, Mode
 from .stream_applier import make_stream_applier
 from .streams import find_stream
 
-__all__ = ["FollowJob", "follow"]
+__all__ = ["FollowJob", "follow", "open_checkpoint"]
 
 
 @dataclass(frozen=True)
@@ -69,3 +70,17 @@ def follow(
     )
     result = follower.run()
     return replace(result, calls=call_counts(p_client, r_client, streams))
+
+
+def open_checkpoint(
+    location: str, primary: TableSpec, replica: TableSpec, endpoint_url: str | None = None
+) -> CheckpointStore:
+    """The checkpoint store ``--checkpoint`` names: a JSON file, or ``ddb://REGION/TABLE``
+    (one row per pair of tables, reached at ``endpoint_url``, else at the primary's endpoint)."""
+    where = parse_checkpoint_location(location)
+    if isinstance(where, Path):
+        return FileCheckpoint(where)
+    region, table = where
+    endpoint = endpoint_url or primary.address.endpoint_url
+    client = make_client("dynamodb", region=region, endpoint_url=endpoint)
+    return TableCheckpoint(client, table, f"{primary.address}->{replica.address}")
