@@ -28,7 +28,7 @@ from ..backup import (
 )
 from ..backup.extraneous import ExtraAction
 from ..changelog.times import parse_instant
-from ..diff import FORMATS, Discrepancy, format_discrepancy, summary_lines
+from ..diff import Discrepancy, format_discrepancy, summary_lines
 from ..dynamo import RateSpec
 from ..errors import UsageError
 from ..items import Key, encode_item, encode_key_for_report
@@ -61,6 +61,7 @@ from .options import (
     common_options,
     endpoint_options,
     engine_from_options,
+    format_option,
     give_up_option,
     parse_segment_options,
     resolve_segment,
@@ -583,14 +584,7 @@ class VerifyBackupParams(EndpointParams, ClusterParams, S3Params, CommonParams):
     help="Also compare the backup's items with this live table (diff-tables engine).",
 )
 @click.option("--rate-read", type=RATE, help="With --against: read capacity units/s.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="human",
-    show_default=True,
-    help="With --against: discrepancy lines on stdout, as diff-tables prints them.",
-)
+@format_option("With --against: discrepancy lines on stdout, as diff-tables prints them.")
 @click.option(
     "--workers",
     type=click.IntRange(min=1),

@@ -19,7 +19,6 @@ from functools import partial
 import click
 
 from ..diff import (
-    FORMATS,
     DiffOptions,
     DiffResult,
     Discrepancy,
@@ -52,6 +51,7 @@ from .options import (
     common_options,
     endpoint_options,
     engine_from_options,
+    format_option,
     give_up_option,
     parse_segment_options,
     results_dir_from_options,
@@ -194,14 +194,7 @@ class DiffTablesParams(
     help="Read capacity units per second per table (job).",
 )
 @click.option("--rate-write", type=RATE, help="Write capacity units per second (job).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="human",
-    show_default=True,
-    help="Discrepancy lines on stdout.",
-)
+@format_option("Discrepancy lines on stdout.")
 @give_up_option
 @segment_options
 @cluster_options

@@ -11,13 +11,21 @@ from dataclasses import dataclass
 import click
 
 from ..backup import StorageSpec, parse_source
-from ..diff import FORMATS, format_discrepancy, summary_lines
+from ..diff import format_discrepancy, summary_lines
 from ..errors import SegmentFailedError
 from ..results import MergedResults, merge_results, read_results
 from .backup_cmd import backup_line, restore_line
 from .diff_cmd import diff_exit_code
 from .exit_codes import ExitCode, exit_codes_help
-from .options import CONTEXT_SETTINGS, CommonParams, S3Params, as_params, common_options, s3_option
+from .options import (
+    CONTEXT_SETTINGS,
+    CommonParams,
+    S3Params,
+    as_params,
+    common_options,
+    format_option,
+    s3_option,
+)
 from .runner import run_job
 
 __all__ = ["MergeResultsParams", "merge_results_command"]
@@ -103,14 +111,7 @@ class MergeResultsParams(S3Params, CommonParams):
     type=click.IntRange(min=1),
     help="The job's segment count: names every missing segment even if no file arrived.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="human",
-    show_default=True,
-    help="diff-tables discrepancy lines on stdout.",
-)
+@format_option("diff-tables discrepancy lines on stdout.")
 @s3_option
 @common_options
 @as_params(MergeResultsParams)

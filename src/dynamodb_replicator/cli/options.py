@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from ..backup import StorageSpec, parse_destination
+from ..diff import FORMATS
 from ..dynamo import ACCEPTED_FORMS, Auth, ClientOptions, TableSpec, parse_table_address
 from ..dynamo.address import is_role_arn
 from ..dynamo.clients import DEFAULT_GIVE_UP_AFTER
@@ -45,6 +46,7 @@ __all__ = [
     "common_options",
     "endpoint_options",
     "engine_from_options",
+    "format_option",
     "parse_segment_options",
     "resolve_segment",
     "results_dir_from_options",
@@ -412,6 +414,18 @@ def results_dir_from_options(
         )
     endpoint = s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3")
     return StorageSpec(parse_destination(params.results_dir), s3_endpoint_url=endpoint)
+
+
+def format_option(help_text: str) -> Callable[[F], F]:
+    """--format human|jsonl: how discrepancy lines are printed (``fmt``)."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="human",
+        show_default=True,
+        help=help_text,
+    )
 
 
 def s3_option(fn: F) -> F:

@@ -74,15 +74,12 @@ def open_default_checkpoint(where: DefaultCheckpoint, quiet: bool) -> Checkpoint
 
 
 def _store(
-    text: str | None,
-    primary: TableSpec,
-    replica: TableSpec,
-    endpoint_url: str | None,
-    quiet: bool = False,
+    job: FollowJob, text: str | None, endpoint_url: str | None, quiet: bool
 ) -> CheckpointStore:
     if text is None:
-        return _default_store(primary, replica, quiet)
-    return open_checkpoint(text, primary, replica, endpoint_url)
+        return _default_store(job.primary, job.replica, quiet)
+    endpoint = endpoint_url or job.primary.address.endpoint_url
+    return open_checkpoint(text, job.checkpoint_name, endpoint)
 
 
 def _filters(skip_ttl: bool, role: str | None, at: int | None) -> Filters:
@@ -279,7 +276,7 @@ def replicate(params: ReplicateParams) -> None:
             options=options,
             skip_records=_skip_records(params.skip_records),
         )
-        store = _store(params.checkpoint, p, r, params.endpoint_url, params.quiet)
+        store = _store(job, params.checkpoint, params.endpoint_url, params.quiet)
         try:
             result = follow(job, store, on_status=_reporter(params.quiet))
         except GapError as exc:  # stopped at once by --fail-on-gap: data may be missing

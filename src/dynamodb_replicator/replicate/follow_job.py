@@ -37,6 +37,11 @@ class FollowJob:
     options: FollowOptions = field(default_factory=FollowOptions)
     skip_records: frozenset[str] = frozenset()
 
+    @property
+    def checkpoint_name(self) -> str:
+        """This job's row in a checkpoint table: the pair of tables it follows."""
+        return f"{self.primary.address}->{self.replica.address}"
+
 
 def follow(
     job: FollowJob,
@@ -72,15 +77,12 @@ def follow(
     return replace(result, calls=call_counts(p_client, r_client, streams))
 
 
-def open_checkpoint(
-    location: str, primary: TableSpec, replica: TableSpec, endpoint_url: str | None = None
-) -> CheckpointStore:
+def open_checkpoint(location: str, name: str, endpoint_url: str | None) -> CheckpointStore:
     """The checkpoint store ``--checkpoint`` names: a JSON file, or ``ddb://REGION/TABLE``
-    (one row per pair of tables, reached at ``endpoint_url``, else at the primary's endpoint)."""
+    holding this job's row ``name`` (reached at ``endpoint_url``; ``None``: the region's)."""
     where = parse_checkpoint_location(location)
     if isinstance(where, Path):
         return FileCheckpoint(where)
     region, table = where
-    endpoint = endpoint_url or primary.address.endpoint_url
-    client = make_client("dynamodb", region=region, endpoint_url=endpoint)
-    return TableCheckpoint(client, table, f"{primary.address}->{replica.address}")
+    client = make_client("dynamodb", region=region, endpoint_url=endpoint_url)
+    return TableCheckpoint(client, table, name)
