@@ -109,6 +109,8 @@ def build_backup_handler(environ: Mapping[str, str], *, writer: Any = None) -> H
     """The change log writer's handler configured from ``environ`` (``BACKUP_TARGET``, or the
     original's ``BackupBucket``/``BackupPrefix``/``BackupRegion``); ``writer`` replaces the
     :class:`~.changelog.lambda_writer.LambdaLogWriter` (tests)."""
+    # Here, not at the top: not a cycle, but the replicator's function never loads the change
+    # log writer (backup storage, S3) on its cold start.
     from .changelog.lambda_writer import LambdaLogWriter, load_backup_config
 
     log_writer = writer or LambdaLogWriter.from_config(load_backup_config(environ))

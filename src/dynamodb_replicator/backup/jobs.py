@@ -53,6 +53,7 @@ __all__ = [
     "RestoreRequest",
     "RestoreSummary",
     "VerifyReport",
+    "check_jobid",
     "job_location",
     "new_jobid",
     "run_backup",
@@ -66,6 +67,25 @@ log = logging.getLogger(__name__)
 def new_jobid(token: Callable[[int], str] = secrets.token_hex) -> str:
     """A fresh random jobid: 16 hex digits."""
     return token(8)
+
+
+def check_jobid(jobid: str | None, *, resume: bool = False, shared: bool = False) -> None:
+    """The rules for a backup's ``--jobid``, checked before any work (usage errors).
+
+    A run that is one of several processes of one job (``shared``: an array job's segment, or
+    one that writes a per-segment result for a merge) must name the job, so every segment writes
+    under the same jobid; ``--resume`` must name the backup it resumes.
+    """
+    if jobid is None and shared:
+        raise UsageError(
+            "separate segment processes of one backup need the same --jobid",
+            hint="add --jobid NAME (the same for every segment of the job)",
+        )
+    if resume and jobid is None:
+        raise UsageError(
+            "--resume needs the --jobid of the backup to resume",
+            hint="pass the jobid printed by the first run",
+        )
 
 
 def job_location(destination: Location, jobid: str) -> Location:

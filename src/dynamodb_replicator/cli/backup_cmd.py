@@ -5,8 +5,8 @@ The jobs themselves live in :mod:`dynamodb_replicator.backup`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from functools import partial
 
 import click
 
@@ -18,6 +18,7 @@ from ..backup import (
     RestoreSummary,
     StorageSpec,
     VerifyReport,
+    check_jobid,
     compare_with_table,
     parse_destination,
     parse_source,
@@ -26,39 +27,59 @@ from ..backup import (
     run_verify,
 )
 from ..backup.extraneous import ExtraAction
-from ..backup.reader import open_source
 from ..changelog.times import parse_instant
-from ..diff import FORMATS, Discrepancy, format_discrepancy, summary_lines
+from ..diff import Discrepancy, format_discrepancy, summary_lines
 from ..dynamo import RateSpec
-from ..errors import ReplicatorError, UsageError
+from ..errors import UsageError
 from ..items import Key, encode_item, encode_key_for_report
 from ..pitr.one_key import restore_key
 from ..pitr.restore import restore_to_time
-from ..results import SegmentResult, write_result
+from ..results import (
+    SegmentResult,
+    backup_segment_result,
+    failed_segment_result,
+    restore_failed_result,
+    restore_segment_result,
+)
+from ..segments import Engine
 from .diff_cmd import diff_exit_code
 from .exit_codes import ExitCode, exit_codes_help
 from .options import (
     ADDRESS_HELP,
     CONTEXT_SETTINGS,
+    RATE,
     SEGMENT,
-    WORKERS_HINT,
+    ClusterParams,
+    CommonParams,
+    EndpointParams,
+    GiveUpParams,
+    ResultsParams,
+    S3Params,
+    SegmentParams,
+    as_params,
     cluster_options,
     common_options,
     endpoint_options,
     engine_from_options,
+    format_option,
     give_up_option,
     parse_segment_options,
     resolve_segment,
     results_dir_from_options,
     results_options,
+    s3_option,
     segment_options,
     table_spec,
 )
 from .pitr_cmd import margin_option, print_rolled
 from .progress_ui import progress_display
 from .runner import run_job
+from .segment_results import recording
 
 __all__ = [
+    "BackupTableParams",
+    "RestoreTableParams",
+    "VerifyBackupParams",
     "backup_line",
     "backup_table",
     "human_size",
@@ -67,8 +88,6 @@ __all__ = [
     "verify_backup",
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 LOCATION_HELP = (
     "Backup locations: s3://bucket or s3://bucket/prefix, or a local folder written so it "
     "cannot be a forgotten s3:// (./dir, ../dir, /abs/dir, ~/dir or file:///path; a backup to "
@@ -76,27 +95,6 @@ LOCATION_HELP = (
     "A job lives at <location>/<jobid>/: _started, then per segment <N> (gzip JSON Lines) "
     "and <N>.manifest.json."
 )
-
-
-def _s3_option(fn: F) -> F:
-    return click.option(
-        "--s3-endpoint-url",
-        envvar="AWS_ENDPOINT_URL_S3",
-        show_envvar=True,
-        help="Send S3 requests to this endpoint (an S3-compatible server).",
-    )(fn)
-
-
-def _rate(value: float | None, name: str) -> float | None:
-    if value is not None and value <= 0:
-        raise UsageError(f"{name} must be positive", hint=f"omit {name} for no limit")
-    return value
-
-
-def _workers(value: int | None) -> int:
-    if value is not None and value < 1:
-        raise UsageError("--workers must be at least 1", hint=WORKERS_HINT)
-    return value or 1
 
 
 def human_size(size: int) -> str:
@@ -110,10 +108,6 @@ def human_size(size: int) -> str:
         if value < 1000 or unit == "TB":
             break
     return f"{value:.1f} {unit}"
-
-
-def _destination(location: str, s3_endpoint_url: str | None, **extra: Any) -> StorageSpec:
-    return StorageSpec(parse_destination(location), s3_endpoint_url=s3_endpoint_url, **extra)
 
 
 def _source(location: str, s3_endpoint_url: str | None) -> StorageSpec:
@@ -157,15 +151,26 @@ def _print_backup(summary: BackupSummary) -> None:
     click.echo(summary.calls.describe(), err=True)
 
 
-def _write_quietly(results_dir: StorageSpec | None, result: SegmentResult) -> None:
-    """Record a segment's result; a failure to record it is reported, not raised over the
-    job's own error (the merge then finds the result missing: exit 3)."""
-    if results_dir is None:
-        return
-    try:
-        write_result(results_dir, result)
-    except ReplicatorError as exc:
-        click.echo(f"warning: segment result not written: {exc.message}", err=True)
+@dataclass(frozen=True, kw_only=True)
+class BackupTableParams(
+    EndpointParams,
+    SegmentParams,
+    ClusterParams,
+    ResultsParams,
+    GiveUpParams,
+    S3Params,
+    CommonParams,
+):
+    """backup-table's parameters, as parsed."""
+
+    table: str
+    destination: str
+    jobid: str | None
+    resume: bool
+    consistent: bool
+    rate_read: float | None
+    sse: str | None
+    sse_kms_key_id: str | None
 
 
 @click.command(
@@ -187,14 +192,15 @@ def _write_quietly(results_dir: StorageSpec | None, result: SegmentResult) -> No
     help="Strongly consistent scan reads (twice the read capacity): each page holds every "
     "write acknowledged before it was read.",
 )
-@click.option("--rate-read", type=float, help="Read capacity units/s for the whole job.")
+@click.option("--rate-read", type=RATE, help="Read capacity units/s for the whole job.")
 @click.option("--sse", type=click.Choice(["AES256", "aws:kms"]), help="S3 server-side encryption.")
 @click.option("--sse-kms-key-id", help="KMS key for --sse aws:kms (implies it).")
-@_s3_option
+@s3_option
 @give_up_option
 @endpoint_options
 @common_options
-def backup_table(table: str, destination: str, **opts: Any) -> None:
+@as_params(BackupTableParams)
+def backup_table(params: BackupTableParams) -> None:
     """Scan TABLE and write gzip JSON Lines to DESTINATION (s3://bucket/prefix or a folder).
 
     One object per segment at DESTINATION/JOBID/SEGMENT, plus a manifest each. With --segments
@@ -203,74 +209,49 @@ def backup_table(table: str, destination: str, **opts: Any) -> None:
     """
 
     def body() -> int:
-        if opts["jobid"] is None and (opts["segment"] == "auto" or opts["results_dir"]):
-            raise UsageError(
-                "separate segment processes of one backup need the same --jobid",
-                hint="add --jobid NAME (the same for every segment of the job)",
-            )
-        run, total, workers = parse_segment_options(
-            opts["segment"], opts["segments"], opts["workers"]
+        check_jobid(
+            params.jobid,
+            resume=params.resume,
+            shared=params.segment == "auto" or bool(params.results_dir),
         )
-        results_dir = results_dir_from_options(opts, run if opts["segment"] is not None else None)
-        sse = opts["sse"] or ("aws:kms" if opts["sse_kms_key_id"] else None)
-        if opts["resume"] and opts["jobid"] is None:
-            raise UsageError(
-                "--resume needs the --jobid of the backup to resume",
-                hint="pass the jobid printed by the first run",
-            )
+        run, total, workers = parse_segment_options(params.segment, params.segments, params.workers)
+        results_dir = results_dir_from_options(
+            params, run if params.segment is not None else None, params.s3_endpoint_url
+        )
+        sse = params.sse or ("aws:kms" if params.sse_kms_key_id else None)
         spec = table_spec(
-            table,
-            region=opts["region"],
-            endpoint_url=opts["endpoint_url"],
-            give_up_after=opts["give_up_after"],
+            params.table,
+            region=params.region,
+            endpoint_url=params.endpoint_url,
+            give_up_after=params.give_up_after,
         )
-        job = f"backup-table {spec.address} -> {destination} jobid {opts['jobid']}"
+        job = f"backup-table {spec.address} -> {params.destination} jobid {params.jobid}"
         request = BackupRequest(
             table=spec,
-            destination=_destination(
-                destination,
-                opts["s3_endpoint_url"],
+            destination=StorageSpec(
+                parse_destination(params.destination),
+                s3_endpoint_url=params.s3_endpoint_url,
                 sse=sse,
-                sse_kms_key_id=opts["sse_kms_key_id"],
+                sse_kms_key_id=params.sse_kms_key_id,
             ),
-            jobid=opts["jobid"],
+            jobid=params.jobid,
             segments=tuple(run),
             total_segments=total,
-            workers=workers if opts["segment"] is None else 1,
-            rate=RateSpec(read=_rate(opts["rate_read"], "--rate-read")),
-            resume=bool(opts["resume"]),
-            consistent=bool(opts["consistent"]),
+            workers=workers if params.segment is None else 1,
+            rate=RateSpec(read=params.rate_read),
+            resume=params.resume,
+            consistent=params.consistent,
         )
-        engine = engine_from_options(opts)
-        try:
-            with progress_display(bool(opts["quiet"])) as listener:
+        engine = engine_from_options(params)
+        failed = partial(failed_segment_result, "backup-table", job, run[0], total)
+        with recording(results_dir, failed) as record:
+            with progress_display(params.quiet) as listener:
                 summary = run_backup(request, progress=listener, engine=engine)
-        except ReplicatorError as exc:
-            failed = SegmentResult("backup-table", job, run[0], total, failures=(exc.message,))
-            _write_quietly(results_dir, failed)
-            raise
-        _write_quietly(
-            results_dir,
-            SegmentResult(
-                "backup-table",
-                job,
-                run[0],
-                total,
-                counts={
-                    "items": summary.items,
-                    "compressed_bytes": summary.compressed_bytes,
-                    "uncompressed_bytes": summary.uncompressed_bytes,
-                    "requests": summary.calls.requests,
-                    "retried_errors": summary.calls.errors,
-                },
-                details={"jobid": summary.jobid, "location": summary.location},
-                duration=summary.seconds,
-            ),
-        )
+            record(backup_segment_result(job, run[0], total, summary))
         _print_backup(summary)
         return ExitCode.OK
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+    run_job(body, debug=params.debug, quiet=params.quiet)
 
 
 # --- restore-table ----------------------------------------------------------------------------
@@ -325,12 +306,29 @@ def _extraneous_key(key: Key, action: ExtraAction) -> None:
     click.echo(f"[extraneous] {encode_key_for_report(key, list(key))}{suffix}")
 
 
-def _backup_segments(source: StorageSpec) -> int | None:
-    """How many segments the backup at ``source`` has (``None`` when it cannot be read)."""
-    try:
-        return max(len(open_source(source).segments), 1)
-    except ReplicatorError:
-        return None
+@dataclass(frozen=True, kw_only=True)
+class RestoreTableParams(
+    EndpointParams, ClusterParams, ResultsParams, GiveUpParams, S3Params, CommonParams
+):
+    """restore-table's parameters, as parsed."""
+
+    source: str
+    table: str
+    create: bool
+    force: bool
+    verify_first: bool
+    delete_extraneous: bool
+    segment: str | None
+    workers: int | None
+    rate_write: float | None
+    billing_mode: str | None
+    sse_kms_key_id: str | None
+    ttl: bool
+    changes: str | None
+    to_time: str | None
+    margin: int
+    key: str | None
+    dry_run: bool
 
 
 @click.command(
@@ -365,7 +363,7 @@ def _backup_segments(source: StorageSpec) -> int | None:
     type=click.IntRange(min=1),
     help="Worker processes for the segments (default 1).",
 )
-@click.option("--rate-write", type=float, help="Write capacity units/s for the whole job.")
+@click.option("--rate-write", type=RATE, help="Write capacity units/s for the whole job.")
 @cluster_options
 @results_options
 @click.option(
@@ -399,11 +397,12 @@ def _backup_segments(source: StorageSpec) -> int | None:
 @click.option(
     "--dry-run", is_flag=True, help="With --changes: check and roll forward, write nothing."
 )
-@_s3_option
+@s3_option
 @give_up_option
 @endpoint_options
 @common_options
-def restore_table(source: str, table: str, **opts: Any) -> None:
+@as_params(RestoreTableParams)
+def restore_table(params: RestoreTableParams) -> None:
     """Restore a backup job (or one segment object) from SOURCE into TABLE.
 
     The listing, manifests and sizes are checked before anything is written, and each
@@ -414,94 +413,77 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
     """
 
     def body() -> int:
-        segment = resolve_segment(opts["segment"])
-        results_dir = results_dir_from_options(opts, None if segment is None else [segment])
+        segment = resolve_segment(params.segment)
+        results_dir = results_dir_from_options(
+            params, None if segment is None else [segment], params.s3_endpoint_url
+        )
         request = RestoreRequest(
-            source=_source(source, opts["s3_endpoint_url"]),
+            source=_source(params.source, params.s3_endpoint_url),
             table=table_spec(
-                table,
-                region=opts["region"],
-                endpoint_url=opts["endpoint_url"],
-                give_up_after=opts["give_up_after"],
+                params.table,
+                region=params.region,
+                endpoint_url=params.endpoint_url,
+                give_up_after=params.give_up_after,
             ),
             segment=segment,
-            workers=_workers(opts["workers"]),
-            rate=RateSpec(write=_rate(opts["rate_write"], "--rate-write")),
-            create=bool(opts["create"]),
-            force=bool(opts["force"]),
-            verify_first=bool(opts["verify_first"]),
-            billing_mode=opts["billing_mode"],
-            sse_kms_key_id=opts["sse_kms_key_id"],
-            ttl=bool(opts["ttl"]),
-            delete_extraneous=bool(opts["delete_extraneous"]),
+            workers=params.workers or 1,
+            rate=RateSpec(write=params.rate_write),
+            create=params.create,
+            force=params.force,
+            verify_first=params.verify_first,
+            billing_mode=params.billing_mode,
+            sse_kms_key_id=params.sse_kms_key_id,
+            ttl=params.ttl,
+            delete_extraneous=params.delete_extraneous,
         )
-        job = f"restore-table {source} -> {request.table.address}"
-        engine = engine_from_options(opts)
-        if opts["changes"] or opts["to_time"]:
-            return _restore_to_time(request, opts, engine)
-        try:
-            with progress_display(bool(opts["quiet"])) as listener:
+        job = f"restore-table {params.source} -> {request.table.address}"
+        engine = engine_from_options(params)
+        if params.changes or params.to_time:
+            return _restore_to_time(request, params, engine)
+
+        def failed(why: str) -> SegmentResult | None:
+            if segment is None:
+                return None
+            return restore_failed_result(job, segment, request.source, why)
+
+        with recording(results_dir, failed) as record:
+            with progress_display(params.quiet) as listener:
                 summary = run_restore(
                     request, progress=listener, engine=engine, on_extraneous=_extraneous_key
                 )
-        except ReplicatorError as exc:
-            total = _backup_segments(request.source) if results_dir is not None else None
-            if segment is not None and total is not None:
-                failed = SegmentResult(
-                    "restore-table", job, segment, total, failures=(exc.message,)
-                )
-                _write_quietly(results_dir, failed)
-            raise
-        if segment is not None:
-            _write_quietly(
-                results_dir,
-                SegmentResult(
-                    "restore-table",
-                    job,
-                    segment,
-                    max(len(summary.source.segments), 1),
-                    counts={
-                        "items": summary.items,
-                        "requests": summary.calls.requests,
-                        "retried_errors": summary.calls.errors,
-                    },
-                    details={
-                        "source": summary.source.storage.location.url(),
-                        "table": summary.table,
-                    },
-                    duration=summary.seconds,
-                ),
-            )
+            if segment is not None:
+                record(restore_segment_result(job, segment, summary))
         return _print_restore(summary)
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+    run_job(body, debug=params.debug, quiet=params.quiet)
 
 
-def _restore_to_time(request: RestoreRequest, opts: dict[str, Any], engine: Any) -> int:
-    if not (opts["changes"] and opts["to_time"]):
+def _restore_to_time(request: RestoreRequest, params: RestoreTableParams, engine: Engine) -> int:
+    if not (params.changes and params.to_time):
         raise UsageError("--changes and --to-time go together", hint="give both, or neither")
-    changes = StorageSpec(parse_source(opts["changes"]), s3_endpoint_url=opts["s3_endpoint_url"])
-    if opts["key"]:
+    changes = _source(params.changes, params.s3_endpoint_url)
+    to_time = parse_instant(params.to_time, "--to-time")
+    if params.key:
         one = restore_key(
             request.source,
             changes.open(),
-            parse_instant(opts["to_time"], "--to-time"),
+            to_time,
             request.table,
-            opts["key"],
-            margin=int(opts["margin"]),
-            dry_run=bool(opts["dry_run"]),
+            params.key,
+            margin=params.margin,
+            dry_run=params.dry_run,
         )
         state = "absent" if one.at_time is None else encode_item(one.at_time)
         done_text = "written" if one.written else "not written (dry run or nothing to do)"
-        click.echo(f"{opts['key']} at {opts['to_time']}: {state}; {one.action}: {done_text}")
+        click.echo(f"{params.key} at {params.to_time}: {state}; {one.action}: {done_text}")
         return 0
-    with progress_display(bool(opts["quiet"])) as listener:
+    with progress_display(params.quiet) as listener:
         done = restore_to_time(
             request,
             changes.open(),
-            parse_instant(opts["to_time"], "--to-time"),
-            margin=int(opts["margin"]),
-            dry_run=bool(opts["dry_run"]),
+            to_time,
+            margin=params.margin,
+            dry_run=params.dry_run,
             progress=listener,
             engine=engine,
             on_extraneous=_extraneous_key,
@@ -575,6 +557,17 @@ def _print_against(report: AgainstReport, table: str, quiet: bool) -> int:
     return code
 
 
+@dataclass(frozen=True, kw_only=True)
+class VerifyBackupParams(EndpointParams, ClusterParams, S3Params, CommonParams):
+    """verify-backup's parameters, as parsed."""
+
+    source: str
+    against: str | None
+    rate_read: float | None
+    fmt: str
+    workers: int | None
+
+
 @click.command(
     "verify-backup",
     context_settings=CONTEXT_SETTINGS,
@@ -590,25 +583,19 @@ def _print_against(report: AgainstReport, table: str, quiet: bool) -> int:
     metavar="TABLE",
     help="Also compare the backup's items with this live table (diff-tables engine).",
 )
-@click.option("--rate-read", type=float, help="With --against: read capacity units/s.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="human",
-    show_default=True,
-    help="With --against: discrepancy lines on stdout, as diff-tables prints them.",
-)
+@click.option("--rate-read", type=RATE, help="With --against: read capacity units/s.")
+@format_option("With --against: discrepancy lines on stdout, as diff-tables prints them.")
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
     help="Worker processes for the segments (default 1).",
 )
 @cluster_options
-@_s3_option
+@s3_option
 @endpoint_options
 @common_options
-def verify_backup(source: str, **opts: Any) -> None:
+@as_params(VerifyBackupParams)
+def verify_backup(params: VerifyBackupParams) -> None:
     """Check every segment of a backup against its manifest, without restoring.
 
     Counts, sizes and SHA-256 must match and every line must decode; exit 1 lists every
@@ -620,21 +607,21 @@ def verify_backup(source: str, **opts: Any) -> None:
     """
 
     def body() -> int:
-        storage = _source(source, opts["s3_endpoint_url"])
-        quiet = bool(opts["quiet"])
-        if opts["against"]:
+        storage = _source(params.source, params.s3_endpoint_url)
+        quiet = params.quiet
+        if params.against:
             live = table_spec(
-                opts["against"], region=opts["region"], endpoint_url=opts["endpoint_url"]
+                params.against, region=params.region, endpoint_url=params.endpoint_url
             )
 
             def show(d: Discrepancy) -> None:
-                click.echo(format_discrepancy(d, list(d.key), str(opts["fmt"])))
+                click.echo(format_discrepancy(d, list(d.key), params.fmt))
 
             with progress_display(quiet) as listener:
                 report = compare_with_table(
                     storage,
                     live,
-                    rate_read=_rate(opts["rate_read"], "--rate-read"),
+                    rate_read=params.rate_read,
                     progress=listener,
                     on_discrepancy=show,
                 )
@@ -642,10 +629,10 @@ def verify_backup(source: str, **opts: Any) -> None:
         with progress_display(quiet) as listener:
             verified = run_verify(
                 storage,
-                workers=_workers(opts["workers"]),
+                workers=params.workers or 1,
                 progress=listener,
-                engine=engine_from_options(opts),
+                engine=engine_from_options(params),
             )
         return _print_verify(verified)
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+    run_job(body, debug=params.debug, quiet=params.quiet)

@@ -8,44 +8,44 @@ lines a user would type, which the narration prints).
 from __future__ import annotations
 
 import os
-import random
 import shlex
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import click
 
 from ..diff import DiffOptions, DiffResult, run_diff
-from ..dynamo import (
-    Delete,
-    Put,
-    TableSpec,
-    batch_write,
-    describe_table,
-    parse_table_address,
-    s3_client,
-)
+from ..dynamo import TableSpec, parse_table_address
 from ..errors import ReplicatorError
-from ..items import Item, KeySchema, key_identity
+from ..items import Item, key_identity
 from ..local import LocalServer
-from ..local.sample import sample_items
+from ..local.story import (
+    SCHEMA,
+    Damage,
+    create_bucket,
+    create_tables,
+    damage_replica,
+    job_objects,
+    write_primary,
+)
 from ..replicate.checkpoint import FileCheckpoint
 from ..replicate.follow_job import FollowJob, follow
 from ..replicate.follower import FollowOptions
+from .backup_cmd import backup_table, restore_table, verify_backup
 from .exit_codes import exit_codes_help
 from .options import CONTEXT_SETTINGS, STANDALONE_COMMANDS, common_options
 from .runner import run_job
 
 __all__ = ["demo"]
 
-SCHEMA = KeySchema("pk", "S")
+#: The commands the demo runs as a user would type them.
+_COMMANDS = {c.name: c for c in (backup_table, verify_backup, restore_table)}
 
 
 class DemoStepFailed(ReplicatorError):
@@ -59,8 +59,8 @@ class Story:
     endpoint: str
     workdir: Path
     count: int
-    items: dict[Any, Item] = field(default_factory=dict)
-    damage: set[tuple[str, Any]] = field(default_factory=set)
+    items: Mapping[Hashable, Item] = field(default_factory=dict)
+    damage: frozenset[Damage] = frozenset()
     timings: list[tuple[str, float, str]] = field(default_factory=list)
 
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:4])
@@ -105,10 +105,11 @@ def _show(args: list[str]) -> None:
 
 def _run_command(args: list[str]) -> int:
     """Run one of this tool's commands in-process, as typed on a terminal; its exit code."""
-    from .app import cli  # here, not at import time: app imports this module
-
     _show(args)
-    code = cli.main(args=args, prog_name="dynamodb-replicator", standalone_mode=False)
+    command = _COMMANDS[args[0]]
+    code = command.main(
+        args=args[1:], prog_name=f"dynamodb-replicator {args[0]}", standalone_mode=False
+    )
     return int(code or 0)
 
 
@@ -116,46 +117,16 @@ def _run_command(args: list[str]) -> int:
 
 
 def _create_tables(story: Story) -> str:
-    client = story.spec("primary").client()
-    for role, stream in (("primary", True), ("replica", False)):
-        extra: dict[str, Any] = {}
-        if stream:
-            extra["StreamSpecification"] = {
-                "StreamEnabled": True,
-                "StreamViewType": "NEW_AND_OLD_IMAGES",
-            }
-        client.create_table(
-            TableName=story.table(role),
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            **extra,
-        )
-    info = describe_table(client, story.table("primary"))
-    return f"primary (stream {info.stream_view_type}) and replica created"
+    view = create_tables(story.spec("primary"), story.spec("replica"))
+    return f"primary (stream {view}) and replica created"
 
 
 def _write_primary(story: Story) -> str:
-    client = story.spec("primary").client()
-    items = sample_items(story.count, light=True)
-    batch_write(client, story.table("primary"), [Put(i) for i in items], SCHEMA)
-    rng = random.Random(11)
-    updated = rng.sample(items, max(1, story.count // 10))
-    changes: list[Put | Delete] = []
-    for item in updated:
-        changes.append(Put({**item, "version": {"N": "2"}, "note": {"S": "updated ✓"}}))
-    deleted = rng.sample(items, max(1, story.count // 20))
-    changes += [Delete({"pk": i["pk"]}) for i in deleted]
-    batch_write(client, story.table("primary"), changes, SCHEMA)
-    story.items = {key_identity({"pk": i["pk"]}, SCHEMA): i for i in items}
-    for change in changes:
-        if isinstance(change, Put):
-            story.items[key_identity({"pk": change.item["pk"]}, SCHEMA)] = change.item
-    for item in deleted:
-        story.items.pop(key_identity({"pk": item["pk"]}, SCHEMA), None)
+    written = write_primary(story.spec("primary"), story.count)
+    story.items = written.items
     return (
-        f"{story.count} items written (every attribute type), {len(updated)} updated, "
-        f"{len(deleted)} deleted: {len(story.items)} remain"
+        f"{story.count} items written (every attribute type), {written.updated} updated, "
+        f"{written.deleted} deleted: {len(story.items)} remain"
     )
 
 
@@ -176,11 +147,11 @@ def _follow(story: Story) -> str:
     )
 
 
-def _diff(story: Story, primary: str, replica: str, **options: Any) -> DiffResult:
-    flags = ["--repair"] if options.get("repair") else []
+def _diff(story: Story, primary: str, replica: str, *, repair: bool = False) -> DiffResult:
+    flags = ["--repair"] if repair else []
     _show(["diff-tables", story.address(primary), story.address(replica), *flags])
     return run_diff(
-        story.spec(primary), story.spec(replica), DiffOptions(recheck_delay=0.5, **options)
+        story.spec(primary), story.spec(replica), DiffOptions(recheck_delay=0.5, repair=repair)
     )
 
 
@@ -192,18 +163,7 @@ def _expect_agree(story: Story, primary: str, replica: str) -> str:
 
 
 def _damage(story: Story) -> str:
-    client = story.spec("replica").client()
-    rng = random.Random(5)
-    victims = rng.sample(sorted(story.items.values(), key=lambda i: i["pk"]["S"]), 30)
-    deleted, changed = victims[:10], victims[10:20]
-    strays: list[Item] = [{"pk": {"S": f"stray-{n}"}, "junk": {"B": bytes([n])}} for n in range(10)]
-    requests: list[Put | Delete] = [Delete({"pk": i["pk"]}) for i in deleted]
-    requests += [Put({**i, "tampered": {"S": "yes"}}) for i in changed]
-    requests += [Put(s) for s in strays]
-    batch_write(client, story.table("replica"), requests, SCHEMA)
-    story.damage = {("missing", key_identity({"pk": i["pk"]}, SCHEMA)) for i in deleted}
-    story.damage |= {("different", key_identity({"pk": i["pk"]}, SCHEMA)) for i in changed}
-    story.damage |= {("extraneous", key_identity({"pk": i["pk"]}, SCHEMA)) for i in strays}
+    story.damage = damage_replica(story.spec("replica"), story.items)
     return "replica damaged: 10 items deleted, 10 changed, 10 strays added"
 
 
@@ -230,7 +190,7 @@ def _repair(story: Story) -> str:
 
 
 def _backup(story: Story) -> str:
-    s3_client().create_bucket(Bucket=story.bucket)
+    create_bucket(story.bucket)
     args = [
         "backup-table",
         story.address("primary"),
@@ -245,8 +205,7 @@ def _backup(story: Story) -> str:
     ]
     if _run_command(args):
         raise DemoStepFailed("backup-table did not exit 0")
-    listed = s3_client().list_objects_v2(Bucket=story.bucket, Prefix="jobs/demo/")
-    names = sorted(o["Key"].rsplit("/", 1)[1] for o in listed.get("Contents", []))
+    names = job_objects(story.bucket, "jobs/demo/")
     return f"{len(names)} objects written: {', '.join(names)}"
 
 

@@ -13,84 +13,68 @@ Scale-out: ``--dask-scheduler`` runs the segments on a Dask cluster; ``--segment
 
 from __future__ import annotations
 
-import json
-from collections.abc import Hashable
-from typing import Any
+from dataclasses import dataclass
+from functools import partial
 
 import click
 
-from ..backup import StorageSpec
 from ..diff import (
-    FORMATS,
     DiffOptions,
     DiffResult,
     Discrepancy,
+    RecordComparison,
+    RecordCopy,
     RepairLimitError,
-    check_sides,
+    compare_record,
+    copy_record,
     format_discrepancy,
+    parse_key_argument,
     run_diff,
     summary_lines,
 )
-from ..dynamo import (
-    TableInfo,
-    TableSpec,
-    batch_get,
-    check_compatible,
-    conditional_delete,
-    conditional_put,
-    describe_table,
-)
-from ..dynamo.clients import DEFAULT_GIVE_UP_AFTER
-from ..errors import ItemFormatError, ReplicatorError, RetriesExhaustedError, UsageError
-from ..items import (
-    Item,
-    JsonNumber,
-    Key,
-    KeySchema,
-    diff_items,
-    encode_item,
-    encode_key_for_report,
-    key_identity,
-    parse_plain_key,
-)
-from ..results import SegmentResult, diff_segment_result, write_result
+from ..errors import RetriesExhaustedError
+from ..items import Item, encode_item, encode_key_for_report
+from ..results import diff_segment_result, failed_segment_result
 from .exit_codes import ExitCode, exit_codes_help
 from .options import (
     ADDRESS_HELP,
     CONTEXT_SETTINGS,
+    RATE,
+    ClusterParams,
+    CommonParams,
+    GiveUpParams,
+    PairParams,
+    ResultsParams,
+    SegmentParams,
+    as_params,
     cluster_options,
     common_options,
     endpoint_options,
     engine_from_options,
+    format_option,
     give_up_option,
     parse_segment_options,
     results_dir_from_options,
     results_options,
     segment_options,
     side_auth_options,
-    table_spec,
 )
 from .progress_ui import progress_display
 from .runner import run_job
+from .segment_results import recording
 
-__all__ = ["diff_exit_code", "diff_record", "diff_tables", "replicate_record"]
-
-
-def _specs(
-    primary: str, replica: str, opts: dict[str, Any], pool: int = 10
-) -> tuple[TableSpec, TableSpec]:
-    def spec(text: str, side: str) -> TableSpec:
-        return table_spec(
-            text,
-            region=opts.get("region"),
-            endpoint_url=opts.get("endpoint_url"),
-            profile=opts.get(f"{side}_profile"),
-            role_arn=opts.get(f"{side}_role_arn"),
-            pool=pool,
-            give_up_after=opts.get("give_up_after") or DEFAULT_GIVE_UP_AFTER,
-        )
-
-    return spec(primary, "primary"), spec(replica, "replica")
+#: ``parse_key_argument`` is the library's (diff.record); named here for the commands that
+#: take a KEY the same way.
+__all__ = [
+    "DiffRecordParams",
+    "DiffTablesParams",
+    "ReplicateRecordParams",
+    "diff_exit_code",
+    "diff_record",
+    "diff_tables",
+    "parse_key_argument",
+    "replicate_record",
+]
 
 
 def _ignore_list(text: str | None) -> tuple[str, ...]:
@@ -126,6 +110,27 @@ def diff_exit_code(result: DiffResult) -> int:
     return int(ExitCode.OK if result.agree else ExitCode.FOUND)
 
 
+@dataclass(frozen=True, kw_only=True)
+class DiffTablesParams(
+    PairParams, SegmentParams, ClusterParams, ResultsParams, GiveUpParams, CommonParams
+):
+    """diff-tables' parameters, as parsed."""
+
+    repair: bool
+    backfill: bool
+    overwrite: bool
+    dry_run: bool
+    recheck_delay: float
+    ignore_attributes: str | None
+    method: str
+    window: int
+    max_writes: int | None
+    max_deletes: int | None
+    rate_read: float | None
+    rate_write: float | None
+    fmt: str
+
+
 @click.command(
     "diff-tables",
     context_settings=CONTEXT_SETTINGS,
@@ -148,7 +153,7 @@ def diff_exit_code(result: DiffResult) -> int:
 @click.option("--dry-run", is_flag=True, help="Report what would be written; write nothing.")
 @click.option(
     "--recheck-delay",
-    type=float,
+    type=click.FloatRange(min=0),
     default=2.0,
     show_default=True,
     help="Seconds to wait before re-checking candidates with consistent reads.",
@@ -168,23 +173,28 @@ def diff_exit_code(result: DiffResult) -> int:
 )
 @click.option(
     "--window",
-    type=int,
+    type=click.IntRange(min=1),
     default=5000,
     show_default=True,
     help="scan-both: unmatched items held per table side (bounds memory).",
 )
-@click.option("--max-writes", type=int, help="Refuse a repair needing more puts than this.")
-@click.option("--max-deletes", type=int, help="Refuse a repair needing more deletes than this.")
-@click.option("--rate-read", type=float, help="Read capacity units per second per table (job).")
-@click.option("--rate-write", type=float, help="Write capacity units per second (job).")
 @click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="human",
-    show_default=True,
-    help="Discrepancy lines on stdout.",
+    "--max-writes",
+    type=click.IntRange(min=0),
+    help="Refuse a repair needing more puts than this.",
 )
+@click.option(
+    "--max-deletes",
+    type=click.IntRange(min=0),
+    help="Refuse a repair needing more deletes than this.",
+)
+@click.option(
+    "--rate-read",
+    type=RATE,
+    help="Read capacity units per second per table (job).",
+)
+@click.option("--rate-write", type=RATE, help="Write capacity units per second (job).")
+@format_option("Discrepancy lines on stdout.")
 @give_up_option
 @segment_options
 @cluster_options
@@ -192,122 +202,119 @@ def diff_exit_code(result: DiffResult) -> int:
 @side_auth_options("primary", "replica")
 @endpoint_options
 @common_options
-def diff_tables(primary: str, replica: str, **opts: Any) -> None:
+@as_params(DiffTablesParams)
+def diff_tables(params: DiffTablesParams) -> None:
     """Compare PRIMARY with REPLICA and report missing, different and extraneous items.
 
     One line per discrepancy on stdout; a summary on stderr.
     """
 
     def body() -> int:
-        run, total, workers = parse_segment_options(
-            opts["segment"], opts["segments"], opts["workers"]
-        )
+        run, total, workers = parse_segment_options(params.segment, params.segments, params.workers)
         options = DiffOptions(
-            repair=bool(opts["repair"]),
-            backfill=bool(opts["backfill"]),
-            overwrite=bool(opts["overwrite"]),
-            dry_run=bool(opts["dry_run"]),
-            ignore_attributes=_ignore_list(opts["ignore_attributes"]),
-            recheck_delay=float(opts["recheck_delay"]),
-            max_writes=opts["max_writes"],
-            max_deletes=opts["max_deletes"],
-            rate_read=opts["rate_read"],
-            rate_write=opts["rate_write"],
-            method=str(opts["method"]),
-            window=int(opts["window"]),
+            repair=params.repair,
+            backfill=params.backfill,
+            overwrite=params.overwrite,
+            dry_run=params.dry_run,
+            ignore_attributes=_ignore_list(params.ignore_attributes),
+            recheck_delay=params.recheck_delay,
+            max_writes=params.max_writes,
+            max_deletes=params.max_deletes,
+            rate_read=params.rate_read,
+            rate_write=params.rate_write,
+            method=params.method,
+            window=params.window,
         )
-        p_spec, r_spec = _specs(primary, replica, opts)
-        fmt = str(opts["fmt"])
-        results_dir = results_dir_from_options(opts, run if opts["segment"] is not None else None)
-        engine = engine_from_options(opts)
+        p_spec, r_spec = params.specs(give_up_after=params.give_up_after)
+        results_dir = results_dir_from_options(params, run if params.segment is not None else None)
+        engine = engine_from_options(params)
         job = f"diff-tables {p_spec.address} -> {r_spec.address}"
-        quiet = bool(opts["quiet"])
+        quiet = params.quiet
 
         def show(d: Discrepancy) -> None:
-            click.echo(format_discrepancy(d, list(d.key), fmt))
+            click.echo(format_discrepancy(d, list(d.key), params.fmt))
 
-        try:
-            with progress_display(bool(opts["quiet"])) as listener:
-                result = run_diff(
-                    p_spec,
-                    r_spec,
-                    options,
-                    segments=run,
-                    total_segments=total,
-                    workers=workers,
-                    progress=listener,
-                    on_discrepancy=show,
-                    engine=engine,
-                    on_stopped=lambda so_far: _echo_stopped(so_far, options, quiet),
-                )
-        except RepairLimitError as exc:
-            if isinstance(exc.result, DiffResult):
-                _echo_summary(exc.result, options, bool(opts["quiet"]))
-            _record_failure(results_dir, job, run, total, exc)
-            raise
-        except ReplicatorError as exc:
-            _record_failure(results_dir, job, run, total, exc)
-            raise
-        if results_dir is not None:
-            write_result(
-                results_dir,
+        failed = partial(failed_segment_result, "diff-tables", job, run[0], total)
+        with recording(results_dir, failed) as record:
+            try:
+                with progress_display(quiet) as listener:
+                    result = run_diff(
+                        p_spec,
+                        r_spec,
+                        options,
+                        segments=run,
+                        total_segments=total,
+                        workers=workers,
+                        progress=listener,
+                        on_discrepancy=show,
+                        engine=engine,
+                        on_stopped=lambda so_far: _echo_stopped(so_far, options, quiet),
+                    )
+            except RepairLimitError as exc:
+                if isinstance(exc.result, DiffResult):
+                    _echo_summary(exc.result, options, quiet)
+                raise
+            record(
                 diff_segment_result(
                     job, run[0], total, result, backfill=options.backfill, dry_run=options.dry_run
-                ),
+                )
             )
-        _echo_summary(result, options, bool(opts["quiet"]))
+        _echo_summary(result, options, quiet)
         return diff_exit_code(result)
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
-
-
-def _record_failure(
-    results_dir: StorageSpec | None, job: str, run: list[int], total: int, exc: ReplicatorError
-) -> None:
-    """With --results-dir, a failed segment leaves a result saying so (merge: exit 3)."""
-    if results_dir is None:
-        return
-    failed = SegmentResult("diff-tables", job, run[0], total, failures=(exc.message,))
-    try:
-        write_result(results_dir, failed)
-    except ReplicatorError as error:
-        click.echo(f"warning: segment result not written: {error.message}", err=True)
+    run_job(body, debug=params.debug, quiet=params.quiet)
 
 
 # --- single records ----------------------------------------------------------------------------
 
 
-def _pair(
-    primary: str, replica: str, opts: dict[str, Any]
-) -> tuple[TableSpec, TableSpec, TableInfo]:
-    p_spec, r_spec = _specs(primary, replica, opts)
-    check_sides(p_spec, r_spec)
-    p_info = describe_table(p_spec.client(), p_spec.name, str(p_spec.address))
-    r_info = describe_table(r_spec.client(), r_spec.name, str(r_spec.address))
-    check_compatible(p_spec.address, r_spec.address, p_info, r_info)
-    return p_spec, r_spec, p_info
+def _shown(item: Item | None) -> str:
+    return encode_item(item) if item is not None else "(absent)"
 
 
-def parse_key_argument(text: str, schema: KeySchema) -> Key:
-    """KEY as wire JSON (``{"pk": {"S": "a"}}``) or plain JSON typed by the key schema."""
-    try:
-        obj = json.loads(text, parse_float=JsonNumber, parse_int=JsonNumber)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"KEY is not valid JSON ({exc})",
-            hint='give the key as JSON, e.g. \'{"pk": "a"}\' or \'{"pk": {"S": "a"}}\'',
-        ) from exc
-    try:
-        return parse_plain_key(obj, schema)
-    except ItemFormatError as exc:
-        raise UsageError(f"bad KEY: {exc.message}", hint=exc.hint) from exc
+def _print_comparison(found: RecordComparison) -> int:
+    """diff-record's lines: the key, both sides, then how they differ; its exit code."""
+    click.echo(f"key:     {encode_key_for_report(found.key, found.key_names)}")
+    click.echo(f"primary: {_shown(found.primary)}")
+    click.echo(f"replica: {_shown(found.replica)}")
+    if found.diff is None:
+        click.echo(
+            "equal (absent on both sides)" if found.equal else "different: present on one side only"
+        )
+    elif found.equal:
+        click.echo("equal")
+    else:
+        for label, names in (
+            ("changed", found.diff.changed),
+            ("only in primary", found.diff.removed),
+            ("only in replica", found.diff.added),
+        ):
+            if names:
+                click.echo(f"{label}: {', '.join(names)}")
+    return int(ExitCode.OK if found.equal else ExitCode.FOUND)
 
 
-def _read(spec: TableSpec, key: Key, schema: KeySchema) -> Item | None:
-    """A consistent read of one key (``None`` when absent)."""
-    got = batch_get(spec.client(), spec.name, [key], schema, consistent=True).items
-    wanted: Hashable = key_identity(key, schema)
-    return next((item for item in got if key_identity(item, schema) == wanted), None)
+def _print_copy(done: RecordCopy) -> None:
+    shown = encode_key_for_report(done.key, done.key_names)
+    click.echo(
+        {"put": "put", "deleted": "deleted", "absent": "absent on both sides"}[done.action]
+        + f" {shown}"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiffRecordParams(PairParams, CommonParams):
+    """diff-record's parameters, as parsed."""
+
+    key: str
+    ignore_attributes: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicateRecordParams(PairParams, CommonParams):
+    """replicate-record's parameters, as parsed."""
+
+    key: str
 
 
 @click.command(
@@ -323,7 +330,8 @@ def _read(spec: TableSpec, key: Key, schema: KeySchema) -> Item | None:
 @side_auth_options("primary", "replica")
 @endpoint_options
 @common_options
-def diff_record(primary: str, replica: str, key: str, **opts: Any) -> None:
+@as_params(DiffRecordParams)
+def diff_record(params: DiffRecordParams) -> None:
     """Show one item on both sides and how they differ (exit 0 equal, 1 different).
 
     KEY is JSON: wire format ('{"pk": {"S": "a"}}') or plain values typed by the table's key
@@ -331,34 +339,13 @@ def diff_record(primary: str, replica: str, key: str, **opts: Any) -> None:
     """
 
     def body() -> int:
-        p_spec, r_spec, info = _pair(primary, replica, opts)
-        schema = info.key_schema
-        wire_key = parse_key_argument(key, schema)
-        p_item = _read(p_spec, wire_key, schema)
-        r_item = _read(r_spec, wire_key, schema)
-        click.echo(f"key:     {encode_key_for_report(wire_key, schema.names)}")
-        click.echo(f"primary: {encode_item(p_item) if p_item is not None else '(absent)'}")
-        click.echo(f"replica: {encode_item(r_item) if r_item is not None else '(absent)'}")
-        if p_item is None or r_item is None:
-            same = p_item is None and r_item is None
-            click.echo(
-                "equal (absent on both sides)" if same else "different: present on one side only"
-            )
-            return int(ExitCode.OK if same else ExitCode.FOUND)
-        diff = diff_items(p_item, r_item, _ignore_list(opts["ignore_attributes"]))
-        if not diff:
-            click.echo("equal")
-            return int(ExitCode.OK)
-        for label, names in (
-            ("changed", diff.changed),
-            ("only in primary", diff.removed),
-            ("only in replica", diff.added),
-        ):
-            if names:
-                click.echo(f"{label}: {', '.join(names)}")
-        return int(ExitCode.FOUND)
+        p_spec, r_spec = params.specs()
+        found = compare_record(
+            p_spec, r_spec, params.key, ignore_attributes=_ignore_list(params.ignore_attributes)
+        )
+        return _print_comparison(found)
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+    run_job(body, debug=params.debug, quiet=params.quiet)
 
 
 @click.command(
@@ -373,25 +360,16 @@ def diff_record(primary: str, replica: str, key: str, **opts: Any) -> None:
 @side_auth_options("primary", "replica")
 @endpoint_options
 @common_options
-def replicate_record(primary: str, replica: str, key: str, **opts: Any) -> None:
+@as_params(ReplicateRecordParams)
+def replicate_record(params: ReplicateRecordParams) -> None:
     """Copy one item from PRIMARY to REPLICA (or delete it there if the primary lacks it).
 
     Reads the primary consistently, then puts (or deletes) the item on the replica.
     """
 
     def body() -> int:
-        p_spec, r_spec, info = _pair(primary, replica, opts)
-        schema = info.key_schema
-        wire_key = parse_key_argument(key, schema)
-        shown = encode_key_for_report(wire_key, schema.names)
-        item = _read(p_spec, wire_key, schema)
-        client = r_spec.client()
-        if item is not None:
-            conditional_put(client, r_spec.name, item, None)
-            click.echo(f"put {shown}")
-        else:
-            old = conditional_delete(client, r_spec.name, wire_key, None).old_item
-            click.echo(f"deleted {shown}" if old is not None else f"absent on both sides {shown}")
+        p_spec, r_spec = params.specs()
+        _print_copy(copy_record(p_spec, r_spec, params.key))
         return int(ExitCode.OK)
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+    run_job(body, debug=params.debug, quiet=params.quiet)

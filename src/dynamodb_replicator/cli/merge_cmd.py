@@ -6,21 +6,29 @@ segment with no result file, or whose result records a failure, makes it exit 3 
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import click
 
 from ..backup import StorageSpec, parse_source
-from ..diff import FORMATS, format_discrepancy, summary_lines
+from ..diff import format_discrepancy, summary_lines
 from ..errors import SegmentFailedError
 from ..results import MergedResults, merge_results, read_results
 from .backup_cmd import backup_line, restore_line
 from .diff_cmd import diff_exit_code
 from .exit_codes import ExitCode, exit_codes_help
-from .options import CONTEXT_SETTINGS, common_options
+from .options import (
+    CONTEXT_SETTINGS,
+    CommonParams,
+    S3Params,
+    as_params,
+    common_options,
+    format_option,
+    s3_option,
+)
 from .runner import run_job
 
-__all__ = ["merge_results_command"]
+__all__ = ["MergeResultsParams", "merge_results_command"]
 
 
 def _print_diff(merged: MergedResults, fmt: str, quiet: bool) -> int:
@@ -80,6 +88,15 @@ def _incomplete(merged: MergedResults) -> SegmentFailedError:
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class MergeResultsParams(S3Params, CommonParams):
+    """merge-results' parameters, as parsed."""
+
+    directory: str
+    segments: int | None
+    fmt: str
+
+
 @click.command(
     "merge-results",
     context_settings=CONTEXT_SETTINGS,
@@ -91,25 +108,14 @@ def _incomplete(merged: MergedResults) -> SegmentFailedError:
 @click.argument("directory", metavar="DIR")
 @click.option(
     "--segments",
-    type=int,
+    type=click.IntRange(min=1),
     help="The job's segment count: names every missing segment even if no file arrived.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="human",
-    show_default=True,
-    help="diff-tables discrepancy lines on stdout.",
-)
-@click.option(
-    "--s3-endpoint-url",
-    envvar="AWS_ENDPOINT_URL_S3",
-    show_envvar=True,
-    help="Send S3 requests to this endpoint (an S3-compatible server).",
-)
+@format_option("diff-tables discrepancy lines on stdout.")
+@s3_option
 @common_options
-def merge_results_command(directory: str, **opts: Any) -> None:
+@as_params(MergeResultsParams)
+def merge_results_command(params: MergeResultsParams) -> None:
     """Combine DIR/segment-<N>.json (written with --results-dir) into one report.
 
     DIR is a folder or s3://bucket/prefix. Prints what a single run of the whole job prints
@@ -117,11 +123,13 @@ def merge_results_command(directory: str, **opts: Any) -> None:
     """
 
     def body() -> int:
-        storage = StorageSpec(parse_source(directory), s3_endpoint_url=opts["s3_endpoint_url"])
-        merged = merge_results(read_results(storage), expected_total=opts["segments"])
+        storage = StorageSpec(
+            parse_source(params.directory), s3_endpoint_url=params.s3_endpoint_url
+        )
+        merged = merge_results(read_results(storage), expected_total=params.segments)
         code: int = ExitCode.OK
         if merged.command == "diff-tables":
-            code = _print_diff(merged, str(opts["fmt"]), bool(opts["quiet"]))
+            code = _print_diff(merged, params.fmt, params.quiet)
         elif merged.complete and merged.command == "backup-table":
             _print_backup(merged)
         elif merged.complete and merged.command == "restore-table":
@@ -130,4 +138,4 @@ def merge_results_command(directory: str, **opts: Any) -> None:
             raise _incomplete(merged)
         return code
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+    run_job(body, debug=params.debug, quiet=params.quiet)

@@ -1,7 +1,15 @@
-"""Options shared by the commands, and turning them into library objects."""
+"""Options shared by the commands, the typed objects they parse into, and turning those into
+library objects.
+
+Each command's body takes one frozen params object (``@as_params(DiffTablesParams)``) built from
+click's parsed values, so mypy sees a typed field for every option instead of a string key. The
+params classes are made of the shared groups below (``CommonParams`` for ``common_options``,
+...), field for option, named as click names the option's value.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from ..backup import StorageSpec, parse_destination
+from ..diff import FORMATS
 from ..dynamo import ACCEPTED_FORMS, Auth, ClientOptions, TableSpec, parse_table_address
 from ..dynamo.address import is_role_arn
 from ..dynamo.clients import DEFAULT_GIVE_UP_AFTER
@@ -19,24 +28,151 @@ from ..segments.dask import DaskEngine
 
 __all__ = [
     "CONTEXT_SETTINGS",
+    "RATE",
     "SEGMENT",
     "STANDALONE_COMMANDS",
     "WORKERS_HINT",
+    "ClusterParams",
+    "CommonParams",
     "Embedding",
+    "EndpointParams",
+    "GiveUpParams",
+    "PairParams",
+    "ResultsParams",
+    "S3Params",
+    "SegmentParams",
+    "as_params",
     "cluster_options",
     "common_options",
     "endpoint_options",
     "engine_from_options",
+    "format_option",
     "parse_segment_options",
     "resolve_segment",
     "results_dir_from_options",
     "results_options",
+    "s3_option",
     "segment_options",
     "side_auth_options",
     "table_spec",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = TypeVar("P")
+
+
+def as_params(params: Callable[..., P]) -> Callable[[Callable[[P], None]], Callable[..., None]]:
+    """Give a command body one frozen ``params`` object instead of click's keyword arguments.
+
+    Put it right above the body (below the ``click.option`` decorators): click calls the
+    returned callback with every parsed value by name, and ``params`` (a frozen dataclass whose
+    fields are exactly the command's parameters) is built from them. The body keeps its name and
+    docstring, which click shows as the command's help.
+    """
+
+    def decorate(body: Callable[[P], None]) -> Callable[..., None]:
+        @functools.wraps(body)
+        def callback(**values: Any) -> None:
+            body(params(**values))
+
+        return callback
+
+    return decorate
+
+
+# --- the shared groups of parameters -----------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommonParams:
+    """``common_options``: --debug, --quiet."""
+
+    debug: bool
+    quiet: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointParams:
+    """``endpoint_options``: --endpoint-url, --region."""
+
+    endpoint_url: str | None
+    region: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PairParams(EndpointParams):
+    """PRIMARY and REPLICA with ``side_auth_options("primary", "replica")`` and
+    ``endpoint_options``."""
+
+    primary: str
+    replica: str
+    primary_profile: str | None
+    primary_role_arn: str | None
+    replica_profile: str | None
+    replica_role_arn: str | None
+
+    def specs(
+        self, *, pool: int = 10, give_up_after: float | None = None
+    ) -> tuple[TableSpec, TableSpec]:
+        """Both tables' :class:`TableSpec`, each with its side's credentials."""
+        give_up = DEFAULT_GIVE_UP_AFTER if give_up_after is None else give_up_after
+
+        def side(text: str, profile: str | None, role_arn: str | None) -> TableSpec:
+            return table_spec(
+                text,
+                region=self.region,
+                endpoint_url=self.endpoint_url,
+                profile=profile,
+                role_arn=role_arn,
+                pool=pool,
+                give_up_after=give_up,
+            )
+
+        return (
+            side(self.primary, self.primary_profile, self.primary_role_arn),
+            side(self.replica, self.replica_profile, self.replica_role_arn),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SegmentParams:
+    """``segment_options``: --segment, --segments, --workers."""
+
+    segment: str | None
+    segments: int | None
+    workers: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterParams:
+    """``cluster_options``: --dask-scheduler, --dask-retries (defaults: the local pool)."""
+
+    dask_scheduler: str | None = None
+    dask_retries: int = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResultsParams:
+    """``results_options``: --results-dir."""
+
+    results_dir: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GiveUpParams:
+    """``give_up_option``: --give-up-after."""
+
+    give_up_after: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3Params:
+    """``s3_option``: --s3-endpoint-url."""
+
+    s3_endpoint_url: str | None
+
+
+# --- the shared options --------------------------------------------------------------------------
 
 #: Every command's click settings: ``-h`` as well as ``--help``, whether it runs as a
 #: subcommand or as a stand-alone program (``diff-tables -h``).
@@ -98,6 +234,10 @@ def side_auth_options(*sides: str) -> Callable[[F], F]:
 STANDALONE_COMMANDS = frozenset(
     {"diff-tables", "backup-table", "restore-table", "diff-record", "replicate-record"}
 )
+
+#: A rate of capacity units per second (--rate-read, --rate-write): more than zero; leave the
+#: option out for no limit.
+RATE = click.FloatRange(min=0, min_open=True)
 
 #: The fix for a bad ``--workers``.
 WORKERS_HINT = "give 1 or more worker processes, or leave --workers out for the default"
@@ -217,7 +357,7 @@ def cluster_options(fn: F) -> F:
         ),
         click.option(
             "--dask-retries",
-            type=int,
+            type=click.IntRange(min=0),
             default=2,
             show_default=True,
             help="Re-runs of a failed segment task before the job fails naming it.",
@@ -240,15 +380,11 @@ def _fault() -> Fault | None:
     return obj.fault if isinstance(obj, Embedding) else None
 
 
-def engine_from_options(opts: dict[str, Any]) -> Engine:
+def engine_from_options(params: ClusterParams) -> Engine:
     """The engine the options ask for: a Dask cluster, or the local pool."""
-    address = opts.get("dask_scheduler")
-    if not address:
+    if not params.dask_scheduler:
         return LocalEngine(fault=_fault())
-    retries = int(opts.get("dask_retries") or 0)
-    if retries < 0:
-        raise UsageError("--dask-retries must be 0 or more")
-    return DaskEngine(str(address), retries=retries, hook=_fault())
+    return DaskEngine(params.dask_scheduler, retries=params.dask_retries, hook=_fault())
 
 
 def results_options(fn: F) -> F:
@@ -262,19 +398,44 @@ def results_options(fn: F) -> F:
 
 
 def results_dir_from_options(
-    opts: dict[str, Any], segments: list[int] | None
+    params: ResultsParams, segments: list[int] | None, s3_endpoint_url: str | None = None
 ) -> StorageSpec | None:
-    """Where this run's segment result goes; ``--results-dir`` needs exactly one segment."""
-    text = opts.get("results_dir")
-    if not text:
+    """Where this run's segment result goes; ``--results-dir`` needs exactly one segment.
+
+    Its S3 endpoint: ``s3_endpoint_url`` (the command's --s3-endpoint-url), else
+    ``AWS_ENDPOINT_URL_S3``.
+    """
+    if not params.results_dir:
         return None
     if segments is None or len(segments) != 1:
         raise UsageError(
             "--results-dir writes one segment's result: it needs --segment N (or auto)",
             hint="run each segment as its own process (an array job), then merge-results DIR",
         )
-    endpoint = opts.get("s3_endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_S3")
-    return StorageSpec(parse_destination(str(text)), s3_endpoint_url=endpoint)
+    endpoint = s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3")
+    return StorageSpec(parse_destination(params.results_dir), s3_endpoint_url=endpoint)
+
+
+def format_option(help_text: str) -> Callable[[F], F]:
+    """--format human|jsonl: how discrepancy lines are printed (``fmt``)."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="human",
+        show_default=True,
+        help=help_text,
+    )
+
+
+def s3_option(fn: F) -> F:
+    """--s3-endpoint-url, for commands that read or write S3."""
+    return click.option(
+        "--s3-endpoint-url",
+        envvar="AWS_ENDPOINT_URL_S3",
+        show_envvar=True,
+        help="Send S3 requests to this endpoint (an S3-compatible server).",
+    )(fn)
 
 
 ADDRESS_HELP = f"Table addresses: {ACCEPTED_FORMS}."

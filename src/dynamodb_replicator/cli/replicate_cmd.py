@@ -5,38 +5,41 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import click
 
-from ..dynamo import TableSpec, make_client
+from ..dynamo import TableSpec
 from ..errors import UsageError
 from ..replicate.checkpoint import (
     STATE_DIR_VARIABLE,
     CheckpointStore,
     DefaultCheckpoint,
     FileCheckpoint,
-    TableCheckpoint,
     default_checkpoint,
-    parse_checkpoint_location,
 )
-from ..replicate.follow_job import FollowJob, follow
+from ..replicate.follow_job import FollowJob, follow, open_checkpoint
 from ..replicate.follower import FollowOptions, FollowResult, FollowStatus
 from ..replicate.plan import Filters, Mode, TurnoverRole
 from .exit_codes import ExitCode, exit_codes_help
 from .options import (
     ADDRESS_HELP,
     CONTEXT_SETTINGS,
+    CommonParams,
+    GiveUpParams,
+    PairParams,
+    as_params,
     common_options,
     endpoint_options,
     give_up_option,
     side_auth_options,
-    table_spec,
 )
 from .runner import run_job
 
-__all__ = ["open_default_checkpoint", "replicate"]
+__all__ = ["ReplicateParams", "open_default_checkpoint", "replicate"]
 
 _CHECKPOINT_HELP = (
     "Where to keep the shards' positions: a JSON file or ddb://REGION/TABLE (default: a file "
@@ -71,22 +74,12 @@ def open_default_checkpoint(where: DefaultCheckpoint, quiet: bool) -> Checkpoint
 
 
 def _store(
-    text: str | None,
-    primary: TableSpec,
-    replica: TableSpec,
-    endpoint_url: str | None,
-    quiet: bool = False,
+    job: FollowJob, text: str | None, endpoint_url: str | None, quiet: bool
 ) -> CheckpointStore:
     if text is None:
-        return _default_store(primary, replica, quiet)
-    where = parse_checkpoint_location(text)
-    if isinstance(where, Path):
-        return FileCheckpoint(where)
-    region, table = where
-    endpoint = endpoint_url or primary.address.endpoint_url
-    client = make_client("dynamodb", region=region, endpoint_url=endpoint)
-    name = f"{primary.address}->{replica.address}"
-    return TableCheckpoint(client, table, name)
+        return _default_store(job.primary, job.replica, quiet)
+    endpoint = endpoint_url or job.primary.address.endpoint_url
+    return open_checkpoint(text, job.checkpoint_name, endpoint)
 
 
 def _filters(skip_ttl: bool, role: str | None, at: int | None) -> Filters:
@@ -111,7 +104,7 @@ def _skip_records(values: tuple[str, ...]) -> frozenset[str]:
     return frozenset(values)
 
 
-def _reporter(quiet: bool) -> Any:
+def _reporter(quiet: bool) -> Callable[[FollowStatus], None]:
     """Progress: a status line on a terminal, structured log lines otherwise."""
     tty = sys.stderr.isatty()
 
@@ -164,6 +157,25 @@ def _summary(result: FollowResult, store: CheckpointStore, quiet: bool) -> int:
         )
         click.echo(result.calls.describe(), err=True)
     return int(ExitCode.FOUND if result.gaps else ExitCode.OK)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicateParams(PairParams, GiveUpParams, CommonParams):
+    """replicate's parameters, as parsed."""
+
+    mode: Mode
+    checkpoint: str | None
+    start: str
+    until_caught_up: bool
+    quiet_polls: int
+    quiet_seconds: float
+    max_seconds: float | None
+    fail_on_gap: bool
+    concurrency: int
+    skip_ttl_deletes: bool
+    turnover_role: str | None
+    turnover_at: int | None
+    skip_records: tuple[str, ...]
 
 
 @click.command(
@@ -240,51 +252,33 @@ def _summary(result: FollowResult, store: CheckpointStore, quiet: bool) -> int:
 @side_auth_options("primary", "replica")
 @endpoint_options
 @common_options
-def replicate(primary: str, replica: str, **opts: Any) -> None:
+@as_params(ReplicateParams)
+def replicate(params: ReplicateParams) -> None:
     """Follow PRIMARY's DynamoDB Stream and apply its changes to REPLICA."""
 
     def body() -> int:
-        region, endpoint = opts["region"], opts["endpoint_url"]
-        concurrency = int(opts["concurrency"])
-        p = table_spec(
-            primary,
-            region=region,
-            endpoint_url=endpoint,
-            profile=opts["primary_profile"],
-            role_arn=opts["primary_role_arn"],
-            pool=concurrency,
-            give_up_after=opts["give_up_after"],
-        )
-        r = table_spec(
-            replica,
-            region=region,
-            endpoint_url=endpoint,
-            profile=opts["replica_profile"],
-            role_arn=opts["replica_role_arn"],
-            pool=concurrency,
-            give_up_after=opts["give_up_after"],
-        )
-        filters = _filters(opts["skip_ttl_deletes"], opts["turnover_role"], opts["turnover_at"])
+        p, r = params.specs(pool=params.concurrency, give_up_after=params.give_up_after)
+        filters = _filters(params.skip_ttl_deletes, params.turnover_role, params.turnover_at)
         options = FollowOptions(
-            start_position="LATEST" if opts["start"] == "latest" else "TRIM_HORIZON",
-            until_caught_up=bool(opts["until_caught_up"]),
-            quiet_polls=int(opts["quiet_polls"]),
-            quiet_seconds=float(opts["quiet_seconds"]),
-            max_seconds=opts["max_seconds"],
-            fail_on_gap=bool(opts["fail_on_gap"]),
-            concurrency=concurrency,
+            start_position="LATEST" if params.start == "latest" else "TRIM_HORIZON",
+            until_caught_up=params.until_caught_up,
+            quiet_polls=params.quiet_polls,
+            quiet_seconds=params.quiet_seconds,
+            max_seconds=params.max_seconds,
+            fail_on_gap=params.fail_on_gap,
+            concurrency=params.concurrency,
         )
         job = FollowJob(
             p,
             r,
-            mode=cast(Mode, opts["mode"]),
+            mode=params.mode,
             filters=filters,
             options=options,
-            skip_records=_skip_records(opts["skip_records"]),
+            skip_records=_skip_records(params.skip_records),
         )
-        store = _store(opts["checkpoint"], p, r, endpoint, bool(opts["quiet"]))
-        # a gap with --fail-on-gap: GapError, exit 1 (data may be missing)
-        result = follow(job, store, on_status=_reporter(bool(opts["quiet"])))
-        return _summary(result, store, bool(opts["quiet"]))
+        store = _store(job, params.checkpoint, params.endpoint_url, params.quiet)
+        # a gap with --fail-on-gap: GapError, exit 1 (data may be missing; exit_codes.py)
+        result = follow(job, store, on_status=_reporter(params.quiet))
+        return _summary(result, store, params.quiet)
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+    run_job(body, debug=params.debug, quiet=params.quiet)

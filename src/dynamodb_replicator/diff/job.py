@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..dynamo import Backoff, TableInfo, TableSpec, check_compatible, describe_table
+from ..dynamo import Backoff, TablePair, TableSpec, describe_pair
 from ..errors import JobInterrupted, RepairLimitError, SegmentFailedError, UsageError
 from ..items import KeySchema, ignore_matcher
 from ..progress import NullProgress, ProgressListener
@@ -35,7 +35,7 @@ from .segment import (
 )
 from .worker import diff_segment, merge_partial_outcomes
 
-__all__ = ["check_ignored", "check_options", "check_sides", "run_diff", "verify_against"]
+__all__ = ["check_ignored", "check_options", "run_diff", "verify_against"]
 
 log = logging.getLogger(__name__)
 
@@ -90,22 +90,14 @@ def check_ignored(schema: KeySchema, patterns: Collection[str]) -> None:
         )
 
 
-def check_sides(primary: TableSpec, replica: TableSpec) -> None:
-    """Refuse the same table as both sides before anything is read (a usage error)."""
-    if primary.address == replica.address:
-        raise UsageError(
-            f"the same table was given twice: {primary.address}",
-            hint="name two different tables (or the same name in another region or endpoint)",
-        )
-
-
-def _describe(spec: TableSpec, side: str) -> TableInfo:
-    info = describe_table(spec.client(), spec.name, str(spec.address))
-    if info.is_global_replica:
-        log.warning(
-            "the %s table %s is a Global Table replica: writes to it replicate onward", side, spec
-        )
-    return info
+def _warn_global(pair: TablePair) -> None:
+    for side, table in (("primary", pair.primary), ("replica", pair.replica)):
+        if table.info.is_global_replica:
+            log.warning(
+                "the %s table %s is a Global Table replica: writes to it replicate onward",
+                side,
+                table.spec,
+            )
 
 
 def _emit(found: Iterable[Discrepancy], sink: Callable[[Discrepancy], None] | None) -> None:
@@ -143,11 +135,10 @@ def run_diff(
     started = time.monotonic()
     options = options or DiffOptions()
     check_options(options)
-    check_sides(primary, replica)
     run = list(range(total_segments)) if segments is None else list(segments)
-    p_info = _describe(primary, "primary")
-    r_info = _describe(replica, "replica")
-    check_compatible(primary.address, replica.address, p_info, r_info)
+    pair = describe_pair(primary, replica)
+    _warn_global(pair)
+    p_info, r_info = pair.primary.info, pair.replica.info
     check_ignored(p_info.key_schema, options.ignore_attributes)
     processes = workers > 1 and len(run) > 1
     used = min(workers, len(run)) if processes else 1

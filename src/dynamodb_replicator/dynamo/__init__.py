@@ -26,7 +26,14 @@ from .clients import (
 from .conditional import Condition, ConditionalResult, conditional_delete, conditional_put
 from .ratelimit import RateLimiter, RateSpec
 from .scan import ScanPage, scan_segment
-from .tables import TableInfo, check_compatible, describe_table
+from .tables import (
+    DescribedTable,
+    TableInfo,
+    TablePair,
+    check_compatible,
+    describe_pair,
+    describe_table,
+)
 
 __all__ = [
     "ACCEPTED_FORMS",
@@ -40,6 +47,7 @@ __all__ = [
     "Condition",
     "ConditionalResult",
     "Delete",
+    "DescribedTable",
     "Put",
     "RateLimiter",
     "RateSpec",
@@ -49,6 +57,7 @@ __all__ = [
     "StreamsClient",
     "TableAddress",
     "TableInfo",
+    "TablePair",
     "TableSpec",
     "WriteRequest",
     "batch_get",
@@ -57,6 +66,7 @@ __all__ = [
     "collapse_writes",
     "conditional_delete",
     "conditional_put",
+    "describe_pair",
     "describe_table",
     "make_client",
     "parse_table_address",

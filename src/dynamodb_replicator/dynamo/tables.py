@@ -12,14 +12,21 @@ from ..errors import AwsError, ConfigError, UsageError
 from ..items import KeySchema
 from .address import TableAddress
 from .aws import call
-from .clients import Client
+from .clients import Client, TableSpec
 from .retry import giving_up_after
 
 #: A table described before any work on an endpoint that fails every attempt for this long is
 #: a configuration error (a wrong port, a server not started): say so soon.
 DESCRIBE_GIVE_UP_AFTER = 10.0
 
-__all__ = ["TableInfo", "check_compatible", "describe_table"]
+__all__ = [
+    "DescribedTable",
+    "TableInfo",
+    "TablePair",
+    "check_compatible",
+    "describe_pair",
+    "describe_table",
+]
 
 
 @dataclass(frozen=True)
@@ -73,18 +80,64 @@ def _describe(schema: KeySchema) -> str:
     return ", ".join(parts)
 
 
+def _same_table(address: TableAddress) -> UsageError:
+    return UsageError(
+        f"the same table was given twice: {address}",
+        hint="name two different tables (or the same name in another region or endpoint)",
+    )
+
+
 def check_compatible(
     primary: TableAddress, replica: TableAddress, p: TableInfo, r: TableInfo
 ) -> None:
     """Refuse the same table twice and key schemas that differ (both are exit-2 errors)."""
     if primary == replica:
-        raise UsageError(
-            f"the same table was given twice: {primary}",
-            hint="name two different tables (or the same name in another region or endpoint)",
-        )
+        raise _same_table(primary)
     if p.key_schema != r.key_schema:
         raise ConfigError(
             f"key schemas differ: {primary} has {_describe(p.key_schema)}, "
             f"{replica} has {_describe(r.key_schema)}",
             hint="a replica must have the primary's key attributes and types",
         )
+
+
+@dataclass(frozen=True)
+class DescribedTable:
+    """One side of a two-table job: how to reach it, the client that described it, and what
+    ``DescribeTable`` said (the client is reused so its calls count with the job's)."""
+
+    spec: TableSpec
+    client: Client
+    info: TableInfo
+
+
+@dataclass(frozen=True)
+class TablePair:
+    """A primary and a replica, both described and checked to be two compatible tables."""
+
+    primary: DescribedTable
+    replica: DescribedTable
+
+    @property
+    def key_schema(self) -> KeySchema:
+        """The key schema both tables share."""
+        return self.primary.info.key_schema
+
+
+def describe_pair(primary: TableSpec, replica: TableSpec) -> TablePair:
+    """Describe both tables of a two-table job (diff, repair, replicate) before any work.
+
+    The same table twice is refused before anything is read (a :class:`UsageError`); a missing
+    table or key schemas that differ are :class:`ConfigError`-like exit-2 errors.
+    """
+    if primary.address == replica.address:
+        raise _same_table(primary.address)
+    sides = []
+    for spec in (primary, replica):
+        client = spec.client()
+        sides.append(
+            DescribedTable(spec, client, describe_table(client, spec.name, str(spec.address)))
+        )
+    p, r = sides
+    check_compatible(primary.address, replica.address, p.info, r.info)
+    return TablePair(p, r)

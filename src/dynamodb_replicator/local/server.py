@@ -23,6 +23,7 @@ from typing import Any, Self
 
 from dynamodb_replicator.dynamo.address import DEFAULT_REGION, resolve_region
 from dynamodb_replicator.errors import ConfigError
+from dynamodb_replicator.local.speedups import install as install_speedups
 
 __all__ = ["DEFAULT_REGION", "LocalServer"]
 
@@ -64,7 +65,7 @@ class LocalServer:
         """Bind the port and serve in a daemon thread; returns ``self``. Idempotent."""
         if self._server is not None:
             return self
-        try:
+        try:  # moto (and its werkzeug) is an optional extra: imported when a server starts
             from moto.moto_server.werkzeug_app import (
                 DomainDispatcherApplication,
                 create_backend_app,
@@ -76,8 +77,6 @@ class LocalServer:
                 hint=_INSTALL_HINT,
                 cause=exc,
             ) from exc
-
-        from .speedups import install as install_speedups
 
         install_speedups()
         # werkzeug logs one INFO line per request; keep library output quiet.

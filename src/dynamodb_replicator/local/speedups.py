@@ -63,7 +63,7 @@ def encode_attribute_value(
 
 def install() -> None:
     """Make moto encode attribute values with :func:`encode_attribute_value` (idempotent)."""
-    from moto.core import serialize
+    from moto.core import serialize  # moto is an optional extra: imported only when installing
 
     if any(
         getattr(serialize.SERVICE_SPECIFIC_SERIALIZERS.get(s, {}).get("json"), "_fast", False)

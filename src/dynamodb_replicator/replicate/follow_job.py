@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-from ..dynamo import TableSpec, check_compatible, describe_table
+from ..dynamo import TableSpec, describe_pair, make_client
 from ..dynamo.retry import call_counts
 from .apply import TableRef
-from .checkpoint import CheckpointStore
+from .checkpoint import CheckpointStore, FileCheckpoint, TableCheckpoint, parse_checkpoint_location
 from .config import ReplicatorConfig
 from .follower import Follower, FollowOptions, FollowResult, FollowStatus
 from .pipeline import Replicator
@@ -21,7 +22,7 @@ from .plan import Filters, Mode
 from .stream_applier import make_stream_applier
 from .streams import find_stream
 
-__all__ = ["FollowJob", "follow"]
+__all__ = ["FollowJob", "follow", "open_checkpoint"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,11 @@ class FollowJob:
     options: FollowOptions = field(default_factory=FollowOptions)
     skip_records: frozenset[str] = frozenset()
 
+    @property
+    def checkpoint_name(self) -> str:
+        """This job's row in a checkpoint table: the pair of tables it follows."""
+        return f"{self.primary.address}->{self.replica.address}"
+
 
 def follow(
     job: FollowJob,
@@ -49,11 +55,9 @@ def follow(
     ``--fail-on-gap``, not caught up within ``max_seconds``.
     """
     p, r = job.primary, job.replica
-    p_client, r_client = p.client(), r.client()
-    p_info = describe_table(p_client, p.name, str(p.address))
-    r_info = describe_table(r_client, r.name, str(r.address))
-    check_compatible(p.address, r.address, p_info, r_info)
-    stream = find_stream(p_info, mode=job.mode, where=str(p.address))
+    pair = describe_pair(p, r)
+    p_client, r_client = pair.primary.client, pair.replica.client
+    stream = find_stream(pair.primary.info, mode=job.mode, where=str(p.address))
     config = ReplicatorConfig(
         replica=r, mode=job.mode, primary=p, filters=job.filters, skip_records=job.skip_records
     )
@@ -71,3 +75,14 @@ def follow(
     )
     result = follower.run()
     return replace(result, calls=call_counts(p_client, r_client, streams))
+
+
+def open_checkpoint(location: str, name: str, endpoint_url: str | None) -> CheckpointStore:
+    """The checkpoint store ``--checkpoint`` names: a JSON file, or ``ddb://REGION/TABLE``
+    holding this job's row ``name`` (reached at ``endpoint_url``; ``None``: the region's)."""
+    where = parse_checkpoint_location(location)
+    if isinstance(where, Path):
+        return FileCheckpoint(where)
+    region, table = where
+    client = make_client("dynamodb", region=region, endpoint_url=endpoint_url)
+    return TableCheckpoint(client, table, name)

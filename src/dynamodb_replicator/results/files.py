@@ -14,21 +14,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final
 
-from ..backup import StorageSpec
+from ..backup import BackupSummary, RestoreSummary, StorageSpec, open_source
 from ..diff import Action, DiffResult, DiffStats, Discrepancy, Kind
-from ..errors import BackupError, ItemFormatError
+from ..errors import BackupError, ItemFormatError, ReplicatorError
 from ..items import item_from_text, item_to_text
 
 __all__ = [
     "RESULT_VERSION",
     "SegmentResult",
+    "backup_segment_result",
     "decode_discrepancy",
     "decode_result",
     "diff_segment_result",
     "diff_stats",
     "encode_discrepancy",
     "encode_result",
+    "failed_segment_result",
     "read_results",
+    "restore_failed_result",
+    "restore_segment_result",
     "result_name",
     "write_result",
 ]
@@ -163,6 +167,65 @@ def diff_segment_result(
         },
         duration=result.duration,
     )
+
+
+def failed_segment_result(
+    command: str, job: str, segment: int, total_segments: int, why: str
+) -> SegmentResult:
+    """The result of a segment that failed (``why``): a merge names it and exits 3."""
+    return SegmentResult(command, job, segment, total_segments, failures=(why,))
+
+
+def backup_segment_result(
+    job: str, segment: int, total_segments: int, summary: BackupSummary
+) -> SegmentResult:
+    """A backup-table segment's result from its :class:`BackupSummary`."""
+    return SegmentResult(
+        "backup-table",
+        job,
+        segment,
+        total_segments,
+        counts={
+            "items": summary.items,
+            "compressed_bytes": summary.compressed_bytes,
+            "uncompressed_bytes": summary.uncompressed_bytes,
+            "requests": summary.calls.requests,
+            "retried_errors": summary.calls.errors,
+        },
+        details={"jobid": summary.jobid, "location": summary.location},
+        duration=summary.seconds,
+    )
+
+
+def restore_segment_result(job: str, segment: int, summary: RestoreSummary) -> SegmentResult:
+    """A restore-table segment's result from its :class:`RestoreSummary` (the job's segment
+    count is the backup's)."""
+    return SegmentResult(
+        "restore-table",
+        job,
+        segment,
+        max(len(summary.source.segments), 1),
+        counts={
+            "items": summary.items,
+            "requests": summary.calls.requests,
+            "retried_errors": summary.calls.errors,
+        },
+        details={"source": summary.source.storage.location.url(), "table": summary.table},
+        duration=summary.seconds,
+    )
+
+
+def restore_failed_result(
+    job: str, segment: int, source: StorageSpec, why: str
+) -> SegmentResult | None:
+    """The result of a restore-table segment that failed; ``None`` when the backup at
+    ``source`` cannot be read to learn the job's segment count (the merge then finds the
+    result missing)."""
+    try:
+        total = max(len(open_source(source).segments), 1)
+    except ReplicatorError:
+        return None
+    return failed_segment_result("restore-table", job, segment, total, why)
 
 
 def diff_stats(counts: Mapping[str, Any]) -> DiffStats:

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dynamodb_replicator.backup.jobs import check_jobid
 from dynamodb_replicator.backup.layout import (
     Location,
     Manifest,
@@ -43,6 +44,25 @@ def test_a_valid_jobid_is_one_path_component(jobid: str) -> None:
     assert "\\" not in jobid
     assert ".." not in jobid
     assert not jobid.startswith(".")
+
+
+@pytest.mark.parametrize(
+    ("jobid", "resume", "shared", "refused"),
+    [
+        (None, False, False, None),  # one process: a random jobid
+        ("j", True, True, None),
+        (None, False, True, "separate segment processes of one backup need the same --jobid"),
+        (None, True, False, "--resume needs the --jobid of the backup to resume"),
+    ],
+)
+def test_the_jobid_rules(
+    jobid: str | None, resume: bool, shared: bool, refused: str | None
+) -> None:
+    if refused is None:
+        check_jobid(jobid, resume=resume, shared=shared)
+        return
+    with pytest.raises(UsageError, match=refused):
+        check_jobid(jobid, resume=resume, shared=shared)
 
 
 @pytest.mark.parametrize(

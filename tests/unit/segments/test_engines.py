@@ -10,6 +10,7 @@ import click
 import pytest
 
 from dynamodb_replicator.cli.options import (
+    ClusterParams,
     Embedding,
     engine_from_options,
     parse_segment_options,
@@ -67,11 +68,11 @@ def test_the_commands_take_a_fault_hook_only_from_their_caller(
     """No test hook in the environment: the local pool is the default engine, and a fault hook
     reaches an engine only from a program that invokes the commands with one."""
     monkeypatch.setenv("DYNAMODB_REPLICATOR_TEST_FAULTS", "always:0")
-    assert engine_from_options({}) == LocalEngine()
+    assert engine_from_options(ClusterParams()) == LocalEngine()
     hook = FaultHook(always=(0,))
     with click.Context(click.Command("diff-tables"), obj=Embedding(fault=hook)):
-        assert engine_from_options({}) == LocalEngine(fault=hook)
-        cluster = engine_from_options({"dask_scheduler": "tcp://h:8786", "dask_retries": 1})
+        assert engine_from_options(ClusterParams()) == LocalEngine(fault=hook)
+        cluster = engine_from_options(ClusterParams(dask_scheduler="tcp://h:8786", dask_retries=1))
         assert cluster == DaskEngine("tcp://h:8786", retries=1, hook=hook)
 
 
