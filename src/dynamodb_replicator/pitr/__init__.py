@@ -7,13 +7,21 @@ the disk partitioning that keeps memory flat whatever the size of the base and t
 from __future__ import annotations
 
 from .core import apply_records, roll_forward_items
-from .window import DEFAULT_MARGIN, Exactness, ScanWindow, check_exact, scan_window
+from .window import (
+    DEFAULT_MARGIN,
+    Exactness,
+    ScanWindow,
+    assumed_window,
+    check_exact,
+    scan_window,
+)
 
 __all__ = [
     "DEFAULT_MARGIN",
     "Exactness",
     "ScanWindow",
     "apply_records",
+    "assumed_window",
     "check_exact",
     "roll_forward_items",
     "scan_window",
