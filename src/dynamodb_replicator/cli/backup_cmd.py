@@ -27,13 +27,10 @@ from ..backup import (
 )
 from ..backup.extraneous import ExtraAction
 from ..backup.reader import open_source
-from ..changelog.times import parse_instant
 from ..diff import FORMATS, Discrepancy, format_discrepancy, summary_lines
 from ..dynamo import RateSpec
 from ..errors import ReplicatorError, UsageError
-from ..items import Key, encode_item, encode_key_for_report
-from ..pitr.one_key import restore_key
-from ..pitr.restore import restore_to_time
+from ..items import Key, encode_key_for_report
 from ..results import SegmentResult, write_result
 from .diff_cmd import diff_exit_code
 from .exit_codes import ExitCode, exit_codes_help
@@ -54,7 +51,7 @@ from .options import (
     segment_options,
     table_spec,
 )
-from .pitr_cmd import margin_option, print_rolled
+from .pitr_cmd import PointInTimeOptions, point_in_time_options, restore_at_time
 from .progress_ui import progress_display
 from .runner import run_job
 
@@ -343,8 +340,8 @@ def _backup_segments(source: StorageSpec) -> int | None:
         "--delete-extraneous removes them)",
     ),
 )
-@click.argument("source")
-@click.argument("table")
+@click.argument("source", metavar="[SOURCE]")
+@click.argument("table", required=False, metavar="TABLE")
 @click.option("--create", is_flag=True, help="Create TABLE from the backup's manifest.")
 @click.option("--force", is_flag=True, help="Restore into a table that already holds items.")
 @click.option("--verify-first", is_flag=True, help="Verify every object before writing anything.")
@@ -381,29 +378,12 @@ def _backup_segments(source: StorageSpec) -> int | None:
     help="With --create: enable TTL as the backup's table had it. DynamoDB then deletes restored "
     "items whose TTL time has passed; --no-ttl keeps them (enable TTL yourself later).",
 )
-@click.option(
-    "--changes",
-    help="Roll the backup forward with this change log (folder or s3:// prefix); needs --to-time.",
-)
-@click.option(
-    "--to-time",
-    help="With --changes: restore the table as it was at the end of "
-    "this second (ISO 8601 with a zone, or epoch seconds).",
-)
-@margin_option
-@click.option(
-    "--key",
-    help="With --changes: put back only the item with this KEY (JSON, as in diff-record), as a "
-    "conditional write that refuses if the item changes meanwhile; TABLE may be live.",
-)
-@click.option(
-    "--dry-run", is_flag=True, help="With --changes: check and roll forward, write nothing."
-)
+@point_in_time_options
 @_s3_option
 @give_up_option
 @endpoint_options
 @common_options
-def restore_table(source: str, table: str, **opts: Any) -> None:
+def restore_table(source: str, table: str | None, **opts: Any) -> None:
     """Restore a backup job (or one segment object) from SOURCE into TABLE.
 
     The listing, manifests and sizes are checked before anything is written, and each
@@ -414,12 +394,24 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
     """
 
     def body() -> int:
+        at_time = PointInTimeOptions(
+            changes=opts["changes"],
+            to_time=opts["to_time"],
+            margin=opts["margin"],
+            latest_backup=opts["latest_backup"],
+            assume_window=opts["assume_window"],
+            key=opts["key"],
+            dry_run=opts["dry_run"],
+        )
+        base, target = at_time.arguments(source, table)
         segment = resolve_segment(opts["segment"])
         results_dir = results_dir_from_options(opts, None if segment is None else [segment])
         request = RestoreRequest(
-            source=_source(source, opts["s3_endpoint_url"]),
+            source=at_time.base(base, opts["s3_endpoint_url"])
+            if at_time.requested
+            else _source(source, opts["s3_endpoint_url"]),
             table=table_spec(
-                table,
+                target,
                 region=opts["region"],
                 endpoint_url=opts["endpoint_url"],
                 give_up_after=opts["give_up_after"],
@@ -437,8 +429,16 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
         )
         job = f"restore-table {source} -> {request.table.address}"
         engine = engine_from_options(opts)
-        if opts["changes"] or opts["to_time"]:
-            return _restore_to_time(request, opts, engine)
+        if at_time.requested:
+            return restore_at_time(
+                request,
+                at_time,
+                engine=engine,
+                quiet=bool(opts["quiet"]),
+                endpoint=opts["s3_endpoint_url"],
+                on_extraneous=_extraneous_key,
+                print_restore=_print_restore,
+            )
         try:
             with progress_display(bool(opts["quiet"])) as listener:
                 summary = run_restore(
@@ -475,42 +475,6 @@ def restore_table(source: str, table: str, **opts: Any) -> None:
         return _print_restore(summary)
 
     run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
-
-
-def _restore_to_time(request: RestoreRequest, opts: dict[str, Any], engine: Any) -> int:
-    if not (opts["changes"] and opts["to_time"]):
-        raise UsageError("--changes and --to-time go together", hint="give both, or neither")
-    changes = StorageSpec(parse_source(opts["changes"]), s3_endpoint_url=opts["s3_endpoint_url"])
-    if opts["key"]:
-        one = restore_key(
-            request.source,
-            changes.open(),
-            parse_instant(opts["to_time"], "--to-time"),
-            request.table,
-            opts["key"],
-            margin=int(opts["margin"]),
-            dry_run=bool(opts["dry_run"]),
-        )
-        state = "absent" if one.at_time is None else encode_item(one.at_time)
-        done_text = "written" if one.written else "not written (dry run or nothing to do)"
-        click.echo(f"{opts['key']} at {opts['to_time']}: {state}; {one.action}: {done_text}")
-        return 0
-    with progress_display(bool(opts["quiet"])) as listener:
-        done = restore_to_time(
-            request,
-            changes.open(),
-            parse_instant(opts["to_time"], "--to-time"),
-            margin=int(opts["margin"]),
-            dry_run=bool(opts["dry_run"]),
-            progress=listener,
-            engine=engine,
-            on_extraneous=_extraneous_key,
-        )
-    print_rolled(done.rolled)
-    if done.restore is None:
-        click.echo(f"dry run: {done.rolled.items} item(s) would be written; nothing written")
-        return 0
-    return _print_restore(done.restore)
 
 
 # --- verify-backup ----------------------------------------------------------------------------
