@@ -33,7 +33,7 @@ from ..errors import BackupIntegrityError, ItemFormatError, NotExactError, Usage
 from ..items import KeySchema
 from .bases import serving_base
 from .logscan import CheckedLog, LogEntry, LogScan, log_descriptor
-from .spill import Spill, partition_count
+from .spill import MAX_PARTITIONS, Spill, partition_count
 from .window import DEFAULT_MARGIN, Exactness, ScanWindow, check_exact, scan_window
 
 __all__ = [
@@ -373,7 +373,12 @@ def roll_forward_backup(
     exact = plan_with_hint(base, source, to_time, margin, assumed)
     schema = base_schema(source, log_descriptor(changes))
     scan = LogScan(changes, exact.log_from, to_time)
-    partitions = partition_count(scan.records * RECORD_BYTES)
+    # As many partitions as the log needs to keep memory flat, and at least as many as the
+    # base has segments: partition n becomes segment n, which restores run in parallel.
+    partitions = max(
+        partition_count(scan.records * RECORD_BYTES),
+        min(len(source.segments), MAX_PARTITIONS),
+    )
     with Spill(schema, partitions, directory=spill_dir) as spill:
         checked = scan.run(schema, spill.add_entry)
         check_changes = checked.descriptor.view_type == "NEW_AND_OLD_IMAGES"
