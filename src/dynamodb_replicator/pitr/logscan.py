@@ -13,8 +13,9 @@ numbers looked for on the way:
   its shard; ``gap``: a gap marker whose lost records may lie in the window; ``stream-change``:
   more than one stream in the window; ``missing-heartbeat``: a shard not proven read up to T.
 - Problems outside the window do not matter: an object whose records (by its manifest) all lie
-  before S - m or after T may be damaged or missing, and a gap whose lost records all lie
-  before or after the window is harmless.
+  before S - m or after T may be damaged or missing (it is not even read: its manifest's
+  sequence range serves the chain and gap checks, and a later one proves its shard read past
+  T), and a gap whose lost records all lie before or after the window is harmless.
 - Two different records under one sequence number, and (on ``NEW_AND_OLD_IMAGES`` logs) a
   change missing between two records of a key, show only once a key's records are together:
   the spill checks them partition by partition (:mod:`.spill`), still before anything is
@@ -297,8 +298,9 @@ class LogScan:
     # -- the scan: every object, verified, its records handed on ------------------------------
 
     def run(self, schema: KeySchema, sink: Callable[[LogEntry], None]) -> CheckedLog:
-        """Verify every object of the window's hours, hand each record whose time is at or
-        after the window's start to ``sink`` (later ones too: they end a key's prefix), and
+        """Verify every object of the window's hours that holds records of the window, hand
+        each of its records from the window's start on to ``sink`` (later ones too: they end a
+        key's prefix), and
         raise :class:`NotExactError` naming every reason the window is not proven complete
         (``sink`` may have been called by then)."""
         self._check_schema(schema)
@@ -372,17 +374,26 @@ class LogScan:
                 self._reason(f"damaged {path}: {_text(exc)}")
                 continue
             outside = self._outside(manifest.min_seconds, manifest.max_seconds)
+            if outside:
+                # Wholly before S - m or after T: only what its manifest claims counts (its
+                # sequence range; a later object proves its shard read past T), not its data.
+                self._claim(entry, manifest, verified=False, outside=True)
+                if manifest.min_seconds > self.last:
+                    shard = manifest.shard_id
+                    self._shards.setdefault(shard, _Shard(manifest.parent_shard_id)).saw(
+                        manifest.max_seconds, in_window=False
+                    )
+                continue
             try:
                 if data_name not in listing:
                     raise _Damaged("its data object is missing")
                 lines = _object_lines(folder.get(data_name), manifest)
                 headers = [_header(line, schema) for line in lines]
             except (_Damaged, ChangeLogError, ItemFormatError) as exc:
-                if not outside:
-                    self._reason(f"damaged {path}: {_text(exc)}")
-                self._claim(entry, manifest, verified=False, outside=outside)
+                self._reason(f"damaged {path}: {_text(exc)}")
+                self._claim(entry, manifest, verified=False, outside=False)
                 continue
-            self._claim(entry, manifest, verified=True, outside=outside)
+            self._claim(entry, manifest, verified=True, outside=False)
             handed += self._hand_on(entry, manifest, lines, headers, sink, offset)
         return handed
 
