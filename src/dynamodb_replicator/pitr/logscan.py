@@ -224,7 +224,7 @@ class _Log:
 
 class LogScan:
     """The change log(s) at or under ``root`` over [``first``, ``last``]: surveyed from the
-    manifests on creation (:attr:`records` says how many records the scan will read), then
+    manifests on creation (:attr:`records`: how many records the objects to read hold), then
     checked and handed on by :meth:`run`."""
 
     def __init__(self, root: Storage, first: int, last: int):
@@ -277,7 +277,8 @@ class LogScan:
                     manifest = ObjectManifest.from_bytes(folder.get(name), name)
                 except ChangeLogError:
                     continue  # reported when the object is read
-                entry.records += manifest.count
+                if not self._outside(manifest.min_seconds, manifest.max_seconds):
+                    entry.records += manifest.count
                 if manifest.shard_id is None:
                     lambda_objects = True
                 else:
