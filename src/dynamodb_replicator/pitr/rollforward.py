@@ -261,7 +261,8 @@ class _GzipLines:
         return self._sha.hexdigest()
 
 
-def _write_segment(out: Storage, segment: int, lines: Iterable[bytes]) -> _GzipLines:
+def _write_segment(out: Storage, segment: int, lines: Iterable[bytes]) -> tuple[_GzipLines, int]:
+    """Segment ``segment``'s data object from ``lines``: the encoder's counts and its size."""
     encoder = _GzipLines()
     writer = out.writer(data_name(segment))
     try:
@@ -274,8 +275,7 @@ def _write_segment(out: Storage, segment: int, lines: Iterable[bytes]) -> _GzipL
     except BaseException:
         writer.abort()
         raise
-    assert written == encoder.compressed
-    return encoder
+    return encoder, written
 
 
 def _provenance(exact: Exactness, base: str, checked: CheckedLog) -> dict[str, Any]:
@@ -329,7 +329,9 @@ def _job(source: BackupSource, checked: CheckedLog, exact: Exactness, jobid: str
     )
 
 
-def _manifest(job: _Job, segment: int, segments: int, encoder: _GzipLines) -> Manifest:
+def _manifest(
+    job: _Job, segment: int, segments: int, encoder: _GzipLines, written: int
+) -> Manifest:
     return Manifest(
         jobid=job.jobid,
         table=job.table,
@@ -338,7 +340,7 @@ def _manifest(job: _Job, segment: int, segments: int, encoder: _GzipLines) -> Ma
         segments=segments,
         item_count=encoder.items,
         uncompressed_bytes=encoder.uncompressed,
-        compressed_bytes=encoder.compressed,
+        compressed_bytes=written,
         sha256=encoder.sha256,
         started_at=job.when,
         finished_at=job.when,
@@ -413,9 +415,10 @@ def roll_forward_backup(
         )
         items = 0
         for segment, lines in enumerate(spill.partitions_merged(to_time)):
-            encoder = _write_segment(out, segment, lines)
+            encoder, written = _write_segment(out, segment, lines)
             items += encoder.items
-            out.put(manifest_name(segment), _manifest(job, segment, partitions, encoder).to_bytes())
+            manifest = _manifest(job, segment, partitions, encoder, written)
+            out.put(manifest_name(segment), manifest.to_bytes())
     log.info("rolled %s forward to %s: %d items", _base_name(source), job.when, items)
     return RollForward(
         destination=destination.location.url(),
