@@ -104,9 +104,12 @@ def make_log(folder: Path, items: int, records: int) -> int:
 # --- peak RSS of a process tree ---------------------------------------------------------------
 
 
-def _processes() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, RSS in KB) of every process, from /proc."""
-    found: dict[int, tuple[int, int]] = {}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[int, int, float]]:
+    """pid -> (parent pid, RSS in KB, CPU seconds) of every process, from /proc."""
+    found: dict[int, tuple[int, int, float]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -116,35 +119,52 @@ def _processes() -> dict[int, tuple[int, int]]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        found[int(entry.name)] = (int(fields[1]), int(int(fields[21]) * PAGE_KB))
+        cpu = (int(fields[11]) + int(fields[12])) / TICKS
+        found[int(entry.name)] = (int(fields[1]), int(int(fields[21]) * PAGE_KB), cpu)
+    return found
+
+
+def _tree(root: int, table: dict[int, tuple[int, int, float]] | None = None) -> list[int]:
+    """``root`` and every process below it."""
+    table = _processes() if table is None else table
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _rss, _cpu) in table.items():
+        children.setdefault(parent, []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
     return found
 
 
 def _tree_kb(root: int) -> int:
     table = _processes()
-    children: dict[int, list[int]] = {}
-    for pid, (parent, _rss) in table.items():
-        children.setdefault(parent, []).append(pid)
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += table.get(pid, (0, 0))[1]
-        todo.extend(children.get(pid, []))
-    return total
+    return sum(table[pid][1] for pid in _tree(root, table) if pid in table)
+
+
+def _servers_cpu() -> float:
+    """CPU seconds so far of the servers this bench started (its other child processes)."""
+    table = _processes()
+    return sum(table[pid][2] for pid in _tree(os.getpid(), table)[1:] if pid in table)
 
 
 @dataclass(frozen=True)
 class Run:
-    """A finished command: wall seconds, peak RSS of its tree and of its largest process."""
+    """A finished command: wall seconds, peak RSS of its tree and of its largest process, CPU
+    seconds of its tree and of the servers it used meanwhile."""
 
     wall: float
     tree_mb: float
     largest_mb: float
+    cpu: float = 0.0
+    server_cpu: float = 0.0
 
 
 def run_measured(cmd: Sequence[str]) -> Run:
     """Run ``cmd`` (output discarded; stderr shown on failure), sampling its tree's RSS."""
     env = {**os.environ, "PYTHONPATH": str(common.ROOT / "src")}
+    servers = _servers_cpu()
     started = time.perf_counter()
     proc = subprocess.Popen(list(cmd), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = [0]
@@ -163,10 +183,12 @@ def run_measured(cmd: Sequence[str]) -> Run:
     done.set()
     sampler.join()
     wall = time.perf_counter() - started
+    server_cpu = _servers_cpu() - servers
     if os.waitstatus_to_exitcode(status) != 0:
         tail = err.decode(errors="replace").strip().splitlines()[-3:]
         raise RuntimeError(f"{' '.join(cmd[2:4])} failed: {' | '.join(tail)}")
-    return Run(wall, peak[0] / 1024, usage.ru_maxrss / 1024)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(wall, peak[0] / 1024, usage.ru_maxrss / 1024, cpu, server_cpu)
 
 
 def _load() -> str:
@@ -233,17 +255,23 @@ def restore_rate(items: int, records: int, rounds: int) -> dict[str, float]:
     best_plain = min(plain, key=lambda r: r.wall)
     best_timed = min(timed, key=lambda r: r.wall)
     plain_rate, timed_rate = items / best_plain.wall, at_items / best_timed.wall
-    for label, count, run in (
-        ("plain restore", items, best_plain),
-        ("restore --to-time", at_items, best_timed),
+    for label, count, run, runs in (
+        ("plain restore", items, best_plain, plain),
+        ("restore --to-time", at_items, best_timed, timed),
     ):
-        walls = ", ".join(f"{r.wall:.1f}" for r in (plain if run is best_plain else timed))
+        walls = ", ".join(f"{r.wall:.1f}" for r in runs)
+        cpu = min(r.cpu + r.server_cpu for r in runs)
         print(f"  {label:<20} {count:>8} items {run.wall:>7.1f} s {count / run.wall:>8.0f}/s  "
-              f"(runs {walls} s)  peak RSS {run.tree_mb:.0f} MB (tree)")  # fmt: skip
+              f"(runs {walls} s; CPU {cpu:.1f} s with the server's)  "
+              f"peak RSS {run.tree_mb:.0f} MB (tree)")  # fmt: skip
     ratio = timed_rate / plain_rate
+    plain_cpu = min(r.cpu + r.server_cpu for r in plain)
+    timed_cpu = min(r.cpu + r.server_cpu for r in timed)
+    cpu_ratio = (at_items / timed_cpu) / (items / plain_cpu)
     verdict = "OK" if ratio >= 0.8 else "MISSED"
-    print(f"  --to-time / plain rate: {ratio:.2f} ({verdict}: target >= 0.80); {_load()} at end")
-    return {"plain": plain_rate, "to_time": timed_rate, "ratio": ratio}
+    print(f"  --to-time / plain rate: {ratio:.2f} ({verdict}: target >= 0.80); per CPU second "
+          f"(client and server): {cpu_ratio:.2f}; {_load()} at end")  # fmt: skip
+    return {"plain": plain_rate, "to_time": timed_rate, "ratio": ratio, "cpu_ratio": cpu_ratio}
 
 
 def _count(client: object, table: str) -> int:
