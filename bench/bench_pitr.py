@@ -259,11 +259,10 @@ def restore_rate(items: int, records: int, rounds: int) -> dict[str, float]:
         ("plain restore", items, best_plain, plain),
         ("restore --to-time", at_items, best_timed, timed),
     ):
-        walls = ", ".join(f"{r.wall:.1f}" for r in runs)
-        cpu = min(r.cpu + r.server_cpu for r in runs)
+        each = ", ".join(f"{r.wall:.1f} s / {r.cpu:.1f} + {r.server_cpu:.1f} s" for r in runs)
         print(f"  {label:<20} {count:>8} items {run.wall:>7.1f} s {count / run.wall:>8.0f}/s  "
-              f"(runs {walls} s; CPU {cpu:.1f} s with the server's)  "
-              f"peak RSS {run.tree_mb:.0f} MB (tree)")  # fmt: skip
+              f"peak RSS {run.tree_mb:.0f} MB (tree); runs (wall / CPU of the command + of "
+              f"the server): {each}")  # fmt: skip
     ratio = timed_rate / plain_rate
     plain_cpu = min(r.cpu + r.server_cpu for r in plain)
     timed_cpu = min(r.cpu + r.server_cpu for r in timed)
