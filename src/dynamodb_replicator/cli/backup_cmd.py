@@ -27,13 +27,9 @@ from ..backup import (
     run_verify,
 )
 from ..backup.extraneous import ExtraAction
-from ..changelog.times import parse_instant
 from ..diff import Discrepancy, format_discrepancy, summary_lines
 from ..dynamo import RateSpec
-from ..errors import UsageError
-from ..items import Key, encode_item, encode_key_for_report
-from ..pitr.one_key import restore_key
-from ..pitr.restore import restore_to_time
+from ..items import Key, encode_key_for_report
 from ..results import (
     SegmentResult,
     backup_segment_result,
@@ -41,7 +37,6 @@ from ..results import (
     restore_failed_result,
     restore_segment_result,
 )
-from ..segments import Engine
 from .diff_cmd import diff_exit_code
 from .exit_codes import ExitCode, exit_codes_help
 from .options import (
@@ -71,7 +66,7 @@ from .options import (
     segment_options,
     table_spec,
 )
-from .pitr_cmd import margin_option, print_rolled
+from .pitr_cmd import PointInTimeOptions, point_in_time_options, restore_at_time
 from .progress_ui import progress_display
 from .runner import run_job
 from .segment_results import recording
@@ -313,7 +308,7 @@ class RestoreTableParams(
     """restore-table's parameters, as parsed."""
 
     source: str
-    table: str
+    table: str | None
     create: bool
     force: bool
     verify_first: bool
@@ -327,6 +322,8 @@ class RestoreTableParams(
     changes: str | None
     to_time: str | None
     margin: int
+    latest_backup: str | None
+    assume_window: tuple[str, str] | None
     key: str | None
     dry_run: bool
 
@@ -341,8 +338,8 @@ class RestoreTableParams(
         "--delete-extraneous removes them)",
     ),
 )
-@click.argument("source")
-@click.argument("table")
+@click.argument("source", metavar="[SOURCE]")
+@click.argument("table", required=False, metavar="TABLE")
 @click.option("--create", is_flag=True, help="Create TABLE from the backup's manifest.")
 @click.option("--force", is_flag=True, help="Restore into a table that already holds items.")
 @click.option("--verify-first", is_flag=True, help="Verify every object before writing anything.")
@@ -379,24 +376,7 @@ class RestoreTableParams(
     help="With --create: enable TTL as the backup's table had it. DynamoDB then deletes restored "
     "items whose TTL time has passed; --no-ttl keeps them (enable TTL yourself later).",
 )
-@click.option(
-    "--changes",
-    help="Roll the backup forward with this change log (folder or s3:// prefix); needs --to-time.",
-)
-@click.option(
-    "--to-time",
-    help="With --changes: restore the table as it was at the end of "
-    "this second (ISO 8601 with a zone, or epoch seconds).",
-)
-@margin_option
-@click.option(
-    "--key",
-    help="With --changes: put back only the item with this KEY (JSON, as in diff-record), as a "
-    "conditional write that refuses if the item changes meanwhile; TABLE may be live.",
-)
-@click.option(
-    "--dry-run", is_flag=True, help="With --changes: check and roll forward, write nothing."
-)
+@point_in_time_options
 @s3_option
 @give_up_option
 @endpoint_options
@@ -413,14 +393,26 @@ def restore_table(params: RestoreTableParams) -> None:
     """
 
     def body() -> int:
+        at_time = PointInTimeOptions(
+            changes=params.changes,
+            to_time=params.to_time,
+            margin=params.margin,
+            latest_backup=params.latest_backup,
+            assume_window=params.assume_window,
+            key=params.key,
+            dry_run=params.dry_run,
+        )
+        base, target = at_time.arguments(params.source, params.table)
         segment = resolve_segment(params.segment)
         results_dir = results_dir_from_options(
             params, None if segment is None else [segment], params.s3_endpoint_url
         )
         request = RestoreRequest(
-            source=_source(params.source, params.s3_endpoint_url),
+            source=at_time.base(base, params.s3_endpoint_url)
+            if at_time.requested
+            else _source(params.source, params.s3_endpoint_url),
             table=table_spec(
-                params.table,
+                target,
                 region=params.region,
                 endpoint_url=params.endpoint_url,
                 give_up_after=params.give_up_after,
@@ -438,8 +430,16 @@ def restore_table(params: RestoreTableParams) -> None:
         )
         job = f"restore-table {params.source} -> {request.table.address}"
         engine = engine_from_options(params)
-        if params.changes or params.to_time:
-            return _restore_to_time(request, params, engine)
+        if at_time.requested:
+            return restore_at_time(
+                request,
+                at_time,
+                engine=engine,
+                quiet=params.quiet,
+                endpoint=params.s3_endpoint_url,
+                on_extraneous=_extraneous_key,
+                print_restore=_print_restore,
+            )
 
         def failed(why: str) -> SegmentResult | None:
             if segment is None:
@@ -456,43 +456,6 @@ def restore_table(params: RestoreTableParams) -> None:
         return _print_restore(summary)
 
     run_job(body, debug=params.debug, quiet=params.quiet)
-
-
-def _restore_to_time(request: RestoreRequest, params: RestoreTableParams, engine: Engine) -> int:
-    if not (params.changes and params.to_time):
-        raise UsageError("--changes and --to-time go together", hint="give both, or neither")
-    changes = _source(params.changes, params.s3_endpoint_url)
-    to_time = parse_instant(params.to_time, "--to-time")
-    if params.key:
-        one = restore_key(
-            request.source,
-            changes.open(),
-            to_time,
-            request.table,
-            params.key,
-            margin=params.margin,
-            dry_run=params.dry_run,
-        )
-        state = "absent" if one.at_time is None else encode_item(one.at_time)
-        done_text = "written" if one.written else "not written (dry run or nothing to do)"
-        click.echo(f"{params.key} at {params.to_time}: {state}; {one.action}: {done_text}")
-        return 0
-    with progress_display(params.quiet) as listener:
-        done = restore_to_time(
-            request,
-            changes.open(),
-            to_time,
-            margin=params.margin,
-            dry_run=params.dry_run,
-            progress=listener,
-            engine=engine,
-            on_extraneous=_extraneous_key,
-        )
-    print_rolled(done.rolled)
-    if done.restore is None:
-        click.echo(f"dry run: {done.rolled.items} item(s) would be written; nothing written")
-        return 0
-    return _print_restore(done.restore)
 
 
 # --- verify-backup ----------------------------------------------------------------------------

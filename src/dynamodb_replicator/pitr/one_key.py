@@ -12,9 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from ..backup.reader import open_source, read_items
+from ..backup.reader import BackupSource, open_source, read_items
 from ..backup.storage import Storage, StorageSpec
-from ..changelog.format import ChangeRecord
 from ..dynamo import TableSpec
 from ..dynamo.batch import batch_get
 from ..dynamo.conditional import (
@@ -23,11 +22,21 @@ from ..dynamo.conditional import (
     conditional_put,
     unchanged_condition,
 )
-from ..errors import ConcurrentChangeError, ItemFormatError, UsageError
-from ..items import Item, JsonNumber, Key, KeySchema, items_equal, key_identity, parse_plain_key
-from .core import apply_records
-from .rollforward import check_log, plan_with_hint
-from .window import DEFAULT_MARGIN
+from ..errors import ConcurrentChangeError, ItemFormatError, NotExactError, UsageError
+from ..items import (
+    Item,
+    JsonNumber,
+    Key,
+    KeySchema,
+    decode_item,
+    items_equal,
+    key_identity,
+    parse_plain_key,
+)
+from .logscan import LogEntry, LogScan, log_descriptor
+from .rollforward import base_schema, plan_with_hint
+from .spill import entries_in_order, key_state
+from .window import DEFAULT_MARGIN, Exactness, ScanWindow
 
 __all__ = ["KeyRestore", "parse_key", "restore_key"]
 
@@ -79,6 +88,42 @@ def _guard(current: Item | None, schema: KeySchema) -> Condition:
     return condition
 
 
+def _state_at(
+    source: BackupSource,
+    changes: Storage,
+    exact: Exactness,
+    schema: KeySchema,
+    key: Key,
+    check_changes: bool,
+) -> Item | None:
+    """The item with ``key`` at T: the base's, with the key's log records in the window."""
+    wanted = key_identity(key, schema)
+    entries: list[LogEntry] = []
+
+    def keep(entry: LogEntry) -> None:
+        if entry.identity == wanted:
+            entries.append(entry)
+
+    LogScan(changes, exact.log_from, exact.to_time).run(schema, keep)
+    records, problems = entries_in_order(entries)
+    state, found = key_state(records, exact.to_time, check_changes=check_changes)
+    if problems or found:
+        raise NotExactError(
+            "the change log's records of this key are not consistent: "
+            + "; ".join(problems + found),
+            hint="run verify-changes over that window; choose a time the log covers",
+        )
+    if state is not None:
+        return decode_item(state) if state else None
+    storage = source.storage.open()
+    found_item: Item | None = None
+    for segment in source.segments:
+        for item in read_items(storage, segment, before_write=True):
+            if key_identity(item, schema) == wanted:
+                found_item = item
+    return found_item
+
+
 def restore_key(
     base: StorageSpec,
     changes: Storage,
@@ -88,29 +133,18 @@ def restore_key(
     *,
     margin: int = DEFAULT_MARGIN,
     dry_run: bool = False,
+    assumed: ScanWindow | None = None,
 ) -> KeyRestore:
     """Put the item with ``key_text`` in ``table`` back to its state at the end of second
-    ``to_time`` (deleting it if it did not exist then)."""
+    ``to_time`` (deleting it if it did not exist then). ``assumed``: the scan window of a base
+    that records none (a backup of the original tool)."""
     source = open_source(base)
-    exact = plan_with_hint(base, source, to_time, margin)
-    definition = next(s.manifest.table_description for s in source.segments if s.manifest)
-    schema = KeySchema.from_description(definition)
+    exact = plan_with_hint(base, source, to_time, margin, assumed)
+    descriptor = log_descriptor(changes)
+    schema = base_schema(source, descriptor)
     key = parse_key(key_text, schema)
-    wanted = key_identity(key, schema)
-    records: list[ChangeRecord] = []
-
-    def keep(_position: int, record: ChangeRecord) -> None:
-        if key_identity(record.keys, schema) == wanted:
-            records.append(record)
-
-    check_log(changes, exact.log_from, to_time, keep)
-    storage = source.storage.open()
-    base_item: Item | None = None
-    for segment in source.segments:
-        for item in read_items(storage, segment, before_write=True):
-            if key_identity(item, schema) == wanted:
-                base_item = item
-    at_time = apply_records(base_item, records, to_time)
+    check_changes = descriptor.view_type == "NEW_AND_OLD_IMAGES"
+    at_time = _state_at(source, changes, exact, schema, key, check_changes)
     client = table.client()
     found = batch_get(client, table.name, [key], schema, consistent=True).items
     current = found[0] if found else None

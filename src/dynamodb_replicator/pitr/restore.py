@@ -20,7 +20,7 @@ from ..items import Key
 from ..progress import ProgressListener
 from ..segments import LOCAL, Engine
 from .rollforward import RollForward, roll_forward_backup
-from .window import DEFAULT_MARGIN
+from .window import DEFAULT_MARGIN, ScanWindow
 
 __all__ = ["PointInTimeRestore", "restore_to_time"]
 
@@ -43,13 +43,22 @@ def restore_to_time(
     progress: ProgressListener | None = None,
     engine: Engine = LOCAL,
     on_extraneous: Callable[[Key, ExtraAction], None] | None = None,
+    assumed: ScanWindow | None = None,
 ) -> PointInTimeRestore:
     """Restore ``request.source`` rolled forward with ``changes`` to the end of second
-    ``to_time`` into ``request.table``; with ``dry_run`` only roll forward and check."""
+    ``to_time`` into ``request.table``; with ``dry_run`` only roll forward and check.
+    ``assumed``: the scan window of a base that records none (a backup of the original
+    tool)."""
     with tempfile.TemporaryDirectory(prefix="pitr-") as work:
         staged = StorageSpec(Location("folder", f"{work}/backup"))
         rolled = roll_forward_backup(
-            request.source, changes, to_time, staged, margin=margin, spill_dir=work
+            request.source,
+            changes,
+            to_time,
+            staged,
+            margin=margin,
+            spill_dir=work,
+            assumed=assumed,
         )
         if dry_run:
             return PointInTimeRestore(rolled, None)

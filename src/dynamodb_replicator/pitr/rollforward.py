@@ -1,56 +1,59 @@
 """Rolling a scan backup forward with the change log: a new full backup at the end of second T.
 
 Nothing reads the table. Before anything is written, the base's scan window is taken from its
-manifests and the exactness rule checked (:mod:`.window`), then the change log is verified over
-[S - m, T] (damage, unfinished objects, chain breaks, gap markers, stream changes) and every
-shard open at T is proven read past T (a heartbeat, its end or a later record). Any failure is
-a :class:`NotExactError` naming the reason (exit 2). Base and log are spilled by key to local
-disk (:mod:`.spill`) and merged partition by partition; partition n becomes segment n of the
-new backup, in the layout of ``backup-table`` (``_started``, one manifest with SHA-256 per
-segment), whose manifests record S = E = T and where it came from.
+manifests (or, for a backup of the original tool, from ``--assume-window``) and the exactness
+rule checked (:mod:`.window`); the change log is verified over [S - m, T] object by object
+(:mod:`.logscan`: damage, unfinished objects, chain breaks, gap markers, stream changes, and
+every shard open at T proven read past T) while its records are spilled by key to local disk
+(:mod:`.spill`); each partition's records are then checked (conflicting duplicates, missing
+changes) and resolved to their keys' states at T. Any failure is a :class:`NotExactError`
+naming every reason (exit 2). Only then are the base's lines spilled and merged, partition by
+partition: partition n becomes segment n of the new backup, in the layout of ``backup-table``
+(``_started``, one manifest with SHA-256 per segment), whose manifests record S = E = T and
+where it came from.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import gzip
+import hashlib
 import logging
-import tempfile
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from .. import __version__
 from ..backup.layout import Manifest, Started, data_name, manifest_name
-from ..backup.reader import BackupSource, open_source, read_items
+from ..backup.reader import BackupSource, GunzipLines, SegmentSource, check_totals, open_source
 from ..backup.storage import Storage, StorageSpec
-from ..backup.writer import GzipLines
-from ..changelog.format import ChangeRecord, decode_line, encode_line
+from ..backup.writer import DEFAULT_GZIP_LEVEL
+from ..changelog.layout import LogDescriptor
 from ..changelog.times import format_instant
-from ..changelog.verify import Problem, ShardProof, find_logs, verify_log
-from ..errors import NotExactError
+from ..errors import BackupIntegrityError, ItemFormatError, NotExactError, UsageError
 from ..items import KeySchema
 from .bases import serving_base
-from .spill import Spill, partition_count
-from .window import DEFAULT_MARGIN, Exactness, check_exact, scan_window
+from .logscan import CheckedLog, LogEntry, LogScan, log_descriptor
+from .spill import MAX_PARTITIONS, Spill, partition_count
+from .window import DEFAULT_MARGIN, Exactness, ScanWindow, check_exact, scan_window
 
-__all__ = ["CheckedLog", "RollForward", "check_log", "plan_base", "roll_forward_backup"]
+__all__ = [
+    "CheckedLog",
+    "RollForward",
+    "base_schema",
+    "base_window",
+    "check_log",
+    "plan_base",
+    "plan_with_hint",
+    "roll_forward_backup",
+]
 
 log = logging.getLogger(__name__)
 
-_RECORD_BYTES = 1024
+RECORD_BYTES: Final = 1024
 """Rough uncompressed bytes per log record, for the partition count."""
-
-
-@dataclass(frozen=True)
-class CheckedLog:
-    """A change log proven complete over a window: how many records it holds there."""
-
-    first: int
-    last: int
-    records: int
-    shards: tuple[ShardProof, ...]
-    logs: tuple[str, ...]
+_BASE_CHUNK: Final = 64 * 1024
+"""Compressed bytes of the base read at a time: a chunk is inflated whole, and JSON Lines of
+similar items compress tenfold or more."""
 
 
 @dataclass(frozen=True)
@@ -70,150 +73,213 @@ def _base_name(source: BackupSource) -> str:
     return source.storage.location.url()
 
 
-def plan_base(source: BackupSource, to_time: int, margin: int = DEFAULT_MARGIN) -> Exactness:
-    """The exactness requirements of rolling ``source`` forward to ``to_time``, or a
-    :class:`NotExactError` (a damaged base, no manifests, or T < E + m)."""
+def _recorded(source: BackupSource) -> list[Manifest]:
+    """The base's manifests, when it records its scan window (a backup of this tool)."""
+    manifests = [s.manifest for s in source.segments if s.manifest is not None]
+    if source.kind == "ours" and manifests and len(manifests) == len(source.segments):
+        return manifests
+    return []
+
+
+def base_window(source: BackupSource, assumed: ScanWindow | None = None) -> ScanWindow:
+    """The base's scan window: from its manifests, or ``assumed`` (``--assume-window``) for a
+    base that records none; a :class:`NotExactError` when it is damaged or has no window."""
+    name = _base_name(source)
     if source.problems:
         raise NotExactError(
-            f"the base backup {_base_name(source)} is damaged or incomplete: "
-            + "; ".join(source.problems),
+            f"the base backup {name} is damaged or incomplete: " + "; ".join(source.problems),
             hint="run verify-backup on it, or choose another base backup",
         )
-    manifests = [s.manifest for s in source.segments if s.manifest is not None]
-    if source.kind != "ours" or len(manifests) != len(source.segments):
+    manifests = _recorded(source)
+    if manifests:
+        window = scan_window(manifests)
+        if assumed is not None:
+            raise UsageError(
+                f"--assume-window is for a base that records no scan window; {name} records "
+                f"its own ({format_instant(window.start)}..{format_instant(window.end)})",
+                hint="leave --assume-window out",
+            )
+        return window
+    if assumed is None:
         raise NotExactError(
-            f"the base backup {_base_name(source)} has no manifests, so its scan window is "
-            "not known",
-            hint="use a backup written by backup-table of this tool as the base",
+            f"the base backup {name} records no scan window (a backup of the original tool): "
+            "it can serve as a base only with --assume-window S E",
+            hint="S and E: when its scan started and finished (ISO 8601 with a zone, or epoch "
+            "seconds); when unsure, widen them",
         )
-    return check_exact(scan_window(manifests), to_time, margin)
+    return assumed
 
 
-def _too_recent(source: BackupSource, to_time: int, margin: int) -> bool:
-    manifests = [s.manifest for s in source.segments if s.manifest is not None]
-    return bool(manifests) and scan_window(manifests).end + margin > to_time
+def plan_base(
+    source: BackupSource,
+    to_time: int,
+    margin: int = DEFAULT_MARGIN,
+    assumed: ScanWindow | None = None,
+) -> Exactness:
+    """The exactness requirements of rolling ``source`` forward to ``to_time``, or a
+    :class:`NotExactError` (a damaged base, no scan window, or T < E + m)."""
+    return check_exact(base_window(source, assumed), to_time, margin)
 
 
-def plan_with_hint(base: StorageSpec, source: BackupSource, to_time: int, margin: int) -> Exactness:
+def plan_with_hint(
+    base: StorageSpec,
+    source: BackupSource,
+    to_time: int,
+    margin: int,
+    assumed: ScanWindow | None = None,
+) -> Exactness:
     """:func:`plan_base`; a base too recent for ``to_time`` is refused naming a job under
     the same prefix that would serve, if there is one."""
+    window = base_window(source, assumed)
     try:
-        return plan_base(source, to_time, margin)
+        return check_exact(window, to_time, margin)
     except NotExactError as exc:
-        if not _too_recent(source, to_time, margin):
+        if margin < 0 or window.end + margin <= to_time:
             raise
         other = serving_base(base, to_time, margin)
         hint = f"use the base {other}, whose scan ended early enough" if other else exc.hint
         raise NotExactError(exc.message, hint=hint) from exc
 
 
-def _describe(problem: Problem) -> str:
-    return f"{problem.kind} {problem.name}: {problem.detail}"
+def base_schema(source: BackupSource, descriptor: LogDescriptor) -> KeySchema:
+    """The key schema: from the base's table definition, else (a backup of the original
+    tool) from the change log's descriptor."""
+    definition = source.definition
+    if definition:
+        return KeySchema.from_description(definition)
+    return KeySchema.from_description(_definition_from_log(descriptor))
 
 
-def _hours(first: int, last: int) -> list[tuple[int, int]]:
-    start = first - first % 3600
-    return [(max(first, h), min(last, h + 3599)) for h in range(start, last + 1, 3600)]
-
-
-def _merge_proofs(
-    proofs: dict[tuple[str, str | None], ShardProof], found: list[ShardProof]
-) -> None:
-    for proof in found:
-        key = (proof.stream_label, proof.shard_id)
-        held = proofs.get(key)
-        if held is None:
-            proofs[key] = proof
-            continue
-        reads = [r for r in (held.read_to, proof.read_to) if r is not None]
-        proofs[key] = dataclasses.replace(
-            held, read_to=max(reads) if reads else None, closed=held.closed or proof.closed
-        )
+def _definition_from_log(descriptor: LogDescriptor) -> dict[str, Any]:
+    """A table definition for a base that records none: the table's name, ARN and keys, as
+    the change log's descriptor gives them."""
+    definition: dict[str, Any] = {
+        "TableName": descriptor.table,
+        "KeySchema": [{"AttributeName": n, "KeyType": k} for n, k, _t in descriptor.key_schema],
+        "AttributeDefinitions": [
+            {"AttributeName": n, "AttributeType": t} for n, _k, t in descriptor.key_schema
+        ],
+    }
+    if descriptor.table_arn:
+        definition["TableArn"] = descriptor.table_arn
+    return definition
 
 
 def check_log(
-    root: Storage, first: int, last: int, sink: Callable[[int, ChangeRecord], None]
+    root: Storage,
+    first: int,
+    last: int,
+    schema: KeySchema,
+    sink: Callable[[LogEntry], None],
 ) -> CheckedLog:
-    """Verify the change log(s) at or under ``root`` over ``[first, last]``, one UTC hour at a
-    time (so memory holds one hour's records), handing each record of the window to ``sink``
-    with its position in stream order; prove every shard open at ``last`` read past it.
-    :class:`NotExactError` naming every reason otherwise (``sink`` may have been called)."""
-    logs = find_logs(root)
-    if not logs:
-        raise NotExactError(
-            f"no change log at {root.location.url()}",
-            hint="name the folder or S3 prefix that backup-changes writes to",
-        )
-    reasons: list[str] = []
-    proofs: dict[tuple[str, str | None], ShardProof] = {}
-    active: list[str] = []
-    position = 0
-    for storage in logs:
-        for low, high in _hours(first, last):
-            window, problems, found, descriptor = verify_log(storage, low, high)
-            reasons += [_describe(p) for p in problems if _describe(p) not in reasons]
-            if window.hours and descriptor.stream_label not in active:
-                active.append(descriptor.stream_label)
-            _merge_proofs(proofs, found)
-            for entry in window.records:
-                if low <= entry.record.seconds <= high:
-                    sink(position, entry.record)
-                    position += 1
-    for proof in proofs.values():
-        if not proof.closed and (proof.read_to is None or proof.read_to < last):
-            read = "never" if proof.read_to is None else format_instant(proof.read_to)
-            reasons.append(
-                f"missing-heartbeat shard {proof.shard_id or '(Lambda writer)'}: read up to "
-                f"{read}, not past {format_instant(last)}"
-            )
-    if len(active) > 1:
-        reasons.append(f"stream-change {', '.join(active)}: the window spans more than one stream")
-    if reasons:
-        raise NotExactError(
-            f"the change log is not proven complete from {format_instant(first)} to "
-            f"{format_instant(last)}: " + "; ".join(reasons),
-            hint="run verify-changes over that window; choose a time the log covers",
-        )
-    return CheckedLog(
-        first, last, position, tuple(proofs.values()), tuple(s.location.url() for s in logs)
+    """Verify the change log(s) at or under ``root`` over ``[first, last]`` object by object,
+    handing each record from ``first`` on to ``sink`` (see :class:`.logscan.LogScan`)."""
+    return LogScan(root, first, last).run(schema, sink)
+
+
+# --- reading the base -------------------------------------------------------------------------
+
+
+def _damaged(segment: SegmentSource, problem: str) -> BackupIntegrityError:
+    return BackupIntegrityError(
+        f"the base backup's segment {segment.segment}: {problem}",
+        before_write=True,
+        hint="run verify-backup on it, or choose another base backup",
     )
+
+
+def _base_lines(storage: Storage, segment: SegmentSource) -> Iterable[bytes]:
+    """The lines of one base object as stored, checked against its manifest at the end."""
+    lines = GunzipLines()
+    count = 0
+    try:
+        for chunk in storage.read(segment.name, chunk_size=_BASE_CHUNK):
+            for line in lines.feed(chunk):
+                count += 1
+                yield line
+        try:
+            final = lines.finish()
+        except ValueError as exc:
+            raise _damaged(segment, str(exc)) from exc
+        for line in final:
+            count += 1
+            yield line
+    except zlib.error as exc:
+        raise _damaged(segment, f"not valid gzip ({exc}) after {count} line(s)") from exc
+    check_totals(segment, lines, count, True)
 
 
 def _spill_base(spill: Spill, source: BackupSource) -> None:
     storage = source.storage.open()
+    validate = not _recorded(source)  # nothing vouches for an original backup's lines
     for segment in source.segments:
-        for item in read_items(storage, segment, before_write=True):
-            spill.add_item(item)
+        for number, line in enumerate(_base_lines(storage, segment), 1):
+            try:
+                spill.add_line(line, validate=validate)
+            except ItemFormatError as exc:
+                raise _damaged(segment, f"line {number}: {exc.message}") from exc
 
 
-class _Staged:
-    """Log records staged in one gzip file while the log is verified (their count decides the
-    partitions), then copied into the partitioned spill."""
+# --- writing the new backup -------------------------------------------------------------------
 
-    def __init__(self, directory: str | None):
-        self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by close()
-            prefix="pitr-log-", suffix=".jsonl.gz", dir=directory
-        )
-        self._out = gzip.open(self._file, "wt", compresslevel=1, encoding="utf-8")  # noqa: SIM115
 
-    def add(self, position: int, record: ChangeRecord) -> None:
-        self._out.write(f"{position}\t{encode_line(record)}\n")
+class _GzipLines:
+    """Lines (as bytes, without newlines) -> gzip JSON Lines, counted and hashed."""
 
-    def into(self, spill: Spill) -> None:
-        self._out.close()
-        self._file.seek(0)
-        with gzip.open(self._file, "rt", encoding="utf-8") as lines:
-            for line in lines:
-                position, text = line.split("\t", 1)
-                spill.add_record(int(position), decode_line(text))
+    def __init__(self) -> None:
+        self._compressor = zlib.compressobj(DEFAULT_GZIP_LEVEL, zlib.DEFLATED, 31)
+        self._sha = hashlib.sha256()
+        self._pending: list[bytes] = []
+        self._size = 0
+        self.items = 0
+        self.uncompressed = 0
+        self.compressed = 0
 
-    def close(self) -> None:
-        self._out.close()
-        self._file.close()
+    def _out(self, data: bytes) -> bytes:
+        self._sha.update(data)
+        self.compressed += len(data)
+        return data
+
+    def add(self, line: bytes) -> bytes:
+        """The compressed bytes ready after ``line`` (often none: lines are gathered)."""
+        self._pending.append(line)
+        self._size += len(line) + 1
+        self.items += 1
+        return self._drain() if self._size >= 1 << 20 else b""
+
+    def _drain(self) -> bytes:
+        text = b"\n".join(self._pending) + b"\n" if self._pending else b""
+        self._pending, self._size = [], 0
+        self.uncompressed += len(text)
+        return self._out(self._compressor.compress(text))
+
+    def finish(self) -> bytes:
+        return self._drain() + self._out(self._compressor.flush())
+
+    @property
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
+
+
+def _write_segment(out: Storage, segment: int, lines: Iterable[bytes]) -> tuple[_GzipLines, int]:
+    """Segment ``segment``'s data object from ``lines``: the encoder's counts and its size."""
+    encoder = _GzipLines()
+    writer = out.writer(data_name(segment))
+    try:
+        for line in lines:
+            chunk = encoder.add(line)
+            if chunk:
+                writer.write(chunk)
+        writer.write(encoder.finish())
+        written = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return encoder, written
 
 
 def _provenance(exact: Exactness, base: str, checked: CheckedLog) -> dict[str, Any]:
-    return {
+    provenance = {
         "time": format_instant(exact.to_time),
         "margin_seconds": exact.margin,
         "base": base,
@@ -223,6 +289,70 @@ def _provenance(exact: Exactness, base: str, checked: CheckedLog) -> dict[str, A
         "log_from": format_instant(checked.first),
         "log_until": format_instant(checked.last),
     }
+    if exact.window.assumed:
+        provenance["base_scan_window_assumed"] = True
+    return provenance
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every manifest of the new backup shares."""
+
+    jobid: str
+    table: str
+    region: str
+    when: str
+    definition: Mapping[str, Any]
+    consistent: bool
+    provenance: Mapping[str, Any]
+
+
+def _job(source: BackupSource, checked: CheckedLog, exact: Exactness, jobid: str) -> _Job:
+    manifests = _recorded(source)
+    descriptor = checked.descriptor
+    if manifests:
+        first = manifests[0]
+        table, region = first.table, first.region
+        definition: Mapping[str, Any] = dict(first.table_description)
+    else:
+        parts = descriptor.stream_arn.split(":")
+        table, region = descriptor.table, parts[3] if len(parts) > 3 else ""
+        definition = _definition_from_log(descriptor)
+    return _Job(
+        jobid=jobid,
+        table=table,
+        region=region,
+        when=format_instant(exact.to_time),
+        definition=definition,
+        consistent=bool(manifests) and all(m.consistent_read for m in manifests),
+        provenance=_provenance(exact, _base_name(source), checked),
+    )
+
+
+def _manifest(
+    job: _Job, segment: int, segments: int, encoder: _GzipLines, written: int
+) -> Manifest:
+    return Manifest(
+        jobid=job.jobid,
+        table=job.table,
+        region=job.region,
+        segment=segment,
+        segments=segments,
+        item_count=encoder.items,
+        uncompressed_bytes=encoder.uncompressed,
+        compressed_bytes=written,
+        sha256=encoder.sha256,
+        started_at=job.when,
+        finished_at=job.when,
+        tool_version=__version__,
+        table_description=job.definition,
+        object=data_name(segment),
+        consistent_read=job.consistent,
+        point_in_time=job.provenance,
+    )
+
+
+# --- the roll-forward -------------------------------------------------------------------------
 
 
 def roll_forward_backup(
@@ -234,88 +364,62 @@ def roll_forward_backup(
     margin: int = DEFAULT_MARGIN,
     jobid: str = "rolled-forward",
     spill_dir: str | None = None,
+    assumed: ScanWindow | None = None,
 ) -> RollForward:
     """Write a new full backup of the table at the end of second ``to_time`` to
-    ``destination`` from the ``base`` backup and the change log at ``changes``."""
+    ``destination`` from the ``base`` backup and the change log at ``changes``.
+
+    ``assumed``: the scan window of a base that records none (a backup of the original tool).
+    """
     source = open_source(base)
-    exact = plan_with_hint(base, source, to_time, margin)
-    staged = _Staged(spill_dir)
-    try:
-        checked = check_log(changes, exact.log_from, to_time, staged.add)
-        return _write_rolled(
-            source, exact, checked, staged, destination, to_time, jobid=jobid, spill_dir=spill_dir
-        )
-    finally:
-        staged.close()
-
-
-def _write_rolled(
-    source: BackupSource,
-    exact: Exactness,
-    checked: CheckedLog,
-    staged: _Staged,
-    destination: StorageSpec,
-    to_time: int,
-    *,
-    jobid: str,
-    spill_dir: str | None,
-) -> RollForward:
-    manifests = [s.manifest for s in source.segments if s.manifest is not None]
-    definition = dict(manifests[0].table_description)
-    schema = KeySchema.from_description(definition)
-    size = sum(m.uncompressed_bytes for m in manifests) + _RECORD_BYTES * checked.records
-    when = format_instant(to_time)
-    started = manifests[0]
-    out = destination.open()
-    partitions = partition_count(size)
-    out.put(
-        "_started",
-        Started(
-            jobid=jobid,
-            table=started.table,
-            region=started.region,
-            segments=partitions,
-            started_at=when,
-            tool_version=__version__,
-            table_arn=definition.get("TableArn"),
-        ).to_bytes(),
+    exact = plan_with_hint(base, source, to_time, margin, assumed)
+    schema = base_schema(source, log_descriptor(changes))
+    scan = LogScan(changes, exact.log_from, to_time)
+    # As many partitions as the log needs to keep memory flat, and at least as many as the
+    # base has segments: partition n becomes segment n, which restores run in parallel.
+    partitions = max(
+        partition_count(scan.records * RECORD_BYTES),
+        min(len(source.segments), MAX_PARTITIONS),
     )
-    provenance = _provenance(exact, _base_name(source), checked)
-    items = 0
     with Spill(schema, partitions, directory=spill_dir) as spill:
-        _spill_base(spill, source)
-        staged.into(spill)
-        for segment, part in enumerate(spill.partitions_merged(to_time)):
-            encoder = GzipLines()
-            writer = out.writer(data_name(segment))
-            try:
-                writer.write(encoder.encode(part))
-                writer.write(encoder.finish())
-                written = writer.commit()
-            except BaseException:
-                writer.abort()
-                raise
-            items += encoder.items
-            manifest = Manifest(
-                jobid=jobid,
-                table=started.table,
-                region=started.region,
-                segment=segment,
-                segments=partitions,
-                item_count=encoder.items,
-                uncompressed_bytes=encoder.uncompressed,
-                compressed_bytes=written,
-                sha256=encoder.sha256,
-                started_at=when,
-                finished_at=when,
-                tool_version=__version__,
-                table_description=definition,
-                object=data_name(segment),
-                consistent_read=all(m.consistent_read for m in manifests),
-                point_in_time=provenance,
+        checked = scan.run(schema, spill.add_entry)
+        check_changes = checked.descriptor.view_type == "NEW_AND_OLD_IMAGES"
+        problems = spill.resolve(to_time, check_changes=check_changes)
+        if problems:
+            raise NotExactError(
+                f"the change log from {format_instant(checked.first)} to "
+                f"{format_instant(checked.last)} is not consistent: " + "; ".join(problems),
+                hint="run verify-changes over that window; choose a time the log covers",
             )
+        _spill_base(spill, source)
+        log.info(
+            "%s: %d base item(s), %d log record(s) spilled in %d partition(s)",
+            _base_name(source),
+            spill.items,
+            spill.records,
+            partitions,
+        )
+        job = _job(source, checked, exact, jobid)
+        out = destination.open()
+        out.put(
+            "_started",
+            Started(
+                jobid=jobid,
+                table=job.table,
+                region=job.region,
+                segments=partitions,
+                started_at=job.when,
+                tool_version=__version__,
+                table_arn=job.definition.get("TableArn"),
+            ).to_bytes(),
+        )
+        items = 0
+        for segment, lines in enumerate(spill.partitions_merged(to_time)):
+            encoder, written = _write_segment(out, segment, lines)
+            items += encoder.items
+            manifest = _manifest(job, segment, partitions, encoder, written)
             out.put(manifest_name(segment), manifest.to_bytes())
-    log.info("rolled %s forward to %s: %d items", _base_name(source), when, items)
+    log.info("rolled %s forward to %s: %d items", _base_name(source), job.when, items)
     return RollForward(
         destination=destination.location.url(),
         to_time=to_time,

@@ -1,13 +1,26 @@
 """Partitioning a base and its log records by key on local disk, so memory stays flat.
 
-Base items and log records are spread by a hash of the key's canonical identity over
-``partitions`` pairs of gzip JSON Lines files in a temporary folder; then one partition at a
-time is read back and rolled forward (:func:`~dynamodb_replicator.pitr.core.roll_forward_items`).
-Only one partition's keys are ever in memory; the partition count comes from the input sizes.
+Base lines and log records are spread by a hash of the key's canonical identity over
+``partitions`` gzip files each (in a temporary folder), written through small buffers whose
+total is bounded (:data:`BUFFER_BYTES`), whatever the number of partitions. Lines are spilled
+as they were read (a base item's line, a record's line as logged), never decoded and encoded
+again: only a key's identity is computed, and a record's stream position and time put before
+its line.
 
-Each record line is prefixed with its stream position (shard rank, sequence number), so records
-can be spilled in any order (hour by hour, object by object): a partition is sorted back into
-stream order and de-duplicated by position when it is merged.
+Then, partition by partition:
+
+1. :meth:`Spill.resolve`: a partition's records are read back, de-duplicated by position
+   (two different records under one position are damage), sorted into stream order and
+   grouped by key; each key's state at T (the new image of the last record of its prefix
+   within T, or a delete) is written to the partition's state file. On ``NEW_AND_OLD_IMAGES``
+   logs each record is also checked to follow from the key's previous one (``missing-change``).
+   Every problem of every partition is returned before anything is written.
+2. :meth:`Spill.partitions_merged`: the partition's states are loaded (one line per key that
+   changed) and its base lines streamed past them: a line whose key changed gives way to its
+   state, the others are kept byte for byte, and keys new since the base follow.
+
+Memory holds one partition's records (step 1) or one partition's changed keys (step 2); never
+the base. The partition count comes from the size of the log (:func:`partition_count`).
 """
 
 from __future__ import annotations
@@ -16,57 +29,147 @@ import gzip
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Hashable, Iterator
+import zlib
+from collections.abc import Hashable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Final
+from typing import Final
+
+import orjson
 
 from ..changelog.format import ChangeRecord, decode_line, encode_line
-from ..errors import ChangeLogError
-from ..items import Item, KeySchema, decode_item, encode_item, key_identity
-from .core import roll_forward_items
+from ..errors import BackupIntegrityError, ChangeLogError, ItemFormatError
+from ..items import (
+    Item,
+    KeySchema,
+    decode_item,
+    encode_item,
+    item_from_text,
+    items_equal,
+    key_identity,
+)
+from .core import apply_records
+from .logscan import LogEntry, text_identity
 
-__all__ = ["PARTITION_BYTES", "Spill", "partition_count", "partition_of"]
+__all__ = [
+    "BUFFER_BYTES",
+    "MAX_PARTITIONS",
+    "PARTITION_BYTES",
+    "Spill",
+    "entries_in_order",
+    "key_state",
+    "partition_count",
+    "partition_of",
+]
 
 PARTITION_BYTES: Final = 8 * 1024 * 1024
-"""Uncompressed input bytes aimed at per partition; one merge holds them as Python objects
-(several times larger), so this stays small."""
-MAX_PARTITIONS: Final = 400
-"""Two files are open per partition while spilling; this keeps under common file limits."""
+"""Log bytes aimed at per partition: resolving a partition holds its records in memory."""
+MAX_PARTITIONS: Final = 4096
+"""Files are opened only to append a buffer, so the count is not bound by open-file limits."""
+BUFFER_BYTES: Final = 8 * 1024 * 1024
+"""Spill buffers in memory, all partitions together; each is compressed and appended to its
+file as one gzip member when full."""
+_READ_BYTES: Final = 1 << 20
 
 
 def partition_count(input_bytes: int, per_partition: int = PARTITION_BYTES) -> int:
-    """How many partitions for ``input_bytes`` of base and log (uncompressed), at least 1."""
+    """How many partitions for ``input_bytes`` of log records, at least 1."""
     wanted = -(-max(input_bytes, 0) // max(per_partition, 1))
     return max(1, min(MAX_PARTITIONS, wanted))
 
 
-def partition_of(identity: Hashable, partitions: int) -> int:
-    """The partition of a key identity: a stable hash (the same in every process and run)."""
-    digest = hashlib.blake2b(repr(identity).encode("utf-8"), digest_size=8).digest()
+def _token(identity: Hashable) -> bytes:
+    """A key identity as bytes without tab or newline (``repr`` escapes them): equal exactly
+    when the identities are."""
+    return repr(identity).encode("utf-8")
+
+
+def _partition(token: bytes, partitions: int) -> int:
+    digest = hashlib.blake2b(token, digest_size=8).digest()
     return int.from_bytes(digest, "big") % partitions
 
 
+def partition_of(identity: Hashable, partitions: int) -> int:
+    """The partition of a key identity: a stable hash (the same in every process and run)."""
+    return _partition(_token(identity), partitions)
+
+
+class _Files:
+    """One gzip file per partition, appended to through buffers of bounded total size."""
+
+    def __init__(self, root: Path, kind: str, count: int, budget: int):
+        self._root = root
+        self._kind = kind
+        self._buffers = [bytearray() for _ in range(count)]
+        self._limit = max(1, budget // max(count, 1))
+
+    def path(self, n: int) -> Path:
+        return self._root / f"{self._kind}-{n}.gz"
+
+    def add(self, n: int, data: bytes) -> None:
+        buffer = self._buffers[n]
+        buffer += data
+        if len(buffer) >= self._limit:
+            self._flush(n)
+
+    def _flush(self, n: int) -> None:
+        buffer = self._buffers[n]
+        if buffer:
+            with self.path(n).open("ab") as out:
+                out.write(gzip.compress(bytes(buffer), compresslevel=1, mtime=0))
+            buffer.clear()
+
+    def lines(self, n: int) -> Iterator[bytes]:
+        """The partition's lines, without their newlines, read in chunks (the file is a
+        series of gzip members)."""
+        self._flush(n)
+        path = self.path(n)
+        if not path.exists():
+            return
+        inflater = zlib.decompressobj(31)
+        tail = b""
+        with path.open("rb") as handle:
+            while chunk := handle.read(_READ_BYTES):
+                data = [inflater.decompress(chunk)]
+                while inflater.eof and inflater.unused_data:
+                    rest = inflater.unused_data
+                    inflater = zlib.decompressobj(31)
+                    data.append(inflater.decompress(rest))
+                lines = (tail + b"".join(data)).split(b"\n")
+                tail = lines.pop()
+                yield from lines
+        if tail or not inflater.eof:
+            raise OSError(f"spill file {path} ends inside a line or a gzip member")
+
+    def remove(self, n: int) -> None:
+        self.path(n).unlink(missing_ok=True)
+
+
 class Spill:
-    """Spill files for one roll-forward: add base items and records, then :meth:`merge`.
+    """Spill files for one roll-forward: add base lines and log records, :meth:`resolve`,
+    then :meth:`partitions_merged` (or :meth:`merge`).
 
     A context manager: the temporary folder (under ``directory`` if given) is removed on exit.
     """
 
-    def __init__(self, schema: KeySchema, partitions: int, directory: str | None = None):
+    def __init__(
+        self,
+        schema: KeySchema,
+        partitions: int,
+        directory: str | None = None,
+        *,
+        buffer_bytes: int = BUFFER_BYTES,
+    ):
         self.schema = schema
         self.partitions = max(1, partitions)
         self._root = Path(tempfile.mkdtemp(prefix="pitr-spill-", dir=directory))
-        self._base: list[IO[str]] = []
-        self._log: list[IO[str]] = []
-        for n in range(self.partitions):
-            self._base.append(self._open(f"base-{n}.jsonl.gz", "wt"))
-            self._log.append(self._open(f"log-{n}.jsonl.gz", "wt"))
+        budget = buffer_bytes // 2
+        self._base = _Files(self._root, "base", self.partitions, budget)
+        self._log = _Files(self._root, "log", self.partitions, budget)
+        self._states = _Files(self._root, "state", self.partitions, budget)
+        self._resolved_at: int | None = None
         self.items = 0
         self.records = 0
-
-    def _open(self, name: str, mode: str) -> IO[str]:
-        return gzip.open(self._root / name, mode, compresslevel=1, encoding="utf-8")  # type: ignore[return-value]
 
     def __enter__(self) -> Spill:
         return self
@@ -80,59 +183,214 @@ class Spill:
         self.close()
 
     def close(self) -> None:
-        """Close every file and remove the folder."""
-        self._close_writers()
+        """Remove the folder and everything in it."""
         shutil.rmtree(self._root, ignore_errors=True)
 
-    def _close_writers(self) -> None:
-        for handle in self._base + self._log:
-            handle.close()
+    # -- adding ------------------------------------------------------------------------------
 
-    def _partition(self, keys: Item) -> int:
-        return partition_of(key_identity(keys, self.schema), self.partitions)
+    def _base_identity(self, line: bytes, validate: bool) -> Hashable:
+        if not validate:
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                obj = None
+            if isinstance(obj, dict):
+                return text_identity(obj, self.schema)
+        return key_identity(decode_item(line), self.schema)
 
-    def add_item(self, item: Item) -> None:
-        """Spill one base item."""
-        self._base[self._partition(item)].write(encode_item(item) + "\n")
+    def add_line(self, line: bytes, *, validate: bool = False) -> None:
+        """Spill one base item's line as it is. Only its key is decoded, unless ``validate``
+        (a backup that no manifest vouches for): then the whole line. An undecodable line is
+        an :class:`ItemFormatError`."""
+        token = _token(self._base_identity(line, validate))
+        self._base.add(_partition(token, self.partitions), token + b"\t" + line + b"\n")
         self.items += 1
 
-    def add_record(self, shard_rank: int, record: ChangeRecord) -> None:
-        """Spill one log record; ``shard_rank`` puts a parent shard before its children."""
-        line = f"{shard_rank}\t{record.sequence_number}\t{encode_line(record)}\n"
-        self._log[self._partition(record.keys)].write(line)
+    def add_item(self, item: Item) -> None:
+        """Spill one base item from memory."""
+        self.add_line(encode_item(item).encode("utf-8"))
+
+    def add_entry(self, entry: LogEntry) -> None:
+        """Spill one log record as logged, with its stream position and time."""
+        token = _token(entry.identity)
+        head = b"%d\t%d\t%d\t" % (entry.rank, entry.order, entry.seconds)
+        self._log.add(_partition(token, self.partitions), head + token + b"\t" + entry.line + b"\n")
         self.records += 1
 
-    def _base_of(self, n: int) -> Iterator[Item]:
-        with self._open(f"base-{n}.jsonl.gz", "rt") as handle:
-            for line in handle:
-                yield decode_item(line)
+    def add_record(self, shard_rank: int, record: ChangeRecord) -> None:
+        """Spill one log record from memory; ``shard_rank`` puts a parent shard before its
+        children."""
+        identity = key_identity(record.keys, self.schema)
+        line = encode_line(record).encode("utf-8")
+        self.add_entry(LogEntry(shard_rank, record.order, record.seconds, identity, line))
 
-    def _records_of(self, n: int) -> list[ChangeRecord]:
-        kept: dict[tuple[int, int], ChangeRecord] = {}
-        with self._open(f"log-{n}.jsonl.gz", "rt") as handle:
-            for line in handle:
-                rank, sequence, text = line.split("\t", 2)
-                record = decode_line(text)
-                position = (int(rank), int(sequence))
-                held = kept.setdefault(position, record)
-                if held != record:
-                    raise ChangeLogError(
-                        f"two different records under sequence number {sequence}",
-                        hint="run verify-changes on the log",
-                    )
-        return [kept[position] for position in sorted(kept)]
+    # -- step 1: each key's state at T --------------------------------------------------------
+
+    def resolve(self, to_time: int, *, check_changes: bool = False) -> list[str]:
+        """Write every partition's key states at the end of second ``to_time``; the problems
+        found (empty when the log's records are consistent). Holds one partition's records."""
+        problems: list[str] = []
+        for n in range(self.partitions):
+            problems += self._resolve_partition(n, to_time, check_changes)
+            self._log.remove(n)
+        self._resolved_at = to_time
+        return problems
+
+    def _resolve_partition(self, n: int, to_time: int, check_changes: bool) -> list[str]:
+        positioned = _Positioned()
+        for raw in self._log.lines(n):
+            rank, order, seconds, token, line = raw.split(b"\t", 4)
+            positioned.add((int(rank), int(order)), int(seconds), token, line)
+        problems = positioned.problems
+        for token, records in positioned.by_key().items():
+            state, found = key_state(records, to_time, check_changes=check_changes)
+            problems += found
+            if state is not None:
+                self._states.add(n, token + b"\t" + state + b"\n")
+        return problems
+
+    # -- step 2: the merge --------------------------------------------------------------------
+
+    def partitions_merged(self, to_time: int) -> Iterator[Iterator[bytes]]:
+        """Each partition's lines of the items present at the end of second ``to_time``, in
+        partition order (consume one before asking for the next); a partition's files are
+        removed once it is merged. :meth:`resolve` first, or it is run here and any problem it
+        finds raised as a :class:`ChangeLogError`."""
+        if self._resolved_at != to_time:
+            problems = self.resolve(to_time)
+            if problems:
+                raise ChangeLogError("; ".join(problems), hint="run verify-changes on the log")
+        for n in range(self.partitions):
+            yield self._merged(n)
+
+    def _merged(self, n: int) -> Iterator[bytes]:
+        states: dict[bytes, bytes] = {}
+        for raw in self._states.lines(n):
+            key_token, key_state = raw.split(b"\t", 1)
+            states[key_token] = key_state
+        applied: set[bytes] = set()
+        for raw in self._base.lines(n):
+            token, line = raw.split(b"\t", 1)
+            state = states.pop(token, None)
+            if state is not None:
+                applied.add(token)
+                if state:
+                    yield state
+            elif token not in applied:
+                yield line
+        for state in states.values():
+            if state:
+                yield state
+        self._states.remove(n)
+        self._base.remove(n)
 
     def merge(self, to_time: int) -> Iterator[Item]:
-        """Every item present at the end of second ``to_time``, one partition at a time."""
+        """Every item present at the end of second ``to_time``, decoded, one partition at a
+        time."""
         for part in self.partitions_merged(to_time):
-            yield from part
+            for line in part:
+                try:
+                    yield decode_item(line)
+                except ItemFormatError as exc:
+                    raise BackupIntegrityError(exc.message, before_write=False) from exc
 
-    def partitions_merged(self, to_time: int) -> Iterator[list[Item]]:
-        """Each partition's items present at the end of second ``to_time``, in partition order
-        (one list in memory at a time); a partition's files are removed once it is merged."""
-        self._close_writers()
-        for n in range(self.partitions):
-            records = self._records_of(n)
-            yield list(roll_forward_items(self._base_of(n), records, self.schema, to_time))
-            (self._root / f"base-{n}.jsonl.gz").unlink()
-            (self._root / f"log-{n}.jsonl.gz").unlink()
+
+class _Positioned:
+    """Records by stream position: duplicates dropped (two different records under one
+    position are a problem), then grouped by key in stream order."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[int, int], tuple[int, bytes, bytes]] = {}
+        self.problems: list[str] = []
+
+    def add(self, position: tuple[int, int], seconds: int, token: bytes, line: bytes) -> None:
+        held = self._kept.get(position)
+        if held is None:
+            self._kept[position] = (seconds, token, line)
+        elif held[2] != line and decode_line(held[2]) != decode_line(line):
+            self.problems.append(
+                f"damaged sequence number {position[1]}: two different records hold it"
+            )
+
+    def by_key(self) -> dict[bytes, list[tuple[int, bytes]]]:
+        """Each key's (seconds, line) in stream order; empties this."""
+        grouped: dict[bytes, list[tuple[int, bytes]]] = {}
+        for position in sorted(self._kept):
+            seconds, token, line = self._kept.pop(position)
+            grouped.setdefault(token, []).append((seconds, line))
+        return grouped
+
+
+def entries_in_order(entries: Iterable[LogEntry]) -> tuple[list[tuple[int, bytes]], list[str]]:
+    """One key's log entries as (seconds, line) in stream order, duplicates dropped; and the
+    problems found (two different records under one position)."""
+    positioned = _Positioned()
+    for entry in entries:
+        positioned.add((entry.rank, entry.order), entry.seconds, b"", entry.line)
+    records = positioned.by_key().get(b"", [])
+    return records, positioned.problems
+
+
+def key_state(
+    records: list[tuple[int, bytes]], to_time: int, *, check_changes: bool = False
+) -> tuple[bytes | None, list[str]]:
+    """One key's state at the end of second ``to_time`` from its records (seconds, line) in
+    stream order: the line of its item, empty when deleted, ``None`` when no record applies
+    (the base's item stands); and the problems found (a record that does not decode, or, with
+    ``check_changes``, one that does not follow from the previous)."""
+    prefix: list[bytes] = []
+    for seconds, line in records:
+        if seconds > to_time:
+            break
+        prefix.append(line)
+    if not prefix:
+        return None, []
+    try:
+        problems = _missing_changes(prefix) if check_changes else []
+        return _state(prefix[-1]), problems
+    except (ChangeLogError, ItemFormatError) as exc:
+        return None, [f"damaged record: {exc.message}"]
+
+
+def _state(line: bytes) -> bytes:
+    """A key's state after the record ``line``: the new image's line, or empty (deleted).
+    The image is checked as wire format; it is written as logged, re-encoded only when the
+    fast parser cannot read it."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        obj = None
+    if isinstance(obj, dict) and obj.get("eventName") in ("INSERT", "MODIFY", "REMOVE"):
+        if obj["eventName"] == "REMOVE":
+            return b""
+        image = obj.get("newImage")
+        if isinstance(image, dict):
+            item_from_text(image)
+            return orjson.dumps(image)
+    state = apply_records(None, [decode_line(line)], 2**63)
+    return b"" if state is None else encode_item(state).encode("utf-8")
+
+
+def _missing_changes(lines: list[bytes]) -> list[str]:
+    """``missing-change`` problems of one key's records (in stream order): each must follow
+    from the previous one's new image (an INSERT from a delete)."""
+    problems: list[str] = []
+    previous: ChangeRecord | None = None
+    for line in lines:
+        record = decode_line(line)
+        if previous is not None:
+            image = previous.new_image if previous.event_name != "REMOVE" else None
+            if record.event_name == "INSERT":
+                missing = "a REMOVE" if image is not None else None
+            elif image is None or record.old_image is None:
+                missing = "a change"
+            else:
+                missing = None if items_equal(image, record.old_image) else "a change"
+            if missing is not None:
+                problems.append(
+                    f"missing-change record {record.sequence_number} ({record.event_name}) "
+                    f"does not follow from record {previous.sequence_number}: {missing} between "
+                    "them is missing"
+                )
+        previous = record
+    return problems

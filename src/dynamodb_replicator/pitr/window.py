@@ -8,6 +8,8 @@ E + m <= T. The margin m covers clock skew between this machine and DynamoDB, th
 floor of stream times and, for eventually consistent scans, replication lag.
 
 S is rounded down and E up to whole seconds, so the rule never grows more lenient by rounding.
+A backup of the original tool records no scan times: it serves as a base only with a window
+the operator states (``--assume-window S E``, :func:`assumed_window`), rounded the same way.
 """
 
 from __future__ import annotations
@@ -19,9 +21,16 @@ from typing import Final
 
 from ..backup.layout import Manifest
 from ..changelog.times import format_instant
-from ..errors import BackupError, NotExactError
+from ..errors import BackupError, NotExactError, UsageError
 
-__all__ = ["DEFAULT_MARGIN", "Exactness", "ScanWindow", "check_exact", "scan_window"]
+__all__ = [
+    "DEFAULT_MARGIN",
+    "Exactness",
+    "ScanWindow",
+    "assumed_window",
+    "check_exact",
+    "scan_window",
+]
 
 DEFAULT_MARGIN: Final = 5
 """Seconds of margin m when none is given (``--margin``)."""
@@ -34,6 +43,8 @@ class ScanWindow:
 
     start: int
     end: int
+    assumed: bool = False
+    """Stated by the operator (``--assume-window``), not read from the base's manifests."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,33 @@ def scan_window(manifests: Iterable[Manifest]) -> ScanWindow:
             hint="give the window the scan ran in with --assume-window S E",
         )
     return ScanWindow(start=min(starts), end=max(ends))
+
+
+def _given(text: str, what: str) -> tuple[int, int]:
+    """(floor, ceil) in epoch seconds of a time given as epoch seconds or ISO 8601 with a zone."""
+    value = text.strip()
+    try:
+        if value.isascii() and value.isdigit():
+            return int(value), int(value)
+        return _epoch(_instant(value, what))
+    except BackupError as exc:
+        raise UsageError(
+            f"--assume-window: {exc.message}",
+            hint="give S and E as ISO 8601 with a zone (2026-05-01T14:04:59Z) or epoch seconds",
+        ) from exc
+
+
+def assumed_window(start: str, end: str) -> ScanWindow:
+    """The scan window an operator states for a base that records none (``--assume-window S
+    E``): S rounded down, E up. A :class:`UsageError` when a time is malformed or E < S."""
+    low = _given(start, "S")[0]
+    high = _given(end, "E")[1]
+    if high < low:
+        raise UsageError(
+            f"--assume-window: E ({end}) is before S ({start})",
+            hint="give the time the base's scan started, then the time it finished",
+        )
+    return ScanWindow(start=low, end=high, assumed=True)
 
 
 def check_exact(window: ScanWindow, to_time: int, margin: int = DEFAULT_MARGIN) -> Exactness:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 from hypothesis import given, settings
 
-from dynamodb_replicator.backup.layout import Manifest
+from dynamodb_replicator.backup.layout import Location, Manifest
+from dynamodb_replicator.backup.reader import BackupSource, SegmentSource
+from dynamodb_replicator.backup.storage import StorageSpec
 from dynamodb_replicator.changelog.format import ChangeRecord
-from dynamodb_replicator.errors import BackupError, ChangeLogError, NotExactError
+from dynamodb_replicator.errors import BackupError, ChangeLogError, NotExactError, UsageError
 from dynamodb_replicator.items import Item, items_equal
 from dynamodb_replicator.pitr import (
     ScanWindow,
     apply_records,
+    assumed_window,
     check_exact,
     roll_forward_items,
     scan_window,
 )
+from dynamodb_replicator.pitr.rollforward import base_window
 from unit.pitr.model import SCHEMA, Event, item_of, model_at, record_of, workloads
 
 
@@ -124,3 +130,31 @@ def test_exact_from_e_plus_margin_with_the_log_from_s_minus_margin() -> None:
     assert check_exact(window, 130, margin=0).log_from == 100
     with pytest.raises(NotExactError):
         check_exact(window, 140, margin=-1)
+
+
+def test_an_assumed_window_is_rounded_outwards_and_checked() -> None:
+    window = assumed_window("2026-01-01T00:00:10.500Z", "2026-01-01T01:00:29.001+01:00")
+    assert window == ScanWindow(start=1767225610, end=1767225630, assumed=True)
+    assert assumed_window("100", "130") == ScanWindow(100, 130, assumed=True)
+    with pytest.raises(UsageError, match=r"E \(100\) is before S"):
+        assumed_window("130", "100")
+    with pytest.raises(UsageError, match="no time zone"):
+        assumed_window("2026-01-01T00:00:10", "130")
+
+
+def _source(kind: Literal["ours", "original"], manifests: bool) -> BackupSource:
+    manifest = _manifest(0, "2026-01-01T00:00:10Z", "2026-01-01T00:00:20Z") if manifests else None
+    return BackupSource(
+        StorageSpec(Location("folder", "base")), kind, (SegmentSource("0", 0, manifest),), ()
+    )
+
+
+def test_a_base_without_a_window_needs_one_assumed_and_one_with_a_window_refuses_it() -> None:
+    assumed = ScanWindow(100, 130, assumed=True)
+    with pytest.raises(NotExactError, match="only with --assume-window S E"):
+        base_window(_source("original", manifests=False))
+    assert base_window(_source("original", manifests=False), assumed) == assumed
+    recorded = base_window(_source("ours", manifests=True))
+    assert recorded == ScanWindow(1767225610, 1767225620)
+    with pytest.raises(UsageError, match="records its own"):
+        base_window(_source("ours", manifests=True), assumed)
