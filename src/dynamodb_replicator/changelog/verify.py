@@ -29,7 +29,7 @@ from typing import Any
 from ..backup.storage import Storage
 from ..errors import ChangeLogError, ConfigError
 from ..items import Item, canonical_value, items_equal
-from .format import ChangeRecord, decode_object, record_from_stream, sequence_key
+from .format import ChangeRecord, decode_object, event_record, sequence_key
 from .layout import (
     DESCRIPTOR,
     MANIFEST_SUFFIX,
@@ -300,7 +300,7 @@ def _not_reingested(
     for batch in failed_batches(failures):
         missing = []
         for raw in batch.records:
-            record = record_from_stream(raw, binary_as_text=True)
+            record = event_record(raw)
             in_window = (first is None or record.seconds >= first) and (
                 last is None or record.seconds <= last
             )
