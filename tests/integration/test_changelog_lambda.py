@@ -208,7 +208,8 @@ def test_template_runs_the_writer_as_a_second_function_on_the_stream() -> None:
     assert {a["Properties"]["MetricName"] for a in alarms} == {
         "IteratorAge",
         "Errors",
-        "ApproximateNumberOfMessagesVisible",
+        "OnFailureDestinationDeliveredEventCount",
+        "DestinationDeliveryFailures",
     }
 
 
