@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import click
 
@@ -17,7 +20,38 @@ from .exit_codes import EXIT_CODES_HELP, ExitCode
 from .options import common_options
 from .runner import run_job
 
-__all__ = ["incremental_snapshot", "parse_key_schema"]
+__all__ = ["IncrementalSnapshotParams", "incremental_snapshot", "parse_key_schema"]
+
+P = TypeVar("P")
+
+
+def _as_params(params: Callable[..., P]) -> Callable[[Callable[[P], None]], Callable[..., None]]:
+    """Give a command body one frozen ``params`` object built from click's parsed values (by
+    name); the body keeps its name and docstring, which click shows as the command's help."""
+
+    def decorate(body: Callable[[P], None]) -> Callable[..., None]:
+        @functools.wraps(body)
+        def callback(**values: Any) -> None:
+            body(params(**values))
+
+        return callback
+
+    return decorate
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncrementalSnapshotParams:
+    """``incremental-snapshot``'s arguments and options, as click names them."""
+
+    source: str
+    destination: str
+    keys: tuple[str, ...]
+    table: str | None
+    jobid: str | None
+    s3_endpoint_url: str | None
+    debug: bool
+    quiet: bool
+
 
 _SOURCE_HELP = (
     "SOURCE: the folder of one table's items as the original's backup function or "
@@ -86,7 +120,8 @@ def _print(result: SnapshotResult, quiet: bool) -> int:
     help="Send S3 requests to this endpoint (an S3-compatible server).",
 )
 @common_options
-def incremental_snapshot(source: str, destination: str, **opts: Any) -> None:
+@_as_params(IncrementalSnapshotParams)
+def incremental_snapshot(params: IncrementalSnapshotParams) -> None:
     """Turn the original tool's incremental backup at SOURCE into a backup at DESTINATION.
 
     The result is a backup job like backup-table's (one segment and its manifest, the table's
@@ -94,15 +129,15 @@ def incremental_snapshot(source: str, destination: str, **opts: Any) -> None:
     """
 
     def body() -> int:
-        schema = parse_key_schema(tuple(opts["keys"]))
-        endpoint = opts["s3_endpoint_url"]
-        src = StorageSpec(parse_source(source), s3_endpoint_url=endpoint)
-        dest = StorageSpec(parse_destination(destination), s3_endpoint_url=endpoint)
-        table = opts["table"] or src.location.parent_and_name()[1]
+        schema = parse_key_schema(params.keys)
+        endpoint = params.s3_endpoint_url
+        src = StorageSpec(parse_source(params.source), s3_endpoint_url=endpoint)
+        dest = StorageSpec(parse_destination(params.destination), s3_endpoint_url=endpoint)
+        table = params.table or src.location.parent_and_name()[1]
         if not table:
             raise UsageError("no table name in SOURCE", hint="add --table NAME")
-        jobid = validate_jobid(opts["jobid"]) if opts["jobid"] else new_jobid()
+        jobid = validate_jobid(params.jobid) if params.jobid else new_jobid()
         result = snapshot(src, dest, table=table, schema=schema, jobid=jobid)
-        return _print(result, bool(opts["quiet"]))
+        return _print(result, params.quiet)
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+    run_job(body, debug=params.debug, quiet=params.quiet)
