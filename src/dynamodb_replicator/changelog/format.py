@@ -103,6 +103,11 @@ class LogRecord(Protocol):
         """The line's JSON object, fields in the documented order."""
         ...
 
+    def wire_line_object(self) -> dict[str, Any]:
+        """:meth:`line_object`, but binary values may still be ``bytes`` (checked images that
+        :func:`encode_object` writes as base64 without converting them first)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ChangeRecord:
@@ -155,6 +160,34 @@ class ChangeRecord:
             obj["userIdentity"] = _verbatim(self.user_identity)
         return obj
 
+    def wire_line_object(self) -> dict[str, Any]:
+        """:meth:`line_object` with each image as it is in memory when the quick check passes
+        it (binary as ``bytes``, written as base64 by :func:`encode_object`)."""
+        if self.text is not None:
+            return self.line_object()
+        obj: dict[str, Any] = {
+            "format": LINE_FORMAT,
+            "eventID": self.event_id,
+            "sequenceNumber": self.sequence_number,
+            "time": self.time,
+            "timeUnit": self.time_unit,
+            "eventName": self.event_name,
+            "keys": _wire(self.keys),
+        }
+        if self.new_image is not None:
+            obj["newImage"] = _wire(self.new_image)
+        if self.old_image is not None:
+            obj["oldImage"] = _wire(self.old_image)
+        if self.user_identity is not None:
+            obj["userIdentity"] = _verbatim(self.user_identity)
+        return obj
+
+
+def _wire(image: Item) -> Mapping[str, Any]:
+    """``image`` itself when :func:`encode_object` can write it as it is, else its text form
+    (:func:`item_to_text`, which names what is wrong with it)."""
+    return image if _scan(image, False) else item_to_text(image)
+
 
 class EventRecord(NamedTuple):
     """One record of a Lambda event, checked, its images kept in text form (binary as base64).
@@ -202,6 +235,10 @@ class EventRecord(NamedTuple):
         if self.user_identity is not None:
             obj["userIdentity"] = self.user_identity
         return obj
+
+    def wire_line_object(self) -> dict[str, Any]:
+        """:meth:`line_object` (the images are text already)."""
+        return self.line_object()
 
     def change_record(self) -> ChangeRecord:
         """The record in memory (binary as ``bytes``)."""
@@ -394,7 +431,7 @@ def _b64_ok(text: object) -> bool:
         return False
 
 
-def _members_ok(tag: str, members: list[Any]) -> bool:
+def _members_ok(tag: str, members: list[Any], binary_text: bool) -> bool:
     if not members:
         return False
     if tag == "SS":
@@ -407,19 +444,26 @@ def _members_ok(tag: str, members: list[Any]) -> bool:
                 return False
     elif tag == "BS":
         for member in members:
-            if not _b64_ok(member):
+            if not (_b64_ok(member) if binary_text else type(member) is bytes):
                 return False
     else:
         return False
     return len(set(members)) == len(members)
 
 
-def _list_ok(values: list[Any]) -> bool:
-    return all(_text_ok({"": value}) for value in values)
+def _list_ok(values: list[Any], binary_text: bool) -> bool:
+    return all(_scan({"": value}, binary_text) for value in values)
 
 
 def _text_ok(image: object) -> bool:
     """Whether ``image`` (text form) can be written as it is; see the comment above."""
+    return _scan(image, True)
+
+
+def _scan(image: object, binary_text: bool) -> bool:
+    """The quick check of an image, binary as base64 text (``binary_text``) or as ``bytes``:
+    True only when :func:`item_from_text` would accept its text form and, for text, it is
+    exactly what :func:`item_to_text` writes."""
     if type(image) is not dict:
         return False
     for name, value in image.items():
@@ -434,21 +478,21 @@ def _text_ok(image: object) -> bool:
                 if tag == "N":
                     if not _number_ok(payload):
                         return False
-                elif tag != "B" or not _b64_ok(payload):
+                elif tag != "B" or not binary_text or not _b64_ok(payload):
                     return False
             elif kind is dict:
-                if tag != "M" or not _text_ok(payload):
+                if tag != "M" or not _scan(payload, binary_text):
                     return False
             elif kind is list:
                 if tag == "L":
-                    if not _list_ok(payload):
+                    if not _list_ok(payload, binary_text):
                         return False
-                elif not _members_ok(tag, payload):
+                elif not _members_ok(tag, payload, binary_text):
                     return False
             elif kind is bool:
                 if tag != "BOOL" and (tag != "NULL" or payload is not True):
                     return False
-            else:
+            elif kind is not bytes or tag != "B" or binary_text:
                 return False
     return True
 
@@ -552,19 +596,25 @@ def encode_object(records: Sequence[LogRecord], *, level: int = GZIP_LEVEL) -> E
     """The gzip JSON Lines object of ``records`` (in the order given); deterministic bytes.
 
     Lines are :func:`encode_line`'s, as UTF-8, made by orjson (the same bytes: compact, no
-    ASCII escaping).
+    ASCII escaping), binary values written as base64 as orjson meets them.
     """
     if not records:
         raise _fail("a change log object holds at least one record")
-    objects = [r.line_object() for r in records]
     dumps = orjson.dumps
     try:
-        lines = [dumps(obj) for obj in objects]
+        lines = [dumps(r.wire_line_object(), default=_base64) for r in records]
     except TypeError:
-        lines = [_line_bytes(obj) for obj in objects]
+        lines = [_line_bytes(r.line_object()) for r in records]
     lines.append(b"")
     data = gzip.compress(b"\n".join(lines), compresslevel=level, mtime=0)
     return EncodedObject(data, len(records), hashlib.sha256(data).hexdigest())
+
+
+def _base64(value: object) -> str:
+    """orjson's hook for what it does not write itself: binary values, as base64."""
+    if type(value) is bytes:
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def decode_object(data: bytes) -> list[ChangeRecord]:

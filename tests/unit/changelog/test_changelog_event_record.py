@@ -13,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dynamodb_replicator.changelog.format import (
+    ChangeRecord,
+    _scan,
     _text_ok,
     encode_line,
     encode_object,
@@ -172,3 +174,66 @@ def test_fractional_seconds_and_binary_keys() -> None:
     record = event_record(raw)
     assert (record.time, record.time_unit, record.seconds) == ("1700000000.75", "s", 1_700_000_000)
     assert record.change_record().keys == {"pk": {"B": b"\x00\xff"}}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.builds(
+            ChangeRecord,
+            event_id=texts,
+            sequence_number=st.integers(0, 10**40).map(str),
+            time=st.integers(0, 2**40).map(str),
+            time_unit=st.sampled_from(["s", "ms", "us"]),
+            event_name=st.sampled_from(["INSERT", "MODIFY", "REMOVE"]),
+            keys=items.filter(bool),
+            new_image=st.none() | items,
+            old_image=st.none() | items,
+            user_identity=st.none() | st.just(TTL),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_in_memory_records_are_written_as_encode_line_writes_them(
+    records: list[ChangeRecord],
+) -> None:
+    """The follower's records (binary as bytes) go to orjson as they are: the same bytes."""
+    text = gzip.decompress(encode_object(records).data).decode("utf-8")
+    assert text == "".join(encode_line(r) + "\n" for r in records)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_images)
+def test_the_in_memory_check_passes_only_what_item_to_text_writes(image: Any) -> None:
+    """Images whose binary values are bytes (as from the Streams API): what the check passes
+    is written, base64 for bytes, exactly as item_to_text writes it, and reads back."""
+    memory = _to_bytes(image)
+    if _scan(memory, False):
+        text = item_to_text(memory)
+        assert item_from_text(text) == memory
+
+
+def _to_bytes(value: Any) -> Any:
+    """``value`` with each base64 text that decodes turned into bytes (the rest kept)."""
+    if isinstance(value, dict):
+        if len(value) == 1 and "B" in value and isinstance(value["B"], str):
+            try:
+                return {"B": base64.b64decode(value["B"], validate=True)}
+            except ValueError:
+                return value
+        return {k: _to_bytes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_bytes(v) for v in value]
+    return value
+
+
+def test_an_in_memory_image_the_check_refuses_goes_the_slow_way() -> None:
+    record = ChangeRecord("e", "1", "1", "s", "INSERT", {"pk": {"B": bytearray(b"\x01")}},
+                          {"pk": {"B": bytearray(b"\x01")}, "t": {"SS": ("a",)}})  # fmt: skip
+    assert json.loads(encode_line(record))["newImage"] == {"pk": {"B": "AQ=="}, "t": {"SS": ["a"]}}
+    text = gzip.decompress(encode_object([record]).data).decode("utf-8")
+    assert text == encode_line(record) + "\n"
+    bad = ChangeRecord("e", "1", "1", "s", "INSERT", {"pk": {"S": "a"}}, {"n": {"N": 1.5}})
+    with pytest.raises(ItemFormatError, match="N must be a string"):
+        encode_object([bad])
