@@ -3,6 +3,7 @@ from the table's real stream records, as Lambda delivers them (binary base64, ep
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -208,7 +209,8 @@ def test_template_runs_the_writer_as_a_second_function_on_the_stream() -> None:
     assert {a["Properties"]["MetricName"] for a in alarms} == {
         "IteratorAge",
         "Errors",
-        "ApproximateNumberOfMessagesVisible",
+        "OnFailureDestinationDeliveredEventCount",
+        "DestinationDeliveryFailures",
     }
 
 
@@ -263,3 +265,139 @@ def test_from_failures_takes_target_only() -> None:
     result = CliRunner().invoke(cli, ["backup-changes", "--from-failures", "s3://b-1/x", "a", "b"])
     assert result.exit_code == 2
     assert "give TARGET only" in result.output
+
+
+def _shard_of(ddb_client: Any, streams_client: Any, table: str) -> tuple[str, str]:
+    arn = ddb_client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    (shard,) = streams_client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    return arn, shard["ShardId"]
+
+
+def _iso(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _invocation_record(
+    arn: str, shard: str, records: list[dict[str, Any]], *, payload: bool
+) -> tuple[str, bytes]:
+    """The object Lambda puts into an S3 on-failure destination for a discarded batch, named
+    and shaped as documented: aws/lambda/<mapping UUID>/<shard id>/YYYY/MM/DD/<time>-<UUID>,
+    the metadata, and the event as JSON text under "payload" (left out: what an SQS or SNS
+    destination gets)."""
+    body: dict[str, Any] = {
+        "requestContext": {
+            "requestId": "316aa6d0-8154-4e5c-9af7-85d5f4a6bc81",
+            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:backup",
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled",
+        },
+        "version": "1.0",
+        "timestamp": "2026-01-02T03:04:05.678Z",
+        "DDBStreamBatchInfo": {
+            "shardId": shard,
+            "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": _iso(
+                records[0]["dynamodb"]["ApproximateCreationDateTime"]
+            ),
+            "approximateArrivalOfLastRecord": _iso(
+                records[-1]["dynamodb"]["ApproximateCreationDateTime"]
+            ),
+            "batchSize": len(records),
+            "streamArn": arn,
+        },
+    }
+    if payload:
+        body["payload"] = json.dumps({"Records": records})
+    key = (
+        f"aws/lambda/f89f8514-cdd9-4602-9e1f-01a5b77d449b/{shard}/2026/01/02/"
+        "2026-01-02T03.04.05-4d9f6a1e-5f0b-4b6f-9c2e-0a1b2c3d4e5f"
+    )
+    return key, json.dumps(body).encode()
+
+
+@ON_MOTO
+@pytest.mark.parametrize("payload", [True, False], ids=["s3-payload", "range-only"])
+def test_a_documented_failure_record_is_reingested(
+    payload: bool,
+    ddb: Endpoint,
+    ddb_client: Any,
+    streams_client: Any,
+    s3_client: Any,
+    make_table: Callable[..., str],
+    make_bucket: Callable[..., str],
+) -> None:
+    """A batch discarded after a bisect: its first records reached the log, the rest are only
+    in the failure bucket, whole (payload) or by range (read again from the stream)."""
+    table = make_table(stream="NEW_AND_OLD_IMAGES")
+    _workload(ddb_client, table)
+    records = _event_records(ddb_client, streams_client, table)
+    arn, shard = _shard_of(ddb_client, streams_client, table)
+    logs, failures = make_bucket(), make_bucket()
+    handle = build_backup_handler(_env(ddb, BACKUP_TARGET=f"s3://{logs}/logs"))
+    third = len(records) // 3
+    assert handle({"Records": records[:third]}, None) == {"batchItemFailures": []}
+    key, body = _invocation_record(arn, shard, records[third:], payload=payload)
+    s3_client.put_object(Bucket=failures, Key=key, Body=body)
+
+    endpoint = ["--s3-endpoint-url", ddb.url]
+    verify = ["verify-changes", f"s3://{logs}/logs/{table}", "--failures", f"s3://{failures}"]
+    before = CliRunner().invoke(cli, [*verify, *endpoint])
+    assert before.exit_code == 1, before.output
+    assert f"NOT-REINGESTED: s3://{failures}/{key}" in before.output
+
+    again = CliRunner().invoke(
+        cli,
+        ["backup-changes", "--from-failures", f"s3://{failures}", f"s3://{logs}/logs",
+         "--endpoint-url", ddb.url, *endpoint],
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    rest = len(records) - third
+    assert f"re-ingested {rest} of {rest} record(s) from 1 discarded batch(es)" in again.output
+    assert ("read again from the stream" in again.output) is not payload
+    after = CliRunner().invoke(cli, [*verify, *endpoint])
+    assert after.exit_code == 0, after.output
+    logged = [r.record for r in _window(s3_client, logs, "logs", ddb_client, table).records]
+    expected = _expected(records)
+    if payload:
+        assert logged == expected
+    else:  # read from the Streams API: the same changes, the time as that API gives it
+        assert [(r.sequence_number, r.event_name, r.keys, r.new_image, r.old_image, r.seconds)
+                for r in logged] == [
+            (r.sequence_number, r.event_name, r.keys, r.new_image, r.old_image, r.seconds)
+            for r in expected
+        ]  # fmt: skip
+
+
+@ON_MOTO
+def test_a_range_the_stream_no_longer_holds_is_named(
+    ddb: Endpoint,
+    ddb_client: Any,
+    streams_client: Any,
+    make_table: Callable[..., str],
+    make_bucket: Callable[..., str],
+    s3_client: Any,
+) -> None:
+    table = make_table(stream="NEW_AND_OLD_IMAGES")
+    _workload(ddb_client, table)
+    records = _event_records(ddb_client, streams_client, table)
+    arn, shard = _shard_of(ddb_client, streams_client, table)
+    ddb_client.delete_table(TableName=table)  # its stream goes with it, as after 24 hours
+    logs, failures = make_bucket(), make_bucket()
+    key, body = _invocation_record(arn, shard, records, payload=False)
+    s3_client.put_object(Bucket=failures, Key=key, Body=body)
+    result = CliRunner().invoke(
+        cli,
+        ["backup-changes", "--from-failures", f"s3://{failures}", f"s3://{logs}/logs",
+         "--endpoint-url", ddb.url, "--s3-endpoint-url", ddb.url],
+    )  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert f"NOT WRITTEN: s3://{failures}/{key}: re-reading {len(records)} record(s)" in (
+        result.output
+    )
+    assert "the stream no longer holds them (ResourceNotFoundException)" in result.output

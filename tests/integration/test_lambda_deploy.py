@@ -91,3 +91,76 @@ def test_package_builds_and_its_handler_imports_from_the_zip(tmp_path: Path) -> 
     result = _import_check(str(output))
     assert result["loaded"] == []
     assert str(output) in str(result["file"])
+
+
+class _Tagged(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags as ``{"Tag": value}`` (``!GetAtt X.Arn`` ->
+    ``{"GetAtt": "X.Arn"}``), to check what they point at."""
+
+
+def _tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, object]:
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node, deep=True)}
+    assert isinstance(node, yaml.MappingNode)
+    return {suffix: loader.construct_mapping(node, deep=True)}
+
+
+_Tagged.add_multi_constructor("!", _tagged)
+
+
+def test_the_change_log_writer_keeps_discarded_batches_in_an_s3_bucket() -> None:
+    """The writer's mapping sends discarded batches to an S3 bucket of the stack (which keeps
+    the whole invocation, records included), its role may put objects there, and alarms tell
+    when a batch lands there or could not be delivered."""
+    template = yaml.load(TEMPLATE.read_text(), Loader=_Tagged)
+    resources = template["Resources"]
+    bucket = resources["BackupFailureBucket"]
+    assert bucket["Type"] == "AWS::S3::Bucket"
+    assert bucket["Condition"] == "HasBackup"
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+    assert "LifecycleConfiguration" not in bucket["Properties"]  # kept until re-ingested
+    assert not [
+        name for name, r in resources.items()
+        if r["Type"] == "AWS::SQS::Queue" and r.get("Condition") == "HasBackup"
+    ]  # fmt: skip
+
+    mapping = resources["BackupStreamMapping"]["Properties"]
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "GetAtt": "BackupFailureBucket.Arn"
+    }
+    assert mapping["MetricsConfig"] == {"Metrics": ["EventCount"]}
+
+    (policy,) = resources["BackupFunctionRole"]["Properties"]["Policies"]
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    put, listing = statements["KeepDiscardedBatches"], statements["ListDiscardedBatches"]
+    assert (put["Action"], put["Resource"]) == (
+        "s3:PutObject",
+        {"Sub": "${BackupFailureBucket.Arn}/*"},
+    )
+    assert (listing["Action"], listing["Resource"]) == (
+        "s3:ListBucket",
+        {"GetAtt": "BackupFailureBucket.Arn"},
+    )
+    for statement in (put, listing):
+        assert statement["Condition"] == {
+            "StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}
+        }
+    assert not any("sqs:" in str(s["Action"]) for s in statements.values())
+
+    alarms = {
+        r["Properties"]["MetricName"]: r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r.get("Condition") == "HasBackup"
+    }
+    delivered = alarms["OnFailureDestinationDeliveredEventCount"]
+    assert delivered["Dimensions"] == [
+        {"Name": "EventSourceMappingUUID", "Value": {"Ref": "BackupStreamMapping"}}
+    ]
+    assert alarms["DestinationDeliveryFailures"]["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": "BackupFunction"}}
+    ]
+    output = template["Outputs"]["BackupFailureBucketName"]
+    assert output["Value"] == {"Ref": "BackupFailureBucket"}
+    assert "--from-failures" in output["Description"]

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backup.storage import Storage, StorageSpec
-from ..dynamo import Client, StreamsClient, TableSpec, batch_get, describe_table
+from ..dynamo import Client, StreamsClient, TableSpec, batch_get, describe_table, make_client
 from ..errors import GapError, ReplicatorError
 from ..items import KeySchema, key_identity
-from ..replicate.checkpoint import CheckpointStore
+from ..replicate.checkpoint import CheckpointStore, TableCheckpoint
 from ..replicate.follower import (
     ApplyOutcome,
     Follower,
@@ -40,7 +40,14 @@ from .layout import GapMarker, Heartbeat, LogDescriptor, log_location
 from .store import storage_at
 from .writer import ChangeLogWriter, ShardPosition
 
-__all__ = ["BackupChangesJob", "BackupChangesResult", "LogRun", "backup_changes", "follow_into_log"]
+__all__ = [
+    "BackupChangesJob",
+    "BackupChangesResult",
+    "LogRun",
+    "backup_changes",
+    "checkpoint_table",
+    "follow_into_log",
+]
 
 log = logging.getLogger(__name__)
 
@@ -269,3 +276,14 @@ def backup_changes(
     return BackupChangesResult(
         run.follow, storage.location.url(), run.objects, len(run.gap_markers)
     )
+
+
+def checkpoint_table(
+    primary: TableSpec, region: str, table: str, endpoint_url: str | None = None
+) -> TableCheckpoint:
+    """The checkpoint of ``backup-changes`` of ``primary`` kept in the DynamoDB table
+    ``region``/``table`` (``ddb://REGION/TABLE``), reached at ``endpoint_url`` or the
+    primary's endpoint."""
+    endpoint = endpoint_url or primary.address.endpoint_url
+    client = make_client("dynamodb", region=region, endpoint_url=endpoint)
+    return TableCheckpoint(client, table, f"backup-changes {primary.address}")

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backup.storage import Storage
-from ..items import canonical_value
+from ..errors import ConfigError
+from ..items import KeySchema, canonical_value
 from .format import ChangeRecord
-from .reader import Damage, read_window
+from .reader import Damage, read_descriptor, read_window
 from .verify import find_logs
 
-__all__ = ["History", "Version", "record_history"]
+__all__ = ["History", "Version", "logged_key_schema", "record_history"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,15 @@ def record_history(
             if _key_id(entry.record.keys) == wanted
         ]
     return History(tuple(reversed(versions)), tuple(damaged), tuple(unfinished))
+
+
+def logged_key_schema(root: Storage) -> KeySchema:
+    """The table's key schema as the (first) log at or under ``root`` records it."""
+    for storage in find_logs(root):
+        descriptor = read_descriptor(storage)
+        if descriptor is not None:
+            keys = {kind: (name, type_) for name, kind, type_ in descriptor.key_schema}
+            hash_name, hash_type = keys["HASH"]
+            range_name, range_type = keys.get("RANGE", (None, None))
+            return KeySchema(hash_name, hash_type, range_name, range_type)
+    raise ConfigError(f"no change log at {root.location.url()}")

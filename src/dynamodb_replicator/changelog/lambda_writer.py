@@ -26,7 +26,7 @@ from ..backup.storage import Storage, StorageSpec
 from ..dynamo import TableInfo, describe_table, make_client, resolve_region
 from ..errors import ConfigError, ReplicatorError, UsageError
 from .describe import descriptor_of
-from .format import ChangeRecord, record_from_stream
+from .format import EventRecord, event_record
 from .layout import LogDescriptor, log_location, split_by_hour
 from .store import storage_at
 from .writer import ChangeLogWriter
@@ -182,13 +182,13 @@ class LambdaLogWriter:
         ids = [_sequence_of(r) for r in records]
         if not records:
             return BackupOutcome(0, 0, 0, ())
-        parsed: list[ChangeRecord] = []
+        parsed: list[EventRecord] = []
         reason: str | None = None
         for record in records:
             try:
                 if "kinesis" in record:
                     raise ConfigError("Kinesis records are not written to a change log")
-                parsed.append(record_from_stream(record, binary_as_text=True))
+                parsed.append(event_record(record))
             except ReplicatorError as exc:
                 reason = f"record {ids[len(parsed)]}: {exc.message}"
                 log.error("refused %s", reason)

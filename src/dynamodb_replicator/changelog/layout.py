@@ -22,11 +22,11 @@ import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from ..backup.layout import Location
 from ..errors import ChangeLogError, UsageError
-from .format import ChangeRecord
+from .format import LogRecord
 
 __all__ = [
     "DATA_SUFFIX",
@@ -114,22 +114,25 @@ def hour_bounds(folder: str) -> tuple[int, int]:
     return start, start + 3599
 
 
-def split_by_hour(records: Sequence[ChangeRecord]) -> Iterator[tuple[str, list[ChangeRecord]]]:
+R = TypeVar("R", bound=LogRecord)
+
+
+def split_by_hour(records: Sequence[R]) -> Iterator[tuple[str, list[R]]]:
     """``records`` cut into runs of consecutive records of one UTC hour, in order.
 
     Record times need not grow (they are approximate), so a run ends wherever the hour changes.
     """
-    run: list[ChangeRecord] = []
-    current = ""
+    run: list[R] = []
+    current = -1
     for record in records:
-        folder = hour_folder(record.seconds)
-        if run and folder != current:
-            yield current, run
+        hour = record.seconds // 3600
+        if run and hour != current:
+            yield hour_folder(current * 3600), run
             run = []
-        current = folder
+        current = hour
         run.append(record)
     if run:
-        yield current, run
+        yield hour_folder(current * 3600), run
 
 
 # --- names ------------------------------------------------------------------------------------
@@ -314,7 +317,7 @@ class GapMarker:
 
 def manifest_for(
     name: str,
-    records: Sequence[ChangeRecord],
+    records: Sequence[LogRecord],
     *,
     sha256: str,
     size: int,

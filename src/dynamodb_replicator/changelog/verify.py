@@ -21,15 +21,16 @@ the shard's end, or its last record).
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backup.storage import Storage
 from ..errors import ChangeLogError, ConfigError
 from ..items import Item, canonical_value, items_equal
-from .format import ChangeRecord, decode_object, record_from_stream, sequence_key
+from .format import ChangeRecord, decode_object, event_record, sequence_key
 from .layout import (
     DESCRIPTOR,
     MANIFEST_SUFFIX,
@@ -48,6 +49,9 @@ from .reader import (
     read_window,
 )
 from .store import storage_at, subfolders
+
+if TYPE_CHECKING:
+    from .failures import BatchInfo
 
 __all__ = ["Problem", "ShardProof", "Verification", "find_logs", "verify_changes", "verify_log"]
 
@@ -297,10 +301,20 @@ def _not_reingested(
     from .failures import failed_batches  # the failure destination's reader, only when asked
 
     problems = []
+    ordered: list[int] | None = None
     for batch in failed_batches(failures):
+        url = failures.location.url(batch.name)
+        if batch.records is None:
+            assert batch.info is not None  # a record without payload names its range
+            if ordered is None:
+                ordered = sorted(logged)
+            problem = _range_not_logged(batch.info, ordered, first, last)
+            if problem:
+                problems.append(Problem("not-reingested", url, problem))
+            continue
         missing = []
         for raw in batch.records:
-            record = record_from_stream(raw, binary_as_text=True)
+            record = event_record(raw)
             in_window = (first is None or record.seconds >= first) and (
                 last is None or record.seconds <= last
             )
@@ -310,12 +324,35 @@ def _not_reingested(
             problems.append(
                 Problem(
                     "not-reingested",
-                    failures.location.url(batch.name),
+                    url,
                     f"{len(missing)} record(s) Lambda discarded are not in the log (first "
                     f"{missing[0]}): run backup-changes --from-failures",
                 )
             )
     return problems
+
+
+def _range_not_logged(
+    info: BatchInfo, ordered: list[int], first: int | None, last: int | None
+) -> str | None:
+    """For a discarded batch known by its range only (no payload): whether the log holds its
+    first and last records and as many as the batch had; ``None`` when it does, or when
+    the batch lies outside the window (by the arrival times Lambda gave)."""
+    start, end = info.seconds()
+    if (first is not None and end is not None and end < first) or (
+        last is not None and start is not None and start > last
+    ):
+        return None
+    low, high = bisect.bisect_left(ordered, info.start), bisect.bisect_right(ordered, info.end)
+    held = high - low
+    ends_held = low < high and ordered[low] == info.start and ordered[high - 1] == info.end
+    if ends_held and (info.batch_size is None or held >= info.batch_size):
+        return None
+    return (
+        f"the log holds {held} record(s) of the discarded batch ({info.describe()}): run "
+        "backup-changes --from-failures within 24 hours of the discard (this record has no "
+        "payload: its records are read again from the stream)"
+    )
 
 
 def verify_changes(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..backup.storage import Storage
 from ..errors import ChangeLogError
-from .format import ChangeRecord, encode_object
+from .format import GZIP_LEVEL, LogRecord, encode_object
 from .layout import (
     DESCRIPTOR,
     GapMarker,
@@ -49,7 +49,7 @@ class ShardPosition:
 class ChangeLogWriter:
     """Writes one stream's log into ``storage`` (rooted at the log's folder)."""
 
-    def __init__(self, storage: Storage, *, writer: Writer, gzip_level: int = 6):
+    def __init__(self, storage: Storage, *, writer: Writer, gzip_level: int = GZIP_LEVEL):
         self.storage = storage
         self.writer = writer
         self.gzip_level = gzip_level
@@ -69,7 +69,7 @@ class ChangeLogWriter:
             )
 
     def write(
-        self, records: Sequence[ChangeRecord], position: ShardPosition | None = None
+        self, records: Sequence[LogRecord], position: ShardPosition | None = None
     ) -> list[ObjectManifest]:
         """Write ``records`` (in stream order) as one object per UTC hour they span.
 

@@ -3,44 +3,115 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import click
 
 from ..backup.layout import Location, parse_destination, parse_source
-from ..backup.storage import Storage, StorageSpec
-from ..changelog.failures import reingest
-from ..changelog.follow import BackupChangesJob, BackupChangesResult, backup_changes
+from ..backup.storage import StorageSpec
+from ..changelog.failures import ReingestJob, run_reingest
+from ..changelog.follow import (
+    BackupChangesJob,
+    BackupChangesResult,
+    backup_changes,
+    checkpoint_table,
+)
 from ..changelog.format import encode_line
-from ..changelog.history import History, record_history
-from ..changelog.lambda_writer import BackupConfig, LambdaLogWriter
-from ..changelog.reader import read_descriptor
+from ..changelog.history import History, logged_key_schema, record_history
+from ..changelog.lambda_writer import BackupConfig
 from ..changelog.times import format_instant, parse_instant
-from ..changelog.verify import ShardProof, Verification, find_logs, verify_changes
-from ..dynamo import TableSpec, make_client
-from ..errors import ConfigError, UsageError
-from ..items import KeySchema, encode_item
+from ..changelog.verify import ShardProof, Verification, verify_changes
+from ..dynamo import TableSpec
+from ..errors import UsageError
+from ..items import encode_item
 from ..replicate.checkpoint import (
     STATE_DIR_VARIABLE,
     CheckpointStore,
     FileCheckpoint,
-    TableCheckpoint,
     default_checkpoint,
     parse_checkpoint_location,
 )
 from ..replicate.follower import FollowOptions
 from .diff_cmd import parse_key_argument
 from .exit_codes import EXIT_CODES_HELP, ExitCode
-from .options import ADDRESS_HELP, common_options, endpoint_options, table_spec
+from .options import ADDRESS_HELP, as_params, common_options, endpoint_options, table_spec
 from .replicate_cmd import open_default_checkpoint
 from .runner import run_job
 
 __all__ = [
+    "BackupChangesParams",
+    "RecordHistoryParams",
+    "VerifyChangesParams",
     "backup_changes_command",
     "record_history_command",
     "verify_changes_command",
 ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupChangesParams:
+    """``backup-changes``'s arguments and options, as click names them."""
+
+    primary: str | None
+    target: str | None
+    failures: str | None
+    checkpoint: str | None
+    until_caught_up: bool
+    quiet_polls: int
+    quiet_seconds: float
+    max_seconds: float | None
+    fail_on_gap: bool
+    concurrency: int
+    heartbeat_seconds: float
+    sse: str | None
+    sse_kms_key_id: str | None
+    fetch: bool
+    s3_endpoint_url: str | None
+    endpoint_url: str | None
+    region: str | None
+    debug: bool
+    quiet: bool
+
+    @property
+    def sse_mode(self) -> str | None:
+        """--sse, or aws:kms when only --sse-kms-key-id is given."""
+        return self.sse or ("aws:kms" if self.sse_kms_key_id else None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyChangesParams:
+    """``verify-changes``'s arguments and options, as click names them."""
+
+    target: str
+    start: str | None
+    until: str | None
+    failures: str | None
+    s3_endpoint_url: str | None
+    debug: bool
+    quiet: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordHistoryParams:
+    """``record-history``'s arguments and options, as click names them."""
+
+    target: str
+    key: str
+    start: str | None
+    until: str | None
+    fmt: str
+    s3_endpoint_url: str | None
+    debug: bool
+    quiet: bool
+
+
+def _window(start: str | None, until: str | None) -> tuple[int | None, int | None]:
+    """--from and --until as epoch seconds (open ends ``None``)."""
+    first = parse_instant(start, "--from") if start else None
+    last = parse_instant(until, "--until") if until else None
+    return first, last
+
 
 _TARGET_HELP = (
     "TARGET: s3://bucket/prefix or an explicit local folder (./dir, ../dir, /abs/dir, ~/dir). "
@@ -48,14 +119,8 @@ _TARGET_HELP = (
 )
 
 
-def _store(
-    text: str | None,
-    primary: TableSpec,
-    target: Location,
-    endpoint_url: str | None,
-    quiet: bool,
-) -> CheckpointStore:
-    if text is None:
+def _store(params: BackupChangesParams, primary: TableSpec, target: Location) -> CheckpointStore:
+    if params.checkpoint is None:
         home = default_checkpoint(
             primary.name,
             "",
@@ -65,14 +130,12 @@ def _store(
             cwd=Path.cwd(),
             command="backup-changes",
         )
-        return open_default_checkpoint(home, quiet)
-    where = parse_checkpoint_location(text)
+        return open_default_checkpoint(home, params.quiet)
+    where = parse_checkpoint_location(params.checkpoint)
     if isinstance(where, Path):
         return FileCheckpoint(where)
     region, table = where
-    endpoint = endpoint_url or primary.address.endpoint_url
-    client = make_client("dynamodb", region=region, endpoint_url=endpoint)
-    return TableCheckpoint(client, table, f"backup-changes {primary.address}")
+    return checkpoint_table(primary, region, table, params.endpoint_url)
 
 
 def _summary(result: BackupChangesResult, store: CheckpointStore, quiet: bool) -> int:
@@ -96,7 +159,8 @@ def _summary(result: BackupChangesResult, store: CheckpointStore, quiet: bool) -
     "failures",
     metavar="S3URL",
     help="Instead of following a stream: write the batches Lambda discarded, kept by the "
-    "mapping's S3 on-failure destination at S3URL, into the log at TARGET (give TARGET only).",
+    "mapping's S3 on-failure destination at S3URL, into the log at TARGET (give TARGET only). "
+    "A record without its payload is read again from the stream (24 hours).",
 )
 @click.option(
     "--checkpoint",
@@ -142,47 +206,77 @@ def _summary(result: BackupChangesResult, store: CheckpointStore, quiet: bool) -
 )
 @endpoint_options
 @common_options
-def backup_changes_command(primary: str | None, target: str | None, **opts: Any) -> None:
+@as_params(BackupChangesParams)
+def backup_changes_command(params: BackupChangesParams) -> None:
     """Write PRIMARY's DynamoDB Stream into a change log at TARGET (gzip JSON Lines)."""
-    if opts["failures"]:
-        if target is not None or primary is None:
+    if params.failures:
+        if params.target is not None or params.primary is None:
             raise click.UsageError("with --from-failures S3URL give TARGET only")
-        _from_failures(opts["failures"], primary, opts)
+        _from_failures(params.failures, params.primary, params)
         return
+    primary, target = params.primary, params.target
     if primary is None or target is None:
         raise click.UsageError("give PRIMARY and TARGET")
 
     def body() -> int:
-        region, endpoint = opts["region"], opts["endpoint_url"]
-        concurrency = int(opts["concurrency"])
-        spec = table_spec(primary, region=region, endpoint_url=endpoint, pool=concurrency)
+        spec = table_spec(
+            primary,
+            region=params.region,
+            endpoint_url=params.endpoint_url,
+            pool=params.concurrency,
+        )
         log_target = parse_destination(target)
         destination = StorageSpec(
             log_target,
-            s3_endpoint_url=opts["s3_endpoint_url"],
-            sse=opts["sse"] or ("aws:kms" if opts["sse_kms_key_id"] else None),
-            sse_kms_key_id=opts["sse_kms_key_id"],
+            s3_endpoint_url=params.s3_endpoint_url,
+            sse=params.sse_mode,
+            sse_kms_key_id=params.sse_kms_key_id,
         )
         options = FollowOptions(
-            until_caught_up=bool(opts["until_caught_up"]),
-            quiet_polls=int(opts["quiet_polls"]),
-            quiet_seconds=float(opts["quiet_seconds"]),
-            max_seconds=opts["max_seconds"],
-            fail_on_gap=bool(opts["fail_on_gap"]),
-            concurrency=concurrency,
+            until_caught_up=params.until_caught_up,
+            quiet_polls=params.quiet_polls,
+            quiet_seconds=params.quiet_seconds,
+            max_seconds=params.max_seconds,
+            fail_on_gap=params.fail_on_gap,
+            concurrency=params.concurrency,
         )
         job = BackupChangesJob(
             spec,
             destination,
             options,
-            fetch=bool(opts["fetch"]),
-            heartbeat_seconds=float(opts["heartbeat_seconds"]),
+            fetch=params.fetch,
+            heartbeat_seconds=params.heartbeat_seconds,
         )
-        store = _store(opts["checkpoint"], spec, log_target, endpoint, bool(opts["quiet"]))
+        store = _store(params, spec, log_target)
         result = backup_changes(job, store)  # a gap with --fail-on-gap: GapError, exit 1
-        return _summary(result, store, bool(opts["quiet"]))
+        return _summary(result, store, params.quiet)
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+    run_job(body, debug=params.debug, quiet=params.quiet)
+
+
+def _from_failures(source: str, target: str, params: BackupChangesParams) -> None:
+    def body() -> int:
+        config = BackupConfig(
+            target=parse_destination(target),
+            sse=params.sse_mode,
+            sse_kms_key_id=params.sse_kms_key_id,
+            s3_endpoint_url=params.s3_endpoint_url,
+            dynamodb_endpoint_url=params.endpoint_url,
+        )
+        failures = StorageSpec(parse_source(source), s3_endpoint_url=params.s3_endpoint_url)
+        job = ReingestJob(failures, config, streams_endpoint_url=params.endpoint_url)
+        done = run_reingest(job)
+        for name, reason in done.failed:
+            click.echo(f"NOT WRITTEN: {name}: {reason}", err=True)
+        if not params.quiet:
+            again = f" ({done.reread} read again from the stream)" if done.reread else ""
+            click.echo(
+                f"re-ingested {done.written} of {done.records} record(s) from {done.batches} "
+                f"discarded batch(es){again} into {config.target.url()}"
+            )
+        return int(ExitCode.FAILED if done.failed else ExitCode.OK)
+
+    run_job(body, debug=params.debug, quiet=params.quiet)
 
 
 # --- verify-changes ---------------------------------------------------------------------------
@@ -237,7 +331,8 @@ def _print_verification(result: Verification, quiet: bool) -> int:
     help="Send S3 requests to this endpoint (an S3-compatible server).",
 )
 @common_options
-def verify_changes_command(target: str, **opts: Any) -> None:
+@as_params(VerifyChangesParams)
+def verify_changes_command(params: VerifyChangesParams) -> None:
     """Check a change log over a window: damaged objects, chain breaks, gaps, stream changes.
 
     TARGET is the log's folder, the table's changes folder or the table's folder. Exit 1 naming
@@ -245,34 +340,22 @@ def verify_changes_command(target: str, **opts: Any) -> None:
     """
 
     def body() -> int:
-        first = parse_instant(opts["start"], "--from") if opts["start"] else None
-        last = parse_instant(opts["until"], "--until") if opts["until"] else None
+        first, last = _window(params.start, params.until)
         if first is not None and last is not None and first > last:
             raise UsageError("--from is after --until", hint="swap them")
-        storage = StorageSpec(parse_source(target), s3_endpoint_url=opts["s3_endpoint_url"]).open()
+        endpoint = params.s3_endpoint_url
+        storage = StorageSpec(parse_source(params.target), s3_endpoint_url=endpoint).open()
         failures = None
-        if opts["failures"]:
-            where = parse_source(opts["failures"])
-            failures = StorageSpec(where, s3_endpoint_url=opts["s3_endpoint_url"]).open()
+        if params.failures:
+            where = parse_source(params.failures)
+            failures = StorageSpec(where, s3_endpoint_url=endpoint).open()
         result = verify_changes(storage, first, last, failures=failures)
-        return _print_verification(result, bool(opts["quiet"]))
+        return _print_verification(result, params.quiet)
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+    run_job(body, debug=params.debug, quiet=params.quiet)
 
 
 # --- record-history ---------------------------------------------------------------------------
-
-
-def _schema_of(storage: Storage) -> KeySchema:
-    """The key schema recorded in the (first) log's descriptor."""
-    for log_storage in find_logs(storage):
-        descriptor = read_descriptor(log_storage)
-        if descriptor is not None:
-            keys = {kind: (name, type_) for name, kind, type_ in descriptor.key_schema}
-            hash_name, hash_type = keys["HASH"]
-            range_name, range_type = keys.get("RANGE", (None, None))
-            return KeySchema(hash_name, hash_type, range_name, range_type)
-    raise ConfigError(f"no change log at {storage.location.url()}")
 
 
 def _print_history(history: History, fmt: str) -> int:
@@ -317,7 +400,8 @@ def _print_history(history: History, fmt: str) -> int:
     help="Send S3 requests to this endpoint (an S3-compatible server).",
 )
 @common_options
-def record_history_command(target: str, key: str, **opts: Any) -> None:
+@as_params(RecordHistoryParams)
+def record_history_command(params: RecordHistoryParams) -> None:
     """Every version of one item in a change log, newest first, with its time and event.
 
     KEY is JSON: wire format ('{"pk": {"S": "a"}}') or plain values typed by the table's key
@@ -325,33 +409,10 @@ def record_history_command(target: str, key: str, **opts: Any) -> None:
     """
 
     def body() -> int:
-        first = parse_instant(opts["start"], "--from") if opts["start"] else None
-        last = parse_instant(opts["until"], "--until") if opts["until"] else None
-        storage = StorageSpec(parse_source(target), s3_endpoint_url=opts["s3_endpoint_url"]).open()
-        wire_key = parse_key_argument(key, _schema_of(storage))
-        return _print_history(record_history(storage, wire_key, first, last), opts["fmt"])
+        first, last = _window(params.start, params.until)
+        where = parse_source(params.target)
+        storage = StorageSpec(where, s3_endpoint_url=params.s3_endpoint_url).open()
+        wire_key = parse_key_argument(params.key, logged_key_schema(storage))
+        return _print_history(record_history(storage, wire_key, first, last), params.fmt)
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
-
-
-def _from_failures(source: str, target: str, opts: dict[str, Any]) -> None:
-    def body() -> int:
-        config = BackupConfig(
-            target=parse_destination(target),
-            sse=opts["sse"] or ("aws:kms" if opts["sse_kms_key_id"] else None),
-            sse_kms_key_id=opts["sse_kms_key_id"],
-            s3_endpoint_url=opts["s3_endpoint_url"],
-            dynamodb_endpoint_url=opts["endpoint_url"],
-        )
-        failures = StorageSpec(parse_source(source), s3_endpoint_url=opts["s3_endpoint_url"])
-        done = reingest(failures.open(), LambdaLogWriter.from_config(config))
-        for name, reason in done.failed:
-            click.echo(f"NOT WRITTEN: {name}: {reason}", err=True)
-        if not opts["quiet"]:
-            click.echo(
-                f"re-ingested {done.written} of {done.records} record(s) from {done.batches} "
-                f"discarded batch(es) into {config.target.url()}"
-            )
-        return int(ExitCode.FAILED if done.failed else ExitCode.OK)
-
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+    run_job(body, debug=params.debug, quiet=params.quiet)

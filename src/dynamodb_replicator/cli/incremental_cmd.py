@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import click
 
@@ -14,10 +14,25 @@ from ..errors import UsageError
 from ..items import KEY_TYPES, KeySchema
 from .backup_cmd import LOCATION_HELP
 from .exit_codes import EXIT_CODES_HELP, ExitCode
-from .options import common_options
+from .options import as_params, common_options
 from .runner import run_job
 
-__all__ = ["incremental_snapshot", "parse_key_schema"]
+__all__ = ["IncrementalSnapshotParams", "incremental_snapshot", "parse_key_schema"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncrementalSnapshotParams:
+    """``incremental-snapshot``'s arguments and options, as click names them."""
+
+    source: str
+    destination: str
+    keys: tuple[str, ...]
+    table: str | None
+    jobid: str | None
+    s3_endpoint_url: str | None
+    debug: bool
+    quiet: bool
+
 
 _SOURCE_HELP = (
     "SOURCE: the folder of one table's items as the original's backup function or "
@@ -86,7 +101,8 @@ def _print(result: SnapshotResult, quiet: bool) -> int:
     help="Send S3 requests to this endpoint (an S3-compatible server).",
 )
 @common_options
-def incremental_snapshot(source: str, destination: str, **opts: Any) -> None:
+@as_params(IncrementalSnapshotParams)
+def incremental_snapshot(params: IncrementalSnapshotParams) -> None:
     """Turn the original tool's incremental backup at SOURCE into a backup at DESTINATION.
 
     The result is a backup job like backup-table's (one segment and its manifest, the table's
@@ -94,15 +110,15 @@ def incremental_snapshot(source: str, destination: str, **opts: Any) -> None:
     """
 
     def body() -> int:
-        schema = parse_key_schema(tuple(opts["keys"]))
-        endpoint = opts["s3_endpoint_url"]
-        src = StorageSpec(parse_source(source), s3_endpoint_url=endpoint)
-        dest = StorageSpec(parse_destination(destination), s3_endpoint_url=endpoint)
-        table = opts["table"] or src.location.parent_and_name()[1]
+        schema = parse_key_schema(params.keys)
+        endpoint = params.s3_endpoint_url
+        src = StorageSpec(parse_source(params.source), s3_endpoint_url=endpoint)
+        dest = StorageSpec(parse_destination(params.destination), s3_endpoint_url=endpoint)
+        table = params.table or src.location.parent_and_name()[1]
         if not table:
             raise UsageError("no table name in SOURCE", hint="add --table NAME")
-        jobid = validate_jobid(opts["jobid"]) if opts["jobid"] else new_jobid()
+        jobid = validate_jobid(params.jobid) if params.jobid else new_jobid()
         result = snapshot(src, dest, table=table, schema=schema, jobid=jobid)
-        return _print(result, bool(opts["quiet"]))
+        return _print(result, params.quiet)
 
-    run_job(body, debug=bool(opts["debug"]), quiet=bool(opts["quiet"]))
+    run_job(body, debug=params.debug, quiet=params.quiet)
