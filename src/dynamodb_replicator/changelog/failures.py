@@ -34,11 +34,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from ..backup.storage import Storage, StorageSpec
 from ..dynamo import StreamsClient, make_client, resolve_region
-from ..dynamo.aws import translate
+from ..dynamo.aws import BotoError, aws_errors, translate
 from ..errors import ChangeLogError, ReplicatorError, aws_error_code
 from ..items import item_to_text
 from ..replicate.stream_records import normalise_record
@@ -255,22 +253,22 @@ def stream_reader(
 
     def read(info: BatchInfo) -> list[dict[str, Any]]:
         where = f"re-reading {info.describe()}"
-        try:
+
+        def gone(exc: BotoError) -> ReplicatorError:
+            return _gone(exc, info, where)
+
+        with aws_errors(where, otherwise=gone):
             iterator: str | None = streams.get_shard_iterator(
                 StreamArn=info.stream_arn,
                 ShardId=info.shard_id,
                 ShardIteratorType="AT_SEQUENCE_NUMBER",
                 SequenceNumber=info.start_sequence_number,
             )["ShardIterator"]
-        except (ClientError, BotoCoreError) as exc:
-            raise _gone(exc, info, where) from exc
         out: list[dict[str, Any]] = []
         idle = 0
         while iterator and idle < patience:
-            try:
+            with aws_errors(where, otherwise=gone):
                 page = read_records(streams, iterator, page_limit)
-            except (ClientError, BotoCoreError) as exc:
-                raise _gone(exc, info, where) from exc
             records = page.get("Records", [])
             for record in records:
                 sequence = int(record["dynamodb"]["SequenceNumber"])
