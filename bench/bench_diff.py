@@ -470,6 +470,8 @@ def _original_exe() -> tuple[str | None, str]:
     exe = os.environ.get(ORIGINAL_VAR)
     if exe and Path(exe).exists():
         return exe, "version 10.1.3, from the bench cache"
+    if os.environ.get(ORIGINAL_WHY_VAR):  # bench/run could not install it, or was told not to
+        return None, os.environ[ORIGINAL_WHY_VAR]
     default = common.cache_dir() / "mapbox" / "node_modules" / ".bin" / "diff-tables"
     if default.exists():
         return str(default), "version 10.1.3, from the bench cache"
