@@ -14,7 +14,7 @@ round after round (medians of ``--rounds``), at ``--segments`` processes (dynamo
   process (the same work without interpreter start-up), the ``backup-table`` command, and
   ``dynamodump -m backup``;
 - restore: a bare BatchWriteItem loop (boto3, 25 items a call, one call at a time, the items
-  already in memory) against ``run_restore`` in this process, the ``restore-table --create``
+  already in memory; with ``--segments`` above 1 each process makes its share in the timing) against ``run_restore`` in this process, the ``restore-table --create``
   command and ``dynamodump -m restore``; each into a new table, deleted afterwards.
   dynamodump's backup runs in the first round only: it starts its 25 worker threads one second
   apart before it scans, so most of its time is fixed.
