@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -52,10 +53,14 @@ __all__ = [
     "ROOT",
     "ChildRun",
     "Endpoint",
+    "Finished",
+    "Measured",
     "Row",
     "Timing",
     "add_json_option",
     "batch_write_all",
+    "cache_dir",
+    "child_env",
     "create_table",
     "dynalite",
     "local_env",
@@ -64,6 +69,7 @@ __all__ = [
     "moto",
     "parallel",
     "run_child",
+    "run_commands",
     "server",
     "timed",
     "write_json",
@@ -210,12 +216,19 @@ class ChildRun:
     peak_rss_mb: float
 
 
-def run_child(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> ChildRun:
-    """Run ``cmd`` (output discarded) and measure that process alone, not this one."""
+def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment plus ``env``, with this checkout's ``src`` and ``tests``
+    first on ``PYTHONPATH`` (the project is measured from this tree, not an installed copy)."""
     full_env = {**os.environ, **(env or {})}
     full_env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT / "src"), str(ROOT / "tests"), full_env.get("PYTHONPATH", "")]
     )
+    return full_env
+
+
+def run_child(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> ChildRun:
+    """Run ``cmd`` (output discarded) and measure that process alone, not this one."""
+    full_env = child_env(env)
     started = time.perf_counter()
     proc = subprocess.Popen(
         list(cmd), env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -229,6 +242,130 @@ def run_child(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> Child
         tail = err.decode(errors="replace").strip().splitlines()[-3:]
         raise RuntimeError(f"{cmd[0:4]} exited {proc.returncode}: {' | '.join(tail)}")
     return ChildRun(proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """One command of :func:`run_commands`: its exit code and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def tail(self, lines: int = 3) -> str:
+        return " | ".join(self.stderr.strip().splitlines()[-lines:])
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Commands run together: wall seconds from the first start to the last end; CPU seconds
+    (user + system) of the commands and every process they started and waited for; with
+    ``rss``, the sum over that process tree of each process's peak RSS in MB."""
+
+    wall: float
+    cpu: float
+    peak_rss_mb: float | None
+    runs: tuple[Finished, ...]
+
+
+class _TreeMemory:
+    """Samples the process trees under ``pids`` every ``every`` seconds and keeps each process's
+    peak RSS (``VmHWM``, which the kernel keeps, so a sample missed between two polls loses
+    nothing but the processes that lived less than ``every``). Needs psutil."""
+
+    def __init__(self, pids: Sequence[int], every: float = 0.05) -> None:
+        import psutil
+
+        self.psutil = psutil
+        self.roots = [psutil.Process(pid) for pid in pids]
+        self.peaks: dict[int, float] = {}
+        self.every = every
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.is_set():
+            self._sample()
+            self.done.wait(self.every)
+
+    def _sample(self) -> None:
+        procs = []
+        for root in self.roots:
+            try:
+                procs += [root, *root.children(recursive=True)]
+            except self.psutil.Error:
+                continue
+        for proc in procs:
+            peak = _peak_rss_mb(proc, self.psutil)
+            if peak is not None:
+                self.peaks[proc.pid] = max(peak, self.peaks.get(proc.pid, 0.0))
+
+    def stop(self) -> float:
+        self.done.set()
+        self.thread.join()
+        return sum(self.peaks.values())
+
+
+def _peak_rss_mb(proc: Any, psutil: Any) -> float | None:
+    try:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float(proc.memory_info().rss) / 1024 / 1024
+    except (OSError, ValueError, psutil.Error):
+        return None
+
+
+def run_commands(
+    cmds: Sequence[Sequence[str]], *, env: Mapping[str, str] | None = None, rss: bool = False
+) -> Measured:
+    """Start every command at once (no shell, output to temporary files) and wait for all.
+
+    CPU comes from ``getrusage(RUSAGE_CHILDREN)`` before and after, so it counts each command
+    and every process it started and waited for (worker processes included); nothing else of
+    this process may end meanwhile (the servers keep running). ``rss`` samples the peak memory
+    of the process trees (psutil; ``None`` without it).
+    """
+    full_env = child_env(env)
+    with tempfile.TemporaryDirectory(prefix="bench-out-") as scratch:
+        outs = [(Path(scratch) / f"{i}.out", Path(scratch) / f"{i}.err") for i in range(len(cmds))]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        procs = []
+        for cmd, (out, err) in zip(cmds, outs, strict=True):
+            with out.open("wb") as stdout, err.open("wb") as stderr:
+                procs.append(
+                    subprocess.Popen(list(cmd), env=full_env, stdout=stdout, stderr=stderr)
+                )
+        memory = None
+        if rss:
+            try:
+                memory = _TreeMemory([p.pid for p in procs])
+            except ImportError:
+                memory = None
+        codes = [p.wait() for p in procs]
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak = memory.stop() if memory is not None else None
+        runs = tuple(
+            Finished(code, out.read_text(errors="replace"), err.read_text(errors="replace"))
+            for code, (out, err) in zip(codes, outs, strict=True)
+        )
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return Measured(wall, cpu, peak, runs)
+
+
+def cache_dir() -> Path:
+    """Where the benches install what they measure against (the original JavaScript tool,
+    dynamodump): never a dependency of the project, and outside the repository.
+    ``$DYNAMODB_REPLICATOR_BENCH_CACHE``, else the user's cache folder."""
+    explicit = os.environ.get("DYNAMODB_REPLICATOR_BENCH_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dynamodb-replicator-bench"
 
 
 def cli(*args: str) -> list[str]:

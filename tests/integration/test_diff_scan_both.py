@@ -2,7 +2,8 @@
 
 The results must equal the ``lookup`` method's whatever order or segments a server returns the
 items in; scan order is disturbed by event hooks on the replica's client (the pages' items
-reversed, or another segment's items served), which no real server does on demand.
+reversed, the table's two halves read in swapped order, or another segment's items served),
+which no real server does on demand.
 """
 
 from __future__ import annotations
@@ -120,6 +121,38 @@ def _reverse_pages(client: Any) -> None:
     client.meta.events.register("after-call.dynamodb.Scan", reverse)
 
 
+def _halves_swapped(middle: str) -> Callable[[Any], None]:
+    """The replica's scan reads the keys after ``middle`` first, then those up to it (moto
+    scans in key order): whole pages out of order, as two tables a server orders apart."""
+    wrap = {"pk": {"S": "~wrap"}}
+
+    def disturb(client: Any) -> None:
+        phase = {"now": "second half"}
+
+        def start(params: Any, **_: Any) -> None:
+            if phase["now"] == "second half" and "ExclusiveStartKey" not in params:
+                params["ExclusiveStartKey"] = {"pk": {"S": middle}}
+            elif params.get("ExclusiveStartKey") == wrap:
+                del params["ExclusiveStartKey"]
+
+        def page(parsed: Any, **_: Any) -> None:
+            if phase["now"] == "second half" and "LastEvaluatedKey" not in parsed:
+                phase["now"] = "first half"
+                parsed["LastEvaluatedKey"] = wrap
+            elif phase["now"] == "first half":
+                items = parsed.get("Items", [])
+                kept = [i for i in items if i["pk"]["S"] <= middle]
+                if len(kept) < len(items) or "LastEvaluatedKey" not in parsed:
+                    phase["now"] = "done"
+                    parsed["Items"] = kept
+                    parsed.pop("LastEvaluatedKey", None)
+
+        client.meta.events.register("provide-client-params.dynamodb.Scan", start)
+        client.meta.events.register("after-call.dynamodb.Scan", page)
+
+    return disturb
+
+
 def _other_segment(total: int) -> Callable[[Any], None]:
     def disturb(client: Any) -> None:
         def shift(params: Any, **_: Any) -> None:
@@ -156,9 +189,35 @@ def test_result_does_not_depend_on_segment_assignment(
 
 
 @pytest.mark.moto
+def test_a_page_larger_than_the_window_waits_whole_for_its_twin(
+    ddb: Endpoint, ddb_client: Any, make_table: Any
+) -> None:
+    """Pages of 10 items against a window of 2, in the same order on both sides (within each
+    page reversed): every item is matched by the scans, none is looked up."""
+    primary, replica = make_table(), make_table()
+    items = [item(i) for i in range(N)]
+    put_items(ddb_client, primary, items)
+    put_items(ddb_client, replica, items)
+    options = replace(FAST, window=2, fallback_share=0.1, page_size=10)
+    gets: list[str] = []
+
+    def count(client: Any) -> None:
+        _reverse_pages(client)
+        client.meta.events.register(
+            "before-call.dynamodb.BatchGetItem", lambda **_: gets.append("get")
+        )
+
+    finder = _finder(ddb, (primary, replica), options, count)
+    assert finder.run() == []
+    assert finder.sides.tally.get("compared") == N
+    assert finder.sides.tally.get("fallbacks") == 0
+    assert gets == []
+
+
+@pytest.mark.moto
 def test_window_overflow_falls_back_to_lookup(ddb: Endpoint, damaged: tuple[str, str]) -> None:
     options = replace(FAST, window=2, fallback_share=0.1, page_size=10)
-    finder = _finder(ddb, damaged, options, _reverse_pages)
+    finder = _finder(ddb, damaged, options, _halves_swapped("k029"))
     found = finder.run()
     assert sorted((d.kind.value, d.key["pk"]["S"]) for d in found) == EXPECTED
     tally = finder.sides.tally

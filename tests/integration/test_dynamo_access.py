@@ -19,6 +19,7 @@ from dynamodb_replicator.dynamo import (
     Condition,
     Delete,
     Put,
+    RateLimiter,
     TableSpec,
     batch_get,
     batch_write,
@@ -124,6 +125,34 @@ def test_put_then_delete_of_one_key_collapses_to_the_last(
     result = batch_write(ddb_client, table, requests, SCHEMA)
     assert result.written == 3
     assert sorted(i["pk"]["S"] for i in scan_all(ddb_client, table)) == ["k00002", "k00003"]
+
+
+@pytest.mark.dynalite(
+    only=True, reason="moto returns consumed capacity even to requests that do not ask for it"
+)
+def test_consumed_capacity_is_asked_for_only_when_counted_or_limited(
+    ddb_client: Any, make_table: Callable[..., str]
+) -> None:
+    table = make_table()
+    counted = batch_write(ddb_client, table, [Put(_item(i)) for i in range(30)], SCHEMA)
+    uncounted = batch_write(
+        ddb_client, table, [Put(_item(i)) for i in range(30, 60)], SCHEMA, capacity=False
+    )
+    limiter = RateLimiter(1_000_000.0)
+    limited = batch_write(
+        ddb_client,
+        table,
+        [Put(_item(i)) for i in range(60, 90)],
+        SCHEMA,
+        capacity=False,
+        limiter=limiter,
+    )
+    assert (counted.written, uncounted.written, limited.written) == (30, 30, 30)
+    assert counted.consumed > 0
+    assert uncounted.consumed == 0
+    assert limited.consumed > 0
+    assert limiter.consumed == limited.consumed
+    assert len(scan_all(ddb_client, table)) == 90
 
 
 @pytest.mark.dynalite

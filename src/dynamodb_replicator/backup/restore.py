@@ -246,8 +246,14 @@ def _write_items(
     keys: set[Hashable] = set()
 
     def write(chunk: list[Item]) -> BatchResult:
+        # Consumed capacity only when a rate limit needs it: nothing reports it otherwise.
         return batch_write(
-            client, job.table.name, [Put(i) for i in chunk], job.schema, limiter=limiter
+            client,
+            job.table.name,
+            [Put(i) for i in chunk],
+            job.schema,
+            limiter=limiter,
+            capacity=False,
         )
 
     with ThreadPoolExecutor(max(job.write_threads, 1), thread_name_prefix="restore") as pool:

@@ -311,7 +311,9 @@ class _SideBySide:
             self.finder.sides.tally.add("compared")
             if not items_equal(item, twin, self.ignore):
                 self.finder._candidate(extract_key(item, self.schema))
-        overflow = len(mine) - self.window
+        # A page larger than the window (1 MB of small items) waits whole for the other
+        # side's page: evicting part of it at once would look up items about to be matched.
+        overflow = len(mine) - max(self.window, len(items))
         if overflow > 0:
             oldest = [mine.pop(ident) for ident in list(_first(mine, overflow))]
             self.evicted += len(oldest)

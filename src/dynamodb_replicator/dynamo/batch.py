@@ -44,6 +44,9 @@ __all__ = [
 
 MAX_GET_KEYS = 100
 MAX_WRITE_REQUESTS = 25
+#: BatchWriteItem's request limit. Never reached by 25 items DynamoDB accepts (at most 400 KB
+#: each), so writes are chunked by count alone (sizing every item cost more client CPU than
+#: serializing it).
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 #: A get response this large was cut by the 16 MB response limit, not by throttling.
 _SIZE_CUT = 15 * 1024 * 1024
@@ -90,10 +93,6 @@ def _wire(request: WriteRequest) -> dict[str, Any]:
     return {"DeleteRequest": {"Key": request.key}}
 
 
-def _request_size(request: WriteRequest) -> int:
-    return item_size(request.item if isinstance(request, Put) else request.key) + 64
-
-
 def collapse_writes(requests: Iterable[WriteRequest], schema: KeySchema) -> list[WriteRequest]:
     """Keep the last request per key, at the position of that key's first request.
 
@@ -106,17 +105,9 @@ def collapse_writes(requests: Iterable[WriteRequest], schema: KeySchema) -> list
 
 
 def _write_chunks(requests: Sequence[WriteRequest]) -> Iterator[list[WriteRequest]]:
-    chunk: list[WriteRequest] = []
-    size = 0
-    for request in requests:
-        cost = _request_size(request)
-        if chunk and (len(chunk) >= MAX_WRITE_REQUESTS or size + cost > MAX_REQUEST_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(request)
-        size += cost
-    if chunk:
-        yield chunk
+    """Calls of at most 25 requests (see :data:`MAX_REQUEST_BYTES`: size needs no check)."""
+    for start in range(0, len(requests), MAX_WRITE_REQUESTS):
+        yield list(requests[start : start + MAX_WRITE_REQUESTS])
 
 
 def _exhausted(what: str, left: Sequence[Key], budget: RetryBudget) -> RetriesExhaustedError:
@@ -155,14 +146,20 @@ def batch_write(
     *,
     backoff: Backoff = Backoff(),
     limiter: RateLimiter | None = None,
+    capacity: bool = True,
 ) -> BatchResult:
     """Write every request, 25 per call, retrying ``UnprocessedItems`` with backoff.
 
     Requests for the same key collapse to the last. Chunks are sent in order, each finished
     before the next, so the order of changes to one key is kept. Raises
     :class:`RetriesExhaustedError` naming every key not written (the failing chunk's leftovers
-    and all later requests).
+    and all later requests). ``capacity=False`` leaves ``ReturnConsumedCapacity`` out of the
+    requests (``consumed`` stays 0), for callers that neither limit their rate nor report the
+    units: the server then does not account them call by call; a ``limiter`` always asks.
     """
+    extra: dict[str, Any] = {}
+    if capacity or limiter is not None:
+        extra["ReturnConsumedCapacity"] = "TOTAL"
     pending = collapse_writes(requests, schema)
     result = BatchResult()
     chunks = list(_write_chunks(pending))
@@ -184,7 +181,7 @@ def batch_write(
                         "dict[str, Any]",
                         calls.batch_write_item(
                             RequestItems={table: cast("list[WriteRequestTypeDef]", left)},
-                            ReturnConsumedCapacity="TOTAL",
+                            **extra,
                         ),
                     )
             except AwsError as exc:  # translated above, or no time left (a deadline)
