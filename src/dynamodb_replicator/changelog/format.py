@@ -35,7 +35,7 @@ import hashlib
 import json
 import re
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Final, NamedTuple, Protocol
@@ -143,28 +143,19 @@ class ChangeRecord:
     def line_object(self) -> dict[str, Any]:
         """The line's JSON object, fields in the documented order."""
         text = self.text
-        obj: dict[str, Any] = {
-            "format": LINE_FORMAT,
-            "eventID": self.event_id,
-            "sequenceNumber": self.sequence_number,
-            "time": self.time,
-            "timeUnit": self.time_unit,
-            "eventName": self.event_name,
-            "keys": text.keys if text else item_to_text(self.keys),
-        }
-        if self.new_image is not None:
-            obj["newImage"] = text.new_image if text else item_to_text(self.new_image)
-        if self.old_image is not None:
-            obj["oldImage"] = text.old_image if text else item_to_text(self.old_image)
-        if self.user_identity is not None:
-            obj["userIdentity"] = _verbatim(self.user_identity)
-        return obj
+        if text is not None:
+            return self._object(lambda name, _: getattr(text, name))
+        return self._object(lambda _, image: item_to_text(image))
 
     def wire_line_object(self) -> dict[str, Any]:
         """:meth:`line_object` with each image as it is in memory when the quick check passes
         it (binary as ``bytes``, written as base64 by :func:`encode_object`)."""
         if self.text is not None:
             return self.line_object()
+        return self._object(lambda _, image: _wire(image))
+
+    def _object(self, image: Callable[[str, Item], Any]) -> dict[str, Any]:
+        """The line's object, ``image(field, item)`` giving each image's form."""
         obj: dict[str, Any] = {
             "format": LINE_FORMAT,
             "eventID": self.event_id,
@@ -172,12 +163,12 @@ class ChangeRecord:
             "time": self.time,
             "timeUnit": self.time_unit,
             "eventName": self.event_name,
-            "keys": _wire(self.keys),
+            "keys": image("keys", self.keys),
         }
         if self.new_image is not None:
-            obj["newImage"] = _wire(self.new_image)
+            obj["newImage"] = image("new_image", self.new_image)
         if self.old_image is not None:
-            obj["oldImage"] = _wire(self.old_image)
+            obj["oldImage"] = image("old_image", self.old_image)
         if self.user_identity is not None:
             obj["userIdentity"] = _verbatim(self.user_identity)
         return obj

@@ -496,32 +496,29 @@ class LogScan:
         than T, or before one earlier than S - m."""
         shard = marker.shard_id
         if marker.after is not None:
-            after = _sequence_key(marker.after)
-            seconds = self._wanted.get(after)
-            if seconds is None:
-                claim = self._located(shard, after)
-                later = (
-                    claim
-                    if claim is not None
-                    else self._located_outside(entry.storage, shard, after, before=False)
-                )
-                seconds = None if later is None else later.min_seconds
+            seconds = self._seconds_of(entry, shard, marker.after, before=False)
             if seconds is not None and seconds > self.last:
                 return True
         if marker.resumed_at is not None:
-            resumed = _sequence_key(marker.resumed_at)
-            seconds = self._wanted.get(resumed)
-            if seconds is None:
-                claim = self._located(shard, resumed)
-                earlier = (
-                    claim
-                    if claim is not None
-                    else self._located_outside(entry.storage, shard, resumed, before=True)
-                )
-                seconds = None if earlier is None else earlier.max_seconds
+            seconds = self._seconds_of(entry, shard, marker.resumed_at, before=True)
             if seconds is not None and seconds < self.first:
                 return True
         return False
+
+    def _seconds_of(self, entry: _Log, shard: str, sequence: str, *, before: bool) -> int | None:
+        """The time of the record ``sequence`` of ``shard``: its own, or that of the object
+        holding it (the object's latest time when looking before the gap, else its earliest)."""
+        key = _sequence_key(sequence)
+        seconds = self._wanted.get(key)
+        if seconds is not None:
+            return seconds
+        claim = self._located(shard, key)
+        if claim is not None:
+            return claim.max_seconds if before else claim.min_seconds
+        outside = self._located_outside(entry.storage, shard, key, before=before)
+        if outside is None:
+            return None
+        return outside.max_seconds if before else outside.min_seconds
 
     def _check_gap(self, entry: _Log, marker: GapMarker) -> None:
         if self._gap_outside(entry, marker):

@@ -15,7 +15,6 @@ where it came from.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -26,7 +25,7 @@ from .. import __version__
 from ..backup.layout import Manifest, Started, data_name, manifest_name
 from ..backup.reader import BackupSource, GunzipLines, SegmentSource, check_totals, open_source
 from ..backup.storage import Storage, StorageSpec
-from ..backup.writer import DEFAULT_GZIP_LEVEL
+from ..backup.writer import GzipLines
 from ..changelog.layout import LogDescriptor
 from ..changelog.times import format_instant
 from ..errors import BackupIntegrityError, ItemFormatError, NotExactError, UsageError
@@ -223,22 +222,13 @@ def _spill_base(spill: Spill, source: BackupSource) -> None:
 # --- writing the new backup -------------------------------------------------------------------
 
 
-class _GzipLines:
-    """Lines (as bytes, without newlines) -> gzip JSON Lines, counted and hashed."""
+class _GzipLines(GzipLines):
+    """Lines (as bytes, without newlines) -> gzip JSON Lines, gathered into 1 MB pieces."""
 
     def __init__(self) -> None:
-        self._compressor = zlib.compressobj(DEFAULT_GZIP_LEVEL, zlib.DEFLATED, 31)
-        self._sha = hashlib.sha256()
+        super().__init__()
         self._pending: list[bytes] = []
         self._size = 0
-        self.items = 0
-        self.uncompressed = 0
-        self.compressed = 0
-
-    def _out(self, data: bytes) -> bytes:
-        self._sha.update(data)
-        self.compressed += len(data)
-        return data
 
     def add(self, line: bytes) -> bytes:
         """The compressed bytes ready after ``line`` (often none: lines are gathered)."""
@@ -254,11 +244,7 @@ class _GzipLines:
         return self._out(self._compressor.compress(text))
 
     def finish(self) -> bytes:
-        return self._drain() + self._out(self._compressor.flush())
-
-    @property
-    def sha256(self) -> str:
-        return self._sha.hexdigest()
+        return self._drain() + super().finish()
 
 
 def _write_segment(out: Storage, segment: int, lines: Iterable[bytes]) -> tuple[_GzipLines, int]:
