@@ -7,6 +7,7 @@ matter outside it; a backup of the original tool serves as a base with --assume-
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import os
 import shutil
@@ -119,6 +120,21 @@ def _damage(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _files(job: Path) -> dict[str, bytes]:
+    """A backup job's objects by name, as stored."""
+    return {path.name: path.read_bytes() for path in sorted(job.iterdir()) if path.is_file()}
+
+
+def _lines(files: dict[str, bytes]) -> set[bytes]:
+    """Every item line of a backup job's data objects."""
+    return {
+        line
+        for name, data in files.items()
+        if name.isdigit()
+        for line in gzip.decompress(data).splitlines()
+    }
+
+
 def _window(job: Path) -> tuple[int, int]:
     manifests = [json.loads(p.read_text()) for p in job.glob("*.manifest.json")]
     from dynamodb_replicator.backup.layout import Manifest
@@ -217,8 +233,10 @@ def test_restore_to_time_and_roll_forward_equal_the_model(
     assert "ttl2" not in _model(records, times[0])  # expired during the scan
     for to_time in times:
         target = new_table()
+        workers = "2" if to_time == times[-1] else "1"  # the roll-forward's merge workers too
         result = _cli("restore-table", base, f"{ddb.url}/{target}", "--create", "--quiet",
-                      "--changes", changes, "--to-time", str(to_time), "--margin", str(MARGIN))  # fmt: skip
+                      "--changes", changes, "--to-time", str(to_time), "--margin", str(MARGIN),
+                      "--workers", workers)  # fmt: skip
         assert result.exit_code == 0, (to_time, result.output)
         _assert_table_is(ddb_client, target, _model(records, to_time))
 
@@ -241,6 +259,17 @@ def test_restore_to_time_and_roll_forward_equal_the_model(
                   str(first), "--margin", str(MARGIN), "--jobid", "at1", "--quiet")  # fmt: skip
     assert rolled.exit_code == 0, rolled.output
     job = tmp_path / "rolled" / "at1"
+    # Partitions merged by worker processes: the same backup, byte for byte, as by one.
+    for workers in ("1", "2"):
+        again = _cli("roll-forward", base, f"{tmp_path}/workers-{workers}", "--changes", changes,
+                     "--to-time", str(first), "--margin", str(MARGIN), "--jobid", "at1",
+                     "--workers", workers, "--quiet")  # fmt: skip
+        assert again.exit_code == 0, again.output
+    one, two = _files(job), _files(tmp_path / "workers-1" / "at1")
+    assert one == two == _files(tmp_path / "workers-2" / "at1")
+    assert len([name for name in one if name.endswith(".manifest.json")]) == 3
+    assert _lines(one) == _lines(_files(tmp_path / "workers-2" / "at1"))
+    assert len(_lines(one)) == len(_model(records, first))
     manifest = json.loads((job / "0.manifest.json").read_text())
     assert manifest["started_at"] == manifest["finished_at"]
     assert manifest["point_in_time"]["base"].endswith("base")

@@ -272,6 +272,14 @@ def restore_at_time(
 @_assume_option
 @click.option("--jobid", default="rolled-forward", show_default=True, help="The new job's id.")
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes merging the partitions (each holds one partition's changed keys); "
+    "the backup written is the same whatever the count.",
+)
+@click.option(
     "--s3-endpoint-url",
     envvar="AWS_ENDPOINT_URL_S3",
     show_envvar=True,
@@ -287,6 +295,7 @@ def roll_forward_command(
     margin: int,
     assume_window: tuple[str, str] | None,
     jobid: str,
+    workers: int,
     s3_endpoint_url: str | None,
     debug: bool,
     quiet: bool,
@@ -324,6 +333,7 @@ def roll_forward_command(
             margin=margin,
             jobid=jobid,
             assumed=_assumed(assume_window),
+            workers=workers,
         )
         print_rolled(rolled)
         click.echo(f"written: {rolled.destination}")

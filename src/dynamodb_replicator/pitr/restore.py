@@ -1,7 +1,7 @@
 """``restore-table --changes LOG --to-time T``: a restore of the table as it was at T.
 
 The base is rolled forward into a local temporary backup (every refusal happens there, before
-the table is touched), which is then restored like any backup: the same checks, workers and
+the table is touched; its partitions are merged by ``request.workers`` worker processes), which is then restored like any backup: the same checks, workers and
 progress. The temporary backup is removed afterwards.
 """
 
@@ -59,6 +59,7 @@ def restore_to_time(
             margin=margin,
             spill_dir=work,
             assumed=assumed,
+            workers=request.workers,
         )
         if dry_run:
             return PointInTimeRestore(rolled, None)

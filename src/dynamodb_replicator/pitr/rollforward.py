@@ -8,16 +8,20 @@ every shard open at T proven read past T) while its records are spilled by key t
 (:mod:`.spill`); each partition's records are then checked (conflicting duplicates, missing
 changes) and resolved to their keys' states at T. Any failure is a :class:`NotExactError`
 naming every reason (exit 2). Only then are the base's lines spilled and merged, partition by
-partition: partition n becomes segment n of the new backup, in the layout of ``backup-table``
-(``_started``, one manifest with SHA-256 per segment), whose manifests record S = E = T and
-where it came from.
+partition (in ``workers`` worker processes of the segment engine, each merging whole
+partitions): partition n becomes segment n of the new backup, in the layout of
+``backup-table`` (``_started``, one manifest with SHA-256 per segment), whose manifests record
+S = E = T and where it came from. Workers write the data objects; the manifests are written
+here, in segment order, from their results, so the backup is the same whatever the worker
+count.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -28,11 +32,18 @@ from ..backup.storage import Storage, StorageSpec
 from ..backup.writer import GzipLines
 from ..changelog.layout import LogDescriptor
 from ..changelog.times import format_instant
-from ..errors import BackupIntegrityError, ItemFormatError, NotExactError, UsageError
+from ..errors import (
+    BackupIntegrityError,
+    ItemFormatError,
+    JobInterrupted,
+    NotExactError,
+    UsageError,
+)
 from ..items import KeySchema
+from ..segments import LOCAL, SegmentContext, SegmentRun
 from .bases import serving_base
 from .logscan import CheckedLog, LogEntry, LogScan, log_descriptor
-from .spill import MAX_PARTITIONS, Spill, partition_count
+from .spill import MAX_PARTITIONS, Spill, merged_partition, partition_count
 from .window import DEFAULT_MARGIN, Exactness, ScanWindow, check_exact, scan_window
 
 __all__ = [
@@ -53,6 +64,8 @@ RECORD_BYTES: Final = 1024
 _BASE_CHUNK: Final = 64 * 1024
 """Compressed bytes of the base read at a time: a chunk is inflated whole, and JSON Lines of
 similar items compress tenfold or more."""
+_CANCEL_EVERY: Final = 4096
+"""Lines merged between two looks at the job's cancel flag."""
 
 
 @dataclass(frozen=True)
@@ -264,6 +277,40 @@ def _write_segment(out: Storage, segment: int, lines: Iterable[bytes]) -> tuple[
     return encoder, written
 
 
+@dataclass(frozen=True)
+class _Written:
+    """What a worker wrote for one segment: the manifest's counts."""
+
+    items: int
+    uncompressed: int
+    compressed: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class _MergeTask:
+    """A merge worker's job (picklable): the spill folder and where to write."""
+
+    spill: str
+    destination: StorageSpec
+
+
+def _stoppable(lines: Iterable[bytes], ctx: SegmentContext) -> Iterator[bytes]:
+    for number, line in enumerate(lines, 1):
+        if number % _CANCEL_EVERY == 0 and ctx.cancelled():
+            raise JobInterrupted(f"segment {ctx.segment} stopped: the job is stopping")
+        yield line
+
+
+def _merge_segment(task: _MergeTask, ctx: SegmentContext) -> _Written:
+    """Merge partition ``ctx.segment`` into the new backup's segment of that number (its
+    data object; the manifest is the parent's)."""
+    out = task.destination.open()
+    lines = _stoppable(merged_partition(task.spill, ctx.segment), ctx)
+    encoder, written = _write_segment(out, ctx.segment, lines)
+    return _Written(encoder.items, encoder.uncompressed, written, encoder.sha256)
+
+
 def _provenance(exact: Exactness, base: str, checked: CheckedLog) -> dict[str, Any]:
     provenance = {
         "time": format_instant(exact.to_time),
@@ -315,19 +362,17 @@ def _job(source: BackupSource, checked: CheckedLog, exact: Exactness, jobid: str
     )
 
 
-def _manifest(
-    job: _Job, segment: int, segments: int, encoder: _GzipLines, written: int
-) -> Manifest:
+def _manifest(job: _Job, segment: int, segments: int, done: _Written) -> Manifest:
     return Manifest(
         jobid=job.jobid,
         table=job.table,
         region=job.region,
         segment=segment,
         segments=segments,
-        item_count=encoder.items,
-        uncompressed_bytes=encoder.uncompressed,
-        compressed_bytes=written,
-        sha256=encoder.sha256,
+        item_count=done.items,
+        uncompressed_bytes=done.uncompressed,
+        compressed_bytes=done.compressed,
+        sha256=done.sha256,
         started_at=job.when,
         finished_at=job.when,
         tool_version=__version__,
@@ -351,11 +396,15 @@ def roll_forward_backup(
     jobid: str = "rolled-forward",
     spill_dir: str | None = None,
     assumed: ScanWindow | None = None,
+    workers: int = 1,
 ) -> RollForward:
     """Write a new full backup of the table at the end of second ``to_time`` to
     ``destination`` from the ``base`` backup and the change log at ``changes``.
 
     ``assumed``: the scan window of a base that records none (a backup of the original tool).
+    ``workers``: how many partitions are merged at once, in worker processes when more than
+    one (each holds one partition's changed keys); the output is the same whatever the count.
+    Raises :class:`SegmentFailedError` when a worker fails, :class:`JobInterrupted` on Ctrl-C.
     """
     source = open_source(base)
     exact = plan_with_hint(base, source, to_time, margin, assumed)
@@ -399,11 +448,24 @@ def roll_forward_backup(
                 table_arn=job.definition.get("TableArn"),
             ).to_bytes(),
         )
+        used = max(1, min(workers, partitions))
+        # The spill is on this machine's disk: its partitions are merged here, by the local pool.
+        results = LOCAL.run(
+            SegmentRun(
+                functools.partial(
+                    _merge_segment, _MergeTask(str(spill.ready(to_time)), destination)
+                ),
+                list(range(partitions)),
+                partitions,
+                workers=used,
+                processes=used > 1,
+            )
+        )
         items = 0
-        for segment, lines in enumerate(spill.partitions_merged(to_time)):
-            encoder, written = _write_segment(out, segment, lines)
-            items += encoder.items
-            manifest = _manifest(job, segment, partitions, encoder, written)
+        for segment in range(partitions):
+            done = results[segment]
+            items += done.items
+            manifest = _manifest(job, segment, partitions, done)
             out.put(manifest_name(segment), manifest.to_bytes())
     log.info("rolled %s forward to %s: %d items", _base_name(source), job.when, items)
     return RollForward(

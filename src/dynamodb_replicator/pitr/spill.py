@@ -15,7 +15,8 @@ Then, partition by partition:
    within T, or a delete) is written to the partition's state file. On ``NEW_AND_OLD_IMAGES``
    logs each record is also checked to follow from the key's previous one (``missing-change``).
    Every problem of every partition is returned before anything is written.
-2. :meth:`Spill.partitions_merged`: the partition's states are loaded (one line per key that
+2. :func:`merged_partition` (through :meth:`Spill.partitions_merged`, or in worker processes
+   given :meth:`Spill.ready`'s folder): the partition's states are loaded (one line per key that
    changed) and its base lines streamed past them: a line whose key changed gives way to its
    state, the others are kept byte for byte, and keys new since the base follow.
 
@@ -58,6 +59,7 @@ __all__ = [
     "Spill",
     "entries_in_order",
     "key_state",
+    "merged_partition",
     "partition_count",
     "partition_of",
 ]
@@ -104,7 +106,7 @@ class _Files:
         self._limit = max(1, budget // max(count, 1))
 
     def path(self, n: int) -> Path:
-        return self._root / f"{self._kind}-{n}.gz"
+        return _spill_path(self._root, self._kind, n)
 
     def add(self, n: int, data: bytes) -> None:
         buffer = self._buffers[n]
@@ -123,26 +125,69 @@ class _Files:
         """The partition's lines, without their newlines, read in chunks (the file is a
         series of gzip members)."""
         self._flush(n)
-        path = self.path(n)
-        if not path.exists():
-            return
-        inflater = zlib.decompressobj(31)
-        tail = b""
-        with path.open("rb") as handle:
-            while chunk := handle.read(_READ_BYTES):
-                data = [inflater.decompress(chunk)]
-                while inflater.eof and inflater.unused_data:
-                    rest = inflater.unused_data
-                    inflater = zlib.decompressobj(31)
-                    data.append(inflater.decompress(rest))
-                lines = (tail + b"".join(data)).split(b"\n")
-                tail = lines.pop()
-                yield from lines
-        if tail or not inflater.eof:
-            raise OSError(f"spill file {path} ends inside a line or a gzip member")
+        return _file_lines(self.path(n))
+
+    def flush(self) -> None:
+        """Append every partition's buffer to its file (before other processes read them)."""
+        for n in range(len(self._buffers)):
+            self._flush(n)
 
     def remove(self, n: int) -> None:
         self.path(n).unlink(missing_ok=True)
+
+
+def _spill_path(root: Path, kind: str, n: int) -> Path:
+    return root / f"{kind}-{n}.gz"
+
+
+def _file_lines(path: Path) -> Iterator[bytes]:
+    """The lines of a spill file (a series of gzip members), without their newlines; none
+    when it does not exist."""
+    if not path.exists():
+        return
+    inflater = zlib.decompressobj(31)
+    tail = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(_READ_BYTES):
+            data = [inflater.decompress(chunk)]
+            while inflater.eof and inflater.unused_data:
+                rest = inflater.unused_data
+                inflater = zlib.decompressobj(31)
+                data.append(inflater.decompress(rest))
+            lines = (tail + b"".join(data)).split(b"\n")
+            tail = lines.pop()
+            yield from lines
+    if tail or not inflater.eof:
+        raise OSError(f"spill file {path} ends inside a line or a gzip member")
+
+
+def merged_partition(root: str | Path, n: int) -> Iterator[bytes]:
+    """Partition ``n``'s lines of the items present at the resolved time, read from the
+    spill folder ``root`` (see :meth:`Spill.ready`; any process on this machine may read
+    it): the partition's changed keys are loaded and its base lines streamed past them. Its
+    files are removed once it is merged."""
+    folder = Path(root)
+    state_path = _spill_path(folder, "state", n)
+    base_path = _spill_path(folder, "base", n)
+    states: dict[bytes, bytes] = {}
+    for raw in _file_lines(state_path):
+        key_token, key_state = raw.split(b"\t", 1)
+        states[key_token] = key_state
+    applied: set[bytes] = set()
+    for raw in _file_lines(base_path):
+        token, line = raw.split(b"\t", 1)
+        state = states.pop(token, None)
+        if state is not None:
+            applied.add(token)
+            if state:
+                yield state
+        elif token not in applied:
+            yield line
+    for state in states.values():
+        if state:
+            yield state
+    state_path.unlink(missing_ok=True)
+    base_path.unlink(missing_ok=True)
 
 
 class Spill:
@@ -251,38 +296,26 @@ class Spill:
 
     # -- step 2: the merge --------------------------------------------------------------------
 
-    def partitions_merged(self, to_time: int) -> Iterator[Iterator[bytes]]:
-        """Each partition's lines of the items present at the end of second ``to_time``, in
-        partition order (consume one before asking for the next); a partition's files are
-        removed once it is merged. :meth:`resolve` first, or it is run here and any problem it
-        finds raised as a :class:`ChangeLogError`."""
+    def ready(self, to_time: int) -> Path:
+        """The spill folder, every partition resolved at the end of second ``to_time`` and
+        written out, for :func:`merged_partition` (in this process or a worker process).
+        :meth:`resolve` first, or it is run here and any problem it finds raised as a
+        :class:`ChangeLogError`."""
         if self._resolved_at != to_time:
             problems = self.resolve(to_time)
             if problems:
                 raise ChangeLogError("; ".join(problems), hint="run verify-changes on the log")
-        for n in range(self.partitions):
-            yield self._merged(n)
+        self._base.flush()
+        self._states.flush()
+        return self._root
 
-    def _merged(self, n: int) -> Iterator[bytes]:
-        states: dict[bytes, bytes] = {}
-        for raw in self._states.lines(n):
-            key_token, key_state = raw.split(b"\t", 1)
-            states[key_token] = key_state
-        applied: set[bytes] = set()
-        for raw in self._base.lines(n):
-            token, line = raw.split(b"\t", 1)
-            state = states.pop(token, None)
-            if state is not None:
-                applied.add(token)
-                if state:
-                    yield state
-            elif token not in applied:
-                yield line
-        for state in states.values():
-            if state:
-                yield state
-        self._states.remove(n)
-        self._base.remove(n)
+    def partitions_merged(self, to_time: int) -> Iterator[Iterator[bytes]]:
+        """Each partition's lines of the items present at the end of second ``to_time``, in
+        partition order (consume one before asking for the next); a partition's files are
+        removed once it is merged (see :meth:`ready`)."""
+        root = self.ready(to_time)
+        for n in range(self.partitions):
+            yield merged_partition(root, n)
 
     def merge(self, to_time: int) -> Iterator[Item]:
         """Every item present at the end of second ``to_time``, decoded, one partition at a
