@@ -143,7 +143,10 @@ def _backends(definition: Any) -> list[str]:
     backends = [_default_backend()]
     if dynalite_marker is not None and dynalite_marker.kwargs.get("only") and backends == ["moto"]:
         backends = []  # moto cannot run it (the marker's reason says why): dynalite instead
-    if definition.get_closest_marker("moto") and "moto" not in backends:
+    moto_marker = definition.get_closest_marker("moto")
+    if moto_marker is not None and moto_marker.kwargs.get("only"):
+        backends = ["moto"]  # relies on moto's behaviour (the marker's reason says which)
+    elif moto_marker is not None and "moto" not in backends:
         backends.append("moto")
     if dynalite_marker is not None:
         backends.append("dynalite")

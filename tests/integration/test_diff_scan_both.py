@@ -214,7 +214,10 @@ def test_a_page_larger_than_the_window_waits_whole_for_its_twin(
     assert gets == []
 
 
-@pytest.mark.moto
+@pytest.mark.moto(
+    only=True,
+    reason="the replica's scan is split at a key, which relies on moto scanning in key order",
+)
 def test_window_overflow_falls_back_to_lookup(ddb: Endpoint, damaged: tuple[str, str]) -> None:
     options = replace(FAST, window=2, fallback_share=0.1, page_size=10)
     finder = _finder(ddb, damaged, options, _halves_swapped("k029"))

@@ -25,6 +25,7 @@ from ..dynamo import (
     describe_table,
 )
 from ..dynamo.aws import call
+from ..dynamo.batch import MAX_WRITE_REQUESTS
 from ..dynamo.clients import Client
 from ..dynamo.retry import CallCounts, call_counts
 from ..errors import (
@@ -242,6 +243,8 @@ def _write_items(
 ) -> SegmentRestore:
     client = job.table.client()
     limiter = RateLimiter(job.rate_write) if job.rate_write else None
+    # Under a write rate, one request per chunk: progress (and Ctrl-C's count) moves per call.
+    size = MAX_WRITE_REQUESTS if limiter is not None else WRITE_CHUNK
     total = _Totals()
     keys: set[Hashable] = set()
 
@@ -260,7 +263,7 @@ def _write_items(
         inflight: deque[Future[BatchResult]] = deque()
         sent = 0
         try:
-            for chunk in _chunks(items, WRITE_CHUNK):
+            for chunk in _chunks(items, size):
                 if ctx.cancelled():
                     raise JobInterrupted(
                         f"segment {source.segment} stopped after {total.items} item(s)"

@@ -20,6 +20,7 @@ from concurrent.futures import (
     FIRST_EXCEPTION,
     Executor,
     Future,
+    InvalidStateError,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
     wait,
@@ -292,10 +293,31 @@ def _stop(executor: Executor, job: _Job[T], grace: float) -> None:
     wait(running, timeout=grace)
     _harvest(job)
     processes = getattr(executor, "_processes", None) or {}
-    for process in list(processes.values()):
-        if process.is_alive():
-            process.kill()
-    executor.shutdown(wait=isinstance(executor, ProcessPoolExecutor), cancel_futures=True)
+    with _quiet_broken_pool():
+        for process in list(processes.values()):
+            if process.is_alive():
+                process.kill()
+        executor.shutdown(wait=isinstance(executor, ProcessPoolExecutor), cancel_futures=True)
+
+
+@contextmanager
+def _quiet_broken_pool() -> Iterator[None]:
+    """While we kill a process pool's workers: its manager thread, finding the pool broken, sets
+    an exception on every pending future, cancelled ones too, and CPython 3.11 lets that raise
+    ``InvalidStateError`` in the thread, printing a traceback. That one is expected here."""
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is InvalidStateError:
+            log.debug("a cancelled segment's future was already settled: %s", args.exc_value)
+            return
+        previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        threading.excepthook = previous
 
 
 def _run_inline(
