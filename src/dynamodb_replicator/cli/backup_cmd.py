@@ -188,7 +188,11 @@ class BackupTableParams(
     "write acknowledged before it was read.",
 )
 @click.option("--rate-read", type=RATE, help="Read capacity units/s for the whole job.")
-@click.option("--sse", type=click.Choice(["AES256", "aws:kms"]), help="S3 server-side encryption.")
+@click.option(
+    "--sse",
+    type=click.Choice(["AES256", "aws:kms"]),
+    help="S3 server-side encryption of the backup's objects (and of the --results-dir result).",
+)
 @click.option("--sse-kms-key-id", help="KMS key for --sse aws:kms (implies it).")
 @s3_option
 @give_up_option
@@ -210,10 +214,14 @@ def backup_table(params: BackupTableParams) -> None:
             shared=params.segment == "auto" or bool(params.results_dir),
         )
         run, total, workers = parse_segment_options(params.segment, params.segments, params.workers)
-        results_dir = results_dir_from_options(
-            params, run if params.segment is not None else None, params.s3_endpoint_url
-        )
         sse = params.sse or ("aws:kms" if params.sse_kms_key_id else None)
+        results_dir = results_dir_from_options(
+            params,
+            run if params.segment is not None else None,
+            params.s3_endpoint_url,
+            sse=sse,
+            sse_kms_key_id=params.sse_kms_key_id,
+        )
         spec = table_spec(
             params.table,
             region=params.region,

@@ -398,12 +398,17 @@ def results_options(fn: F) -> F:
 
 
 def results_dir_from_options(
-    params: ResultsParams, segments: list[int] | None, s3_endpoint_url: str | None = None
+    params: ResultsParams,
+    segments: list[int] | None,
+    s3_endpoint_url: str | None = None,
+    *,
+    sse: str | None = None,
+    sse_kms_key_id: str | None = None,
 ) -> StorageSpec | None:
     """Where this run's segment result goes; ``--results-dir`` needs exactly one segment.
 
     Its S3 endpoint: ``s3_endpoint_url`` (the command's --s3-endpoint-url), else
-    ``AWS_ENDPOINT_URL_S3``.
+    ``AWS_ENDPOINT_URL_S3``; its encryption: the command's --sse / --sse-kms-key-id, if any.
     """
     if not params.results_dir:
         return None
@@ -413,7 +418,12 @@ def results_dir_from_options(
             hint="run each segment as its own process (an array job), then merge-results DIR",
         )
     endpoint = s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3")
-    return StorageSpec(parse_destination(params.results_dir), s3_endpoint_url=endpoint)
+    return StorageSpec(
+        parse_destination(params.results_dir),
+        s3_endpoint_url=endpoint,
+        sse=sse,
+        sse_kms_key_id=sse_kms_key_id,
+    )
 
 
 def format_option(help_text: str) -> Callable[[F], F]:
