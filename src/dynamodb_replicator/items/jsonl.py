@@ -13,7 +13,18 @@ from typing import Any
 from dynamodb_replicator.errors import ItemFormatError
 from dynamodb_replicator.items.wire import Item, item_from_text, item_to_text, value_to_text
 
+try:  # optional at run time: the Lambda package ships without it (every line goes the strict way)
+    import orjson
+except ImportError:  # pragma: no cover - exercised where orjson is absent
+    orjson = None  # type: ignore[assignment]
+
+#: orjson, or ``None`` where it is not installed.
+_ORJSON: Any = orjson
+
 __all__ = ["decode_item", "encode_item", "encode_key_for_report"]
+
+#: What JSON counts as whitespace around a value (``bytes.strip()`` would also take vertical tab and form feed).
+_JSON_SPACE = b" \t\n\r"
 
 _HINT = "each line must be one JSON object of DynamoDB wire-format attributes"
 
@@ -36,12 +47,36 @@ def _no_duplicate_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+def _decode_canonical(line: str | bytes) -> dict[str, Any] | None:
+    """The JSON object of a line exactly as :func:`encode_item` writes it, else ``None``.
+
+    orjson parses fast but keeps the last of repeated names silently; a line that orjson writes
+    back byte for byte cannot have held a repeated name (orjson never writes one), so it needs no
+    pair-by-pair check. Anything else (escaped non-ASCII, spacing, a repeated name, what orjson
+    refuses) takes the strict path, which names the fault.
+    """
+    fast = _ORJSON
+    if fast is None:
+        return None
+    data = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else bytes(line)
+    data = data.strip(_JSON_SPACE)
+    try:
+        obj = fast.loads(data)
+        same = type(obj) is dict and fast.dumps(obj) == data
+    except (fast.JSONDecodeError, fast.JSONEncodeError):
+        return None
+    return obj if same else None
+
+
 def decode_item(line: str | bytes) -> Item:
     """The in-memory item of one JSON line (surrounding whitespace allowed).
 
     Raises :class:`ItemFormatError` saying what is wrong: not UTF-8, not JSON, not an object,
     a name repeated within one object, or not valid wire format.
     """
+    fast = _decode_canonical(line)
+    if fast is not None:
+        return item_from_text(fast)
     if isinstance(line, bytes | bytearray):
         try:
             text = bytes(line).decode("utf-8")

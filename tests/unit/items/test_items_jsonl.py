@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from strategies import items
 
 from dynamodb_replicator.errors import ItemFormatError
-from dynamodb_replicator.items import decode_item, encode_item, encode_key_for_report
+from dynamodb_replicator.items import decode_item, encode_item, encode_key_for_report, jsonl
 
 
 @settings(max_examples=200, deadline=None)
@@ -86,3 +87,50 @@ def test_encode_key_for_report() -> None:
 def test_encode_key_for_report_missing_attribute() -> None:
     with pytest.raises(ItemFormatError, match="'sk' is missing"):
         encode_key_for_report({"pk": {"S": "a"}}, ["pk", "sk"])
+
+
+def _strict(line: str | bytes) -> Any:
+    """decode_item with the canonical fast path turned off."""
+    with mock.patch.object(jsonl, "_ORJSON", None):
+        return decode_item(line)
+
+
+@settings(max_examples=200, deadline=None)
+@given(items)
+def test_canonical_lines_take_the_fast_path_and_agree(item: dict[str, Any]) -> None:
+    line = encode_item(item)
+    assert jsonl._decode_canonical(line.encode("utf-8")) is not None
+    assert decode_item(line.encode("utf-8")) == _strict(line) == item
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"a": {"S": "x"}}',
+        '{"a":{"S":"\\u00e9"}}',
+        '{"a":{"S":"\\/"}}',
+        '{"a":{"S":"\\ud800"}}',
+        '{"a":{"S":"x"}}\x0c',
+        '{"a":{"N":1e5}}',
+        '{"a":{"N":123456789012345678901234567890}}',
+        '{"a":{"S":"x"},"a":{"S":"x"}}',
+        '{"a":{"M":{"b":{"S":"x"},"b":{"S":"x"}}}}',
+    ],
+)
+def test_other_lines_take_the_strict_path(line: str) -> None:
+    assert jsonl._decode_canonical(line) is None
+    try:
+        expected: Any = _strict(line)
+    except ItemFormatError as exc:
+        expected = str(exc)
+    try:
+        got: Any = decode_item(line)
+    except ItemFormatError as exc:
+        got = str(exc)
+    assert got == expected
+
+
+def test_json_whitespace_around_a_canonical_line_is_allowed() -> None:
+    line = '\t{"a":{"S":"x"}}\r\n'
+    assert jsonl._decode_canonical(line) == {"a": {"S": "x"}}
+    assert decode_item(line) == _strict(line) == {"a": {"S": "x"}}
