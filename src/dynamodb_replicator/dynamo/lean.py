@@ -2,8 +2,8 @@
 
 botocore parses every response by walking the service's shape model for every attribute of every
 item; for Scan, Query, BatchGetItem, BatchWriteItem and GetRecords that walk is most of the
-client's CPU. :func:`install` keeps botocore for signing, endpoints, credentials, retries, hooks
-and errors, and replaces two steps for those operations only:
+client's CPU. :func:`install` keeps botocore for endpoints, credentials, retries, hooks and
+errors, and replaces three steps for those operations only:
 
 * parsing a successful response: the body is decoded once with orjson, and the result is
   converted only where the wire form needs it (base64 text to ``bytes`` for ``B``/``BS`` at any
@@ -12,9 +12,11 @@ and errors, and replaces two steps for those operations only:
   error status, a body orjson refuses, a malformed attribute value) goes to botocore's parser.
 * serializing a request: the parameters, already in wire form, are dumped by orjson (``bytes``
   as base64) into the request botocore built for an empty parameter set.
+* signing: :mod:`.signing` signs with SigV4 itself, skipping botocore's per-request event chain
+  (same signature, same retry headers).
 
-It relies on two private attributes of botocore clients (``_endpoint._response_parser_factory``
-and ``_serializer``), present across the botocore range pinned in ``pyproject.toml``; when they
+It relies on private attributes of botocore clients (``_endpoint._response_parser_factory``,
+``_serializer``, ``_request_signer``), present across the botocore range pinned in ``pyproject.toml``; when they
 are missing :func:`install` leaves the client as botocore made it and says so in the log.
 """
 
@@ -30,6 +32,8 @@ from typing import Any
 import botocore
 from botocore.parsers import JSONParser, ResponseParserFactory
 from botocore.serialize import JSONSerializer
+
+from . import signing
 
 __all__ = ["ENV_SWITCH", "LEAN_OPERATIONS", "SERVICES", "install", "is_installed"]
 
@@ -354,6 +358,7 @@ def install(client: Any, *, serialize: bool = True) -> bool:
     # A validating client's serializer is botocore's ParamValidationDecorator: it stays.
     if serialize and isinstance(inner, JSONSerializer):
         client._serializer = _DirectSerializer(inner)
+    signing.install(client, LEAN_OPERATIONS)
     return True
 
 
