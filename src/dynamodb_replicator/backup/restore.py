@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -260,7 +259,8 @@ def _write_items(
         )
 
     with ThreadPoolExecutor(max(job.write_threads, 1), thread_name_prefix="restore") as pool:
-        inflight: deque[Future[BatchResult]] = deque()
+        # Settled as they finish, not in order: a slow write never idles the other threads.
+        inflight: set[Future[BatchResult]] = set()
         sent = 0
         try:
             for chunk in _chunks(items, size):
@@ -270,12 +270,11 @@ def _write_items(
                     )
                 if job.collect_keys:
                     keys.update(key_identity(item, job.schema) for item in chunk)
-                inflight.append(pool.submit(write, chunk))
+                inflight.add(pool.submit(write, chunk))
                 sent += len(chunk)
                 while len(inflight) >= max(job.write_threads, 1):
-                    total.add(inflight.popleft().result(), ctx)
-            while inflight:
-                total.add(inflight.popleft().result(), ctx)
+                    _settle(wait(inflight, return_when=FIRST_COMPLETED).done, inflight, total, ctx)
+            _settle(set(inflight), inflight, total, ctx)
         except IncompleteBatchError as exc:
             unwritten = list(exc.keys) + _drain(inflight, total, ctx)
             raise IncompleteBatchError(
@@ -326,14 +325,26 @@ class _Totals:
         ctx.advance("restore", result.written)
 
 
-def _drain(inflight: deque[Future[BatchResult]], total: _Totals, ctx: SegmentContext) -> list[Key]:
+def _settle(
+    done: set[Future[BatchResult]],
+    inflight: set[Future[BatchResult]],
+    total: _Totals,
+    ctx: SegmentContext,
+) -> None:
+    """Count finished writes; the first failed one raises, the rest stay in ``inflight``."""
+    for future in done:
+        inflight.discard(future)
+        total.add(future.result(), ctx)
+
+
+def _drain(inflight: set[Future[BatchResult]], total: _Totals, ctx: SegmentContext) -> list[Key]:
     """Let the writes already sent finish, so the count of items written is exact.
 
     Returns the keys those writes could not land: every failed write is named.
     """
     unwritten: list[Key] = []
     while inflight:
-        future = inflight.popleft()
+        future = inflight.pop()
         error = future.exception()
         if error is None:
             total.add(future.result(), ctx)
