@@ -369,8 +369,27 @@ def cache_dir() -> Path:
 
 
 def cli(*args: str) -> list[str]:
-    """The project's command line, run with this Python."""
+    """The project's command line, run with this Python (its bytecode compiled first)."""
+    compile_package()
     return [sys.executable, "-m", "dynamodb_replicator.cli", *args]
+
+
+_compiled: list[bool] = []
+
+
+def compile_package() -> None:
+    """Compile the package's bytecode once, as installing it from a wheel does.
+
+    An editable install has none, and with ``PYTHONDONTWRITEBYTECODE`` set no run ever caches
+    it: every command would compile each module at start-up, which a user's install does not
+    (nor does the pip-installed dynamodump the commands are compared with).
+    """
+    if not _compiled:
+        import compileall
+        import dynamodb_replicator
+
+        compileall.compile_dir(Path(dynamodb_replicator.__file__).parent, quiet=1)
+        _compiled.append(True)
 
 
 # --- machine-readable rows ---------------------------------------------------------------------
