@@ -23,8 +23,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from botocore.auth import SIGNED_HEADERS_BLACKLIST, SIGV4_TIMESTAMP
-from botocore.awsrequest import AWSRequest, create_request_object
-from botocore.handlers import add_retry_headers
+from botocore.awsrequest import create_request_object
 from botocore.utils import is_valid_ipv6_endpoint_url, normalize_url_path
 
 __all__ = ["install", "sign_v4"]
@@ -66,52 +65,75 @@ def _signing_key(secret: str, day: str, region: str, service: str) -> bytes:
     return key
 
 
-def sign_v4(
-    request: AWSRequest, credentials: Any, region: str, service: str, now: datetime.datetime
-) -> None:
-    """Sign ``request`` (bytes body, no query parameters object) with SigV4, as botocore does.
+def _drop(headers: dict[str, Any], name: str) -> None:
+    for present in [key for key in headers if key.lower() == name]:
+        del headers[present]
 
-    ``credentials`` are frozen credentials (``access_key``, ``secret_key``, ``token``).
+
+def sign_v4(
+    method: str,
+    url: str,
+    headers: dict[str, Any],
+    body: bytes,
+    credentials: Any,
+    scope: tuple[str, str],
+    now: datetime.datetime,
+) -> str:
+    """Sign a request with SigV4 as botocore does, adding the headers to ``headers``.
+
+    ``credentials`` are frozen credentials (``access_key``, ``secret_key``, ``token``);
+    ``scope`` is (region, service). Works on a plain dict, before botocore wraps the headers in
+    its slower mapping. Returns the timestamp signed.
     """
+    region, service = scope
     stamp = now.strftime(SIGV4_TIMESTAMP)
     day = stamp[:8]
-    request.context["timestamp"] = stamp
-    headers = request.headers
-    for name in ("Authorization", "X-Amz-Date"):
-        if name in headers:
-            del headers[name]
+    for name in ("authorization", "x-amz-date", "x-amz-security-token"):
+        _drop(headers, name)
     headers["X-Amz-Date"] = stamp
     if credentials.token:
-        if "X-Amz-Security-Token" in headers:
-            del headers["X-Amz-Security-Token"]
         headers["X-Amz-Security-Token"] = credentials.token
-    path, query, host = _url_parts(request.url)
-    signed: dict[str, list[str]] = {}
+    path, query, host = _url_parts(url)
+    signed: dict[str, str] = {}
+    payload = None
     for name, value in headers.items():
         lname = name.lower()
+        text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        if lname == "x-amz-content-sha256":
+            payload = text
         if lname not in _UNSIGNED_HEADERS:
-            signed.setdefault(lname, []).append(value)
-    signed.setdefault("host", [host])
+            signed[lname] = (
+                f"{signed[lname]},{' '.join(text.split())}"
+                if lname in signed
+                else " ".join(text.split())
+            )
+    signed.setdefault("host", host)
     names = sorted(signed)
-    canonical_headers = "\n".join(
-        f"{name}:{','.join(' '.join(v.split()) for v in signed[name])}" for name in names
-    )
+    canonical_headers = "".join(f"{name}:{signed[name]}\n" for name in names)
     signed_names = ";".join(names)
-    body: Any = request.body or b""
-    payload = headers.get("X-Amz-Content-SHA256") or hashlib.sha256(body).hexdigest()
-    canonical = "\n".join(
-        (str(request.method).upper(), path, query, canonical_headers + "\n", signed_names, payload)
-    )
-    scope = f"{day}/{region}/{service}/aws4_request"
-    to_sign = "\n".join(
-        ("AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest())
-    )
+    if payload is None:
+        payload = hashlib.sha256(body).hexdigest()
+    canonical = "\n".join((method.upper(), path, query, canonical_headers, signed_names, payload))
+    credential_scope = f"{day}/{region}/{service}/aws4_request"
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{credential_scope}\n{digest}"
     key = _signing_key(credentials.secret_key, day, region, service)
     signature = hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
     headers["Authorization"] = (
-        f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
+        f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{credential_scope}, "
         f"SignedHeaders={signed_names}, Signature={signature}"
     )
+    return stamp
+
+
+def _retry_headers(headers: dict[str, Any], context: dict[str, Any]) -> None:
+    """botocore's informational retry headers (``add_retry_headers``), on a plain dict."""
+    retries = context.get("retries")
+    if retries:
+        headers["amz-sdk-invocation-id"] = retries["invocation-id"]
+        headers["amz-sdk-request"] = "; ".join(
+            f"{key}={retries[key]}" for key in ("ttl", "attempt", "max") if key in retries
+        )
 
 
 class _Signing:
@@ -130,15 +152,23 @@ class _Signing:
         plan = self._plan(params, operation_model)
         if plan is None:
             return self._botocore_create(params, operation_model)
-        credentials, region, service = plan
-        request = create_request_object(params)
+        credentials, scope = plan
+        headers = dict(params["headers"])
+        stamp = sign_v4(
+            params["method"], params["url"], headers, params["body"], credentials, scope,
+            self._clock(),
+        )  # fmt: skip
+        _retry_headers(headers, params["context"])
+        request = create_request_object({**params, "headers": headers})
+        request.context["timestamp"] = stamp
         request.stream_output = False
-        sign_v4(request, credentials, region, service, self._clock())
-        add_retry_headers(request)
         return self._endpoint.prepare_request(request)
 
-    def _plan(self, params: dict[str, Any], operation_model: Any) -> tuple[Any, str, str] | None:
-        """(frozen credentials, region, service) to sign with, or ``None`` for botocore's way."""
+    def _plan(
+        self, params: dict[str, Any], operation_model: Any
+    ) -> tuple[Any, tuple[str, str]] | None:
+        """(frozen credentials, (region, service)) to sign with, or ``None`` for botocore's
+        way."""
         if operation_model is None or operation_model.name not in self._operations:
             return None
         context = params.get("context", {})
@@ -150,7 +180,7 @@ class _Signing:
             or context.get("checksum")
             or not isinstance(params.get("body"), bytes)
             or params.get("query_string")
-            or "Date" in params.get("headers", {})
+            or any(name.lower() == "date" for name in params.get("headers", {}))
         ):
             return None
         signer = self._signer
@@ -161,7 +191,7 @@ class _Signing:
             return None
         region = signing.get("region") or signer._region_name
         service = signing.get("signing_name") or signer._signing_name
-        return credentials.get_frozen_credentials(), region, service
+        return credentials.get_frozen_credentials(), (region, service)
 
 
 def install(client: Any, operations: frozenset[str], clock: Clock = _utcnow) -> bool:
