@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from queue import SimpleQueue
 from typing import Any
 
 from ..dynamo import (
@@ -261,6 +262,7 @@ def _write_items(
     with ThreadPoolExecutor(max(job.write_threads, 1), thread_name_prefix="restore") as pool:
         # Settled as they finish, not in order: a slow write never idles the other threads.
         inflight: set[Future[BatchResult]] = set()
+        finished: SimpleQueue[Future[BatchResult]] = SimpleQueue()
         sent = 0
         try:
             for chunk in _chunks(items, size):
@@ -270,11 +272,14 @@ def _write_items(
                     )
                 if job.collect_keys:
                     keys.update(key_identity(item, job.schema) for item in chunk)
-                inflight.add(pool.submit(write, chunk))
+                future = pool.submit(write, chunk)
+                inflight.add(future)
+                future.add_done_callback(finished.put)
                 sent += len(chunk)
                 while len(inflight) >= max(job.write_threads, 1):
-                    _settle(wait(inflight, return_when=FIRST_COMPLETED).done, inflight, total, ctx)
-            _settle(set(inflight), inflight, total, ctx)
+                    _settle(finished.get(), inflight, total, ctx)
+            while inflight:
+                _settle(finished.get(), inflight, total, ctx)
         except IncompleteBatchError as exc:
             unwritten = list(exc.keys) + _drain(inflight, total, ctx)
             raise IncompleteBatchError(
@@ -326,15 +331,14 @@ class _Totals:
 
 
 def _settle(
-    done: set[Future[BatchResult]],
+    future: Future[BatchResult],
     inflight: set[Future[BatchResult]],
     total: _Totals,
     ctx: SegmentContext,
 ) -> None:
-    """Count finished writes; the first failed one raises, the rest stay in ``inflight``."""
-    for future in done:
-        inflight.discard(future)
-        total.add(future.result(), ctx)
+    """Count a finished write (a failed one raises; the others stay in ``inflight``)."""
+    inflight.discard(future)
+    total.add(future.result(), ctx)
 
 
 def _drain(inflight: set[Future[BatchResult]], total: _Totals, ctx: SegmentContext) -> list[Key]:
