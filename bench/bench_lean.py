@@ -1,11 +1,12 @@
 """Benchmark: client CPU and read capacity per key compared, by diff method and data path.
 
-Fills two identical tables of ~200-byte items on DynamoDB Local, then runs ``run_diff`` in this
-process (1 segment) with each combination of ``--method`` (lookup, scan-both) and data path
-(botocore's parser, the lean path), and times a bare backup-style scan loop and a batch-write
-loop with each data path. Reports per item: client CPU (user + system of this process, which
-stays meaningful on a shared machine; the server runs in another process), wall time, and read
-capacity units (DynamoDB Local reports consumed capacity). Medians of ``--rounds`` alternating
+Fills two identical tables of ~200-byte items on dynalite (or the server ``--endpoint-url``
+names, e.g. a DynamoDB Local you run), then runs ``run_diff`` in this process (1 segment) with
+each combination of ``--method`` (lookup, scan-both) and data path (botocore's parser, the lean
+path), and times a bare backup-style scan loop and a batch-write loop with each data path.
+Reports per item: client CPU (user + system of this process, which stays meaningful on a shared
+machine; the server runs in another process), wall time, and read capacity units (dynalite and
+DynamoDB Local report consumed capacity; moto does not). Medians of ``--rounds`` alternating
 runs. Run: ``python bench/bench_lean.py [--items 20000] [--rounds 3]``.
 """
 
@@ -75,14 +76,15 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
-        "--endpoint-url", help="a running DynamoDB-compatible server (default: DynamoDB Local)"
+        "--endpoint-url",
+        help="a running DynamoDB-compatible server (default: a dynalite started here)",
     )
     args = parser.parse_args()
     items = [_item(i) for i in range(args.items)]
     server = (
         contextlib.nullcontext(Endpoint(args.endpoint_url, common.REGION, "given"))
         if args.endpoint_url
-        else common.dynamodb_local()
+        else common.dynalite()
     )
     if args.endpoint_url:
         common.local_env()

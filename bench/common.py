@@ -386,6 +386,7 @@ def compile_package() -> None:
     """
     if not _compiled:
         import compileall
+
         import dynamodb_replicator
 
         compileall.compile_dir(Path(dynamodb_replicator.__file__).parent, quiet=1)

@@ -156,22 +156,41 @@ class ChangeRecord:
 
     def _object(self, image: Callable[[str, Item], Any]) -> dict[str, Any]:
         """The line's object, ``image(field, item)`` giving each image's form."""
-        obj: dict[str, Any] = {
-            "format": LINE_FORMAT,
-            "eventID": self.event_id,
-            "sequenceNumber": self.sequence_number,
-            "time": self.time,
-            "timeUnit": self.time_unit,
-            "eventName": self.event_name,
-            "keys": image("keys", self.keys),
-        }
-        if self.new_image is not None:
-            obj["newImage"] = image("new_image", self.new_image)
-        if self.old_image is not None:
-            obj["oldImage"] = image("old_image", self.old_image)
-        if self.user_identity is not None:
-            obj["userIdentity"] = _verbatim(self.user_identity)
-        return obj
+        new, old, identity = self.new_image, self.old_image, self.user_identity
+        return _line_object(
+            self,
+            image("keys", self.keys),
+            None if new is None else image("new_image", new),
+            None if old is None else image("old_image", old),
+            None if identity is None else _verbatim(identity),
+        )
+
+
+def _line_object(
+    record: ChangeRecord | EventRecord,
+    keys: Any,
+    new_image: Any,
+    old_image: Any,
+    user_identity: Any,
+) -> dict[str, Any]:
+    """One change-log line's JSON object, fields in the documented order; absent parts left
+    out. The one place the line's layout is written down."""
+    obj: dict[str, Any] = {
+        "format": LINE_FORMAT,
+        "eventID": record.event_id,
+        "sequenceNumber": record.sequence_number,
+        "time": record.time,
+        "timeUnit": record.time_unit,
+        "eventName": record.event_name,
+        "keys": keys,
+    }
+    if new_image is not None:
+        obj["newImage"] = new_image
+    if old_image is not None:
+        obj["oldImage"] = old_image
+    if user_identity is not None:
+        obj["userIdentity"] = user_identity
+    return obj
 
 
 def _wire(image: Item) -> Mapping[str, Any]:
@@ -210,22 +229,7 @@ class EventRecord(NamedTuple):
 
     def line_object(self) -> dict[str, Any]:
         """The line's JSON object, fields in the documented order."""
-        obj: dict[str, Any] = {
-            "format": LINE_FORMAT,
-            "eventID": self.event_id,
-            "sequenceNumber": self.sequence_number,
-            "time": self.time,
-            "timeUnit": self.time_unit,
-            "eventName": self.event_name,
-            "keys": self.keys,
-        }
-        if self.new_image is not None:
-            obj["newImage"] = self.new_image
-        if self.old_image is not None:
-            obj["oldImage"] = self.old_image
-        if self.user_identity is not None:
-            obj["userIdentity"] = self.user_identity
-        return obj
+        return _line_object(self, self.keys, self.new_image, self.old_image, self.user_identity)
 
     def wire_line_object(self) -> dict[str, Any]:
         """:meth:`line_object` (the images are text already)."""

@@ -53,7 +53,8 @@ class _LazyCommands(MutableMapping[str, click.Command]):
         if command is None:
             module, attribute = self._specs[name]
             command = getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
-            assert isinstance(command, click.Command) and command.name == name, name
+            if not isinstance(command, click.Command) or command.name != name:
+                raise RuntimeError(f"{module}.{attribute} is not the {name!r} command")
             self._loaded[name] = command
         return command
 

@@ -24,7 +24,7 @@ from ..changelog.times import format_instant, parse_instant
 from ..changelog.verify import ShardProof, Verification, verify_changes
 from ..dynamo import TableSpec
 from ..errors import UsageError
-from ..items import encode_item
+from ..items import encode_item, parse_key_argument
 from ..replicate.checkpoint import (
     STATE_DIR_VARIABLE,
     CheckpointStore,
@@ -32,9 +32,8 @@ from ..replicate.checkpoint import (
     default_checkpoint,
     parse_checkpoint_location,
 )
-from ..replicate.follower import FollowOptions
-from .diff_cmd import parse_key_argument
 from .exit_codes import EXIT_CODES_HELP, ExitCode
+from .follow_options import FollowParams, follow_options
 from .options import ADDRESS_HELP, as_params, common_options, endpoint_options, table_spec
 from .replicate_cmd import open_default_checkpoint
 from .runner import run_job
@@ -50,19 +49,13 @@ __all__ = [
 
 
 @dataclass(frozen=True, kw_only=True)
-class BackupChangesParams:
+class BackupChangesParams(FollowParams):
     """``backup-changes``'s arguments and options, as click names them."""
 
     primary: str | None
     target: str | None
     failures: str | None
     checkpoint: str | None
-    until_caught_up: bool
-    quiet_polls: int
-    quiet_seconds: float
-    max_seconds: float | None
-    fail_on_gap: bool
-    concurrency: int
     heartbeat_seconds: float
     sse: str | None
     sse_kms_key_id: str | None
@@ -169,20 +162,7 @@ def _summary(result: BackupChangesResult, store: CheckpointStore, quiet: bool) -
     "version's ./backup-changes-TABLE.checkpoint.json is still used). Its lease keeps one "
     "writer per log.",
 )
-@click.option(
-    "--until-caught-up", is_flag=True, help="Exit once every shard is quiet (all written)."
-)
-@click.option("--quiet-polls", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--quiet-seconds", type=click.FloatRange(min=0), default=2.0, show_default=True)
-@click.option("--max-seconds", type=click.FloatRange(min=0), help="Bound the whole run.")
-@click.option("--fail-on-gap", is_flag=True, help="Stop at once when trimmed records are found.")
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="Shards read at the same time.",
-)
+@follow_options("Exit once every shard is quiet (all written).")
 @click.option(
     "--heartbeat-seconds",
     type=click.FloatRange(min=0),
@@ -232,14 +212,7 @@ def backup_changes_command(params: BackupChangesParams) -> None:
             sse=params.sse_mode,
             sse_kms_key_id=params.sse_kms_key_id,
         )
-        options = FollowOptions(
-            until_caught_up=params.until_caught_up,
-            quiet_polls=params.quiet_polls,
-            quiet_seconds=params.quiet_seconds,
-            max_seconds=params.max_seconds,
-            fail_on_gap=params.fail_on_gap,
-            concurrency=params.concurrency,
-        )
+        options = params.follow()
         job = BackupChangesJob(
             spec,
             destination,

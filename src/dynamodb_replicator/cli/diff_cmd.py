@@ -28,7 +28,6 @@ from ..diff import (
     compare_record,
     copy_record,
     format_discrepancy,
-    parse_key_argument,
     run_diff,
     summary_lines,
 )
@@ -63,8 +62,6 @@ from .progress_ui import progress_display
 from .runner import run_job
 from .segment_results import recording
 
-#: ``parse_key_argument`` is the library's (diff.record); named here for the commands that
-#: take a KEY the same way.
 __all__ = [
     "DiffRecordParams",
     "DiffTablesParams",
@@ -72,7 +69,6 @@ __all__ = [
     "diff_exit_code",
     "diff_record",
     "diff_tables",
-    "parse_key_argument",
     "replicate_record",
 ]
 

@@ -22,9 +22,10 @@ from ..replicate.checkpoint import (
     default_checkpoint,
 )
 from ..replicate.follow_job import FollowJob, follow, open_checkpoint
-from ..replicate.follower import FollowOptions, FollowResult, FollowStatus
+from ..replicate.follower import FollowResult, FollowStatus
 from ..replicate.plan import Filters, Mode, TurnoverRole
 from .exit_codes import ExitCode, exit_codes_help
+from .follow_options import FollowParams, follow_options
 from .options import (
     ADDRESS_HELP,
     CONTEXT_SETTINGS,
@@ -160,18 +161,12 @@ def _summary(result: FollowResult, store: CheckpointStore, quiet: bool) -> int:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReplicateParams(PairParams, GiveUpParams, CommonParams):
+class ReplicateParams(FollowParams, PairParams, GiveUpParams, CommonParams):
     """replicate's parameters, as parsed."""
 
     mode: Mode
     checkpoint: str | None
     start: str
-    until_caught_up: bool
-    quiet_polls: int
-    quiet_seconds: float
-    max_seconds: float | None
-    fail_on_gap: bool
-    concurrency: int
     skip_ttl_deletes: bool
     turnover_role: str | None
     turnover_at: int | None
@@ -205,34 +200,7 @@ class ReplicateParams(PairParams, GiveUpParams, CommonParams):
     show_default=True,
     help="Where to start in the shards open at the very first start (no checkpoint yet).",
 )
-@click.option(
-    "--until-caught-up",
-    is_flag=True,
-    help="Exit 0 once every shard is quiet (see --quiet-polls/--quiet-seconds).",
-)
-@click.option(
-    "--quiet-polls",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Caught up: empty polls in a row per open shard.",
-)
-@click.option(
-    "--quiet-seconds",
-    type=click.FloatRange(min=0),
-    default=2.0,
-    show_default=True,
-    help="Caught up: seconds since the shard's last records.",
-)
-@click.option("--max-seconds", type=click.FloatRange(min=0), help="Bound the whole run.")
-@click.option("--fail-on-gap", is_flag=True, help="Stop at once when trimmed records are found.")
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="Shards read at the same time.",
-)
+@follow_options("Exit 0 once every shard is quiet (see --quiet-polls/--quiet-seconds).")
 @click.option("--skip-ttl-deletes", is_flag=True, help="Do not replicate deletes made by TTL.")
 @click.option(
     "--turnover-role",
@@ -259,15 +227,7 @@ def replicate(params: ReplicateParams) -> None:
     def body() -> int:
         p, r = params.specs(pool=params.concurrency, give_up_after=params.give_up_after)
         filters = _filters(params.skip_ttl_deletes, params.turnover_role, params.turnover_at)
-        options = FollowOptions(
-            start_position="LATEST" if params.start == "latest" else "TRIM_HORIZON",
-            until_caught_up=params.until_caught_up,
-            quiet_polls=params.quiet_polls,
-            quiet_seconds=params.quiet_seconds,
-            max_seconds=params.max_seconds,
-            fail_on_gap=params.fail_on_gap,
-            concurrency=params.concurrency,
-        )
+        options = params.follow("LATEST" if params.start == "latest" else "TRIM_HORIZON")
         job = FollowJob(
             p,
             r,

@@ -26,7 +26,6 @@ from .record import (
     RecordCopy,
     compare_record,
     copy_record,
-    parse_key_argument,
 )
 from .report import FORMATS, format_discrepancy, format_human, format_jsonl, summary_lines
 
@@ -47,7 +46,6 @@ __all__ = [
     "format_discrepancy",
     "format_human",
     "format_jsonl",
-    "parse_key_argument",
     "run_diff",
     "summary_lines",
     "verify_against",

@@ -6,7 +6,6 @@ then take KEY by that key schema, so ``{"pk": "a"}`` is typed as the table's key
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 from typing import Literal
@@ -19,16 +18,14 @@ from ..dynamo import (
     conditional_put,
     describe_pair,
 )
-from ..errors import ItemFormatError, UsageError
 from ..items import (
     AttributeDiff,
     Item,
-    JsonNumber,
     Key,
     KeySchema,
     diff_items,
     key_identity,
-    parse_plain_key,
+    parse_key_argument,
 )
 
 __all__ = [
@@ -36,23 +33,7 @@ __all__ = [
     "RecordCopy",
     "compare_record",
     "copy_record",
-    "parse_key_argument",
 ]
-
-
-def parse_key_argument(text: str, schema: KeySchema) -> Key:
-    """KEY as wire JSON (``{"pk": {"S": "a"}}``) or plain JSON typed by the key schema."""
-    try:
-        obj = json.loads(text, parse_float=JsonNumber, parse_int=JsonNumber)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"KEY is not valid JSON ({exc})",
-            hint='give the key as JSON, e.g. \'{"pk": "a"}\' or \'{"pk": {"S": "a"}}\'',
-        ) from exc
-    try:
-        return parse_plain_key(obj, schema)
-    except ItemFormatError as exc:
-        raise UsageError(f"bad KEY: {exc.message}", hint=exc.hint) from exc
 
 
 def _read(table: DescribedTable, key: Key, schema: KeySchema) -> Item | None:

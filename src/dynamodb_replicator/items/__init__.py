@@ -22,6 +22,7 @@ from dynamodb_replicator.items.keys import (
     extract_key,
     item_size,
     key_identity,
+    parse_key_argument,
     parse_plain_key,
 )
 from dynamodb_replicator.items.numbers import is_number, significant_digits
@@ -62,6 +63,7 @@ __all__ = [
     "item_to_text",
     "items_equal",
     "key_identity",
+    "parse_key_argument",
     "parse_plain_key",
     "significant_digits",
     "split_value",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from dynamodb_replicator.errors import ItemFormatError
+from dynamodb_replicator.errors import ItemFormatError, UsageError
 from dynamodb_replicator.items.numbers import canonical_number, is_number, significant_digits
 from dynamodb_replicator.items.wire import Key, split_value, value_from_text
 
@@ -23,6 +24,7 @@ __all__ = [
     "extract_key",
     "item_size",
     "key_identity",
+    "parse_key_argument",
     "parse_plain_key",
 ]
 
@@ -236,3 +238,19 @@ def parse_plain_key(obj: Mapping[str, Any], schema: KeySchema) -> Key:
             key[name] = {type_: _plain_payload(value, name, type_)}
         _key_payload(key, name, type_)  # type, emptiness and number checks
     return key
+
+
+def parse_key_argument(text: str, schema: KeySchema, what: str = "KEY") -> Key:
+    """A key given on the command line (``what`` names it in errors): wire JSON
+    (``{"pk": {"S": "a"}}``) or plain JSON typed by the key schema (``{"pk": "a"}``)."""
+    try:
+        obj = json.loads(text, parse_float=JsonNumber, parse_int=JsonNumber)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{what} is not valid JSON ({exc})",
+            hint='give the key as JSON, e.g. \'{"pk": "a"}\' or \'{"pk": {"S": "a"}}\'',
+        ) from exc
+    try:
+        return parse_plain_key(obj, schema)
+    except ItemFormatError as exc:
+        raise UsageError(f"bad {what}: {exc.message}", hint=exc.hint) from exc

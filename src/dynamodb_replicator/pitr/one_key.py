@@ -8,7 +8,6 @@ key in between makes the write fail, and the restore refuses rather than overwri
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,23 +21,22 @@ from ..dynamo.conditional import (
     conditional_put,
     unchanged_condition,
 )
-from ..errors import ConcurrentChangeError, ItemFormatError, NotExactError, UsageError
+from ..errors import ConcurrentChangeError, NotExactError, UsageError
 from ..items import (
     Item,
-    JsonNumber,
     Key,
     KeySchema,
     decode_item,
     items_equal,
     key_identity,
-    parse_plain_key,
+    parse_key_argument,
 )
 from .logscan import LogEntry, LogScan, log_descriptor
 from .rollforward import base_schema, plan_with_hint
 from .spill import entries_in_order, key_state
 from .window import DEFAULT_MARGIN, Exactness, ScanWindow
 
-__all__ = ["KeyRestore", "parse_key", "restore_key"]
+__all__ = ["KeyRestore", "restore_key"]
 
 Action = Literal["put", "delete", "none"]
 
@@ -52,20 +50,6 @@ class KeyRestore:
     before: Item | None
     action: Action
     written: bool
-
-
-def parse_key(text: str, schema: KeySchema) -> Key:
-    """KEY as wire JSON (``{"pk": {"S": "a"}}``) or plain JSON typed by the key schema."""
-    try:
-        obj = json.loads(text, parse_float=JsonNumber, parse_int=JsonNumber)
-        return parse_plain_key(obj, schema)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"--key is not valid JSON ({exc})",
-            hint='give the key as JSON, e.g. \'{"pk": "a"}\' or \'{"pk": {"S": "a"}}\'',
-        ) from exc
-    except ItemFormatError as exc:
-        raise UsageError(f"bad --key: {exc.message}", hint=exc.hint) from exc
 
 
 def _action(at_time: Item | None, current: Item | None) -> Action:
@@ -142,7 +126,7 @@ def restore_key(
     exact = plan_with_hint(base, source, to_time, margin, assumed)
     descriptor = log_descriptor(changes)
     schema = base_schema(source, descriptor)
-    key = parse_key(key_text, schema)
+    key = parse_key_argument(key_text, schema, "--key")
     check_changes = descriptor.view_type == "NEW_AND_OLD_IMAGES"
     at_time = _state_at(source, changes, exact, schema, key, check_changes)
     client = table.client()

@@ -150,3 +150,30 @@ def test_option_mistakes_are_usage_errors_before_any_call(args: list[str], messa
     result = CliRunner().invoke(app.cli, args)
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    """Start-up is part of every run: the group loads a command's module when it is asked for."""
+    probe = (
+        "import sys\n"
+        "from dynamodb_replicator.cli import app\n"
+        "before = sorted(m for m in sys.modules if m.endswith('_cmd'))\n"
+        "app.cli.commands['restore-table']\n"
+        "after = sorted(m for m in sys.modules if m.endswith('_cmd'))\n"
+        "print(before, after)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    before, _, after = out.strip().partition("] [")
+    assert before == "["
+    assert "dynamodb_replicator.cli.backup_cmd" in after
+    assert "dynamodb_replicator.cli.replicate_cmd" not in after
+    assert "dynamodb_replicator.cli.changelog_cmd" not in after
+
+
+def test_every_listed_command_loads_under_its_own_name() -> None:
+    for name, (module, attribute) in app.COMMANDS.items():
+        command = app.cli.commands[name]
+        assert command.name == name, (module, attribute)
+    assert list(app.cli.commands) == list(app.COMMANDS)

@@ -6,7 +6,8 @@ import io
 
 from rich.console import Console
 
-from dynamodb_replicator.cli.progress_ui import RichProgress, progress_display
+from dynamodb_replicator.cli.progress_bars import RichProgress
+from dynamodb_replicator.cli.progress_ui import progress_display
 from dynamodb_replicator.progress import NullProgress
 
 

@@ -46,9 +46,11 @@ def _client(url: str, region: str, token: str | None, *, fast: bool) -> Any:
 
 
 def _sent(client: Any, operation: str, params: dict[str, Any]) -> Any:
-    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW):
-        with pytest.raises(_Captured) as captured:
-            getattr(client, operation)(**params)
+    with (
+        mock.patch("botocore.auth.get_current_datetime", return_value=NOW),
+        pytest.raises(_Captured) as captured,
+    ):
+        getattr(client, operation)(**params)
     return captured.value.request
 
 
