@@ -9,6 +9,7 @@ from typing import TypeVar
 import click
 
 from ..replicate.follower import FollowOptions
+from .options import stack_options
 
 __all__ = ["FollowParams", "follow_options"]
 
@@ -42,7 +43,7 @@ class FollowParams:
 def follow_options(until_caught_up_help: str) -> Callable[[F], F]:
     """--until-caught-up, --quiet-polls, --quiet-seconds, --max-seconds, --fail-on-gap and
     --concurrency; ``until_caught_up_help`` says what "caught up" finishes for the command."""
-    decorators = (
+    return stack_options(
         click.option("--until-caught-up", is_flag=True, help=until_caught_up_help),
         click.option(
             "--quiet-polls",
@@ -70,10 +71,3 @@ def follow_options(until_caught_up_help: str) -> Callable[[F], F]:
             help="Shards read at the same time.",
         ),
     )
-
-    def apply(fn: F) -> F:
-        for decorator in reversed(decorators):
-            fn = decorator(fn)
-        return fn
-
-    return apply

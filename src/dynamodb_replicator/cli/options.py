@@ -54,6 +54,7 @@ __all__ = [
     "s3_option",
     "segment_options",
     "side_auth_options",
+    "stack_options",
     "table_spec",
 ]
 
@@ -179,7 +180,9 @@ class S3Params:
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+def stack_options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """One decorator applying ``decorators`` in the order written (the first one outermost)."""
+
     def apply(fn: F) -> F:
         for decorator in reversed(decorators):
             fn = decorator(fn)
@@ -190,7 +193,7 @@ def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
 
 def common_options(fn: F) -> F:
     """--debug and --quiet, on every command."""
-    return _stack(
+    return stack_options(
         click.option("--debug", is_flag=True, help="Show tracebacks and debug logs."),
         click.option("--quiet", "-q", is_flag=True, help="No progress display; warnings only."),
     )(fn)
@@ -198,7 +201,7 @@ def common_options(fn: F) -> F:
 
 def endpoint_options(fn: F) -> F:
     """--endpoint-url and --region, for addresses that name a region or an endpoint."""
-    return _stack(
+    return stack_options(
         click.option(
             "--endpoint-url",
             envvar="AWS_ENDPOINT_URL_DYNAMODB",
@@ -226,7 +229,7 @@ def side_auth_options(*sides: str) -> Callable[[F], F]:
                 help=f"IAM role to assume (STS, auto-refreshed) for the {side} table.",
             )
         )
-    return _stack(*decorators)
+    return stack_options(*decorators)
 
 
 #: The commands installed as programs of their own too (``diff-tables``, as in the original
@@ -265,7 +268,7 @@ def resolve_segment(value: int | str | None) -> int | None:
 
 def segment_options(fn: F) -> F:
     """--segment/--segments/--workers: parallel scan segments."""
-    return _stack(
+    return stack_options(
         click.option(
             "--segment",
             type=SEGMENT,
@@ -346,7 +349,7 @@ def table_spec(
 
 def cluster_options(fn: F) -> F:
     """--dask-scheduler and --dask-retries: run the segments on a Dask cluster."""
-    return _stack(
+    return stack_options(
         click.option(
             "--dask-scheduler",
             metavar="ADDRESS",
