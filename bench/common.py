@@ -9,6 +9,7 @@ dynalite (npm, Node.js 20+) for DynamoDB, moto (its own process) where Streams o
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing
 import os
@@ -374,9 +375,7 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "dynamodb_replicator.cli", *args]
 
 
-_compiled: list[bool] = []
-
-
+@functools.cache
 def compile_package() -> None:
     """Compile the package's bytecode once, as installing it from a wheel does.
 
@@ -384,13 +383,11 @@ def compile_package() -> None:
     it: every command would compile each module at start-up, which a user's install does not
     (nor does the pip-installed dynamodump the commands are compared with).
     """
-    if not _compiled:
-        import compileall
+    import compileall
 
-        import dynamodb_replicator
+    import dynamodb_replicator
 
-        compileall.compile_dir(Path(dynamodb_replicator.__file__).parent, quiet=1)
-        _compiled.append(True)
+    compileall.compile_dir(Path(dynamodb_replicator.__file__).parent, quiet=1)
 
 
 # --- machine-readable rows ---------------------------------------------------------------------

@@ -214,6 +214,24 @@ def test_template_runs_the_writer_as_a_second_function_on_the_stream() -> None:
     }
 
 
+def _reingest(ddb: Endpoint, logs: str, table: str, failures: str) -> tuple[str, str]:
+    """verify-changes --failures (exit 1 while a batch is not re-ingested), backup-changes
+    --from-failures (exit 0), verify-changes again (exit 0); the outputs of the first two."""
+    endpoint = ["--s3-endpoint-url", ddb.url]
+    verify = ["verify-changes", f"s3://{logs}/logs/{table}", "--failures", f"s3://{failures}"]
+    before = CliRunner().invoke(cli, [*verify, *endpoint])
+    assert before.exit_code == 1, before.output
+    again = CliRunner().invoke(
+        cli,
+        ["backup-changes", "--from-failures", f"s3://{failures}", f"s3://{logs}/logs",
+         "--endpoint-url", ddb.url, *endpoint],
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    after = CliRunner().invoke(cli, [*verify, *endpoint])
+    assert after.exit_code == 0, after.output
+    return before.output, again.output
+
+
 @ON_MOTO
 def test_a_discarded_batch_fails_verification_until_reingested(
     ddb: Endpoint,
@@ -241,22 +259,10 @@ def test_a_discarded_batch_fails_verification_until_reingested(
         Key="aws/lambda/mapping-id/shard-1/2026/01/02/03/batch-1.json",
         Body=json.dumps(invocation).encode(),
     )
-    endpoint = ["--s3-endpoint-url", ddb.url]
-    verify = ["verify-changes", f"s3://{logs}/logs/{table}", "--failures", f"s3://{failures}"]
-    before = CliRunner().invoke(cli, [*verify, *endpoint])
-    assert before.exit_code == 1, before.output
-    assert f"NOT-REINGESTED: s3://{failures}/aws/lambda/mapping-id/" in before.output
-    assert f"{len(records) - half} record(s) Lambda discarded" in before.output
-
-    again = CliRunner().invoke(
-        cli,
-        ["backup-changes", "--from-failures", f"s3://{failures}", f"s3://{logs}/logs",
-         "--endpoint-url", ddb.url, *endpoint],
-    )  # fmt: skip
-    assert again.exit_code == 0, again.output
-    assert f"re-ingested {len(records) - half} of {len(records) - half} record(s)" in again.output
-    after = CliRunner().invoke(cli, [*verify, *endpoint])
-    assert after.exit_code == 0, after.output
+    before, again = _reingest(ddb, logs, table, failures)
+    assert f"NOT-REINGESTED: s3://{failures}/aws/lambda/mapping-id/" in before
+    assert f"{len(records) - half} record(s) Lambda discarded" in before
+    assert f"re-ingested {len(records) - half} of {len(records) - half} record(s)" in again
     window = _window(s3_client, logs, "logs", ddb_client, table)
     assert [r.record for r in window.records] == _expected(records)
 
@@ -345,23 +351,11 @@ def test_a_documented_failure_record_is_reingested(
     key, body = _invocation_record(arn, shard, records[third:], payload=payload)
     s3_client.put_object(Bucket=failures, Key=key, Body=body)
 
-    endpoint = ["--s3-endpoint-url", ddb.url]
-    verify = ["verify-changes", f"s3://{logs}/logs/{table}", "--failures", f"s3://{failures}"]
-    before = CliRunner().invoke(cli, [*verify, *endpoint])
-    assert before.exit_code == 1, before.output
-    assert f"NOT-REINGESTED: s3://{failures}/{key}" in before.output
-
-    again = CliRunner().invoke(
-        cli,
-        ["backup-changes", "--from-failures", f"s3://{failures}", f"s3://{logs}/logs",
-         "--endpoint-url", ddb.url, *endpoint],
-    )  # fmt: skip
-    assert again.exit_code == 0, again.output
+    before, again = _reingest(ddb, logs, table, failures)
+    assert f"NOT-REINGESTED: s3://{failures}/{key}" in before
     rest = len(records) - third
-    assert f"re-ingested {rest} of {rest} record(s) from 1 discarded batch(es)" in again.output
-    assert ("read again from the stream" in again.output) is not payload
-    after = CliRunner().invoke(cli, [*verify, *endpoint])
-    assert after.exit_code == 0, after.output
+    assert f"re-ingested {rest} of {rest} record(s) from 1 discarded batch(es)" in again
+    assert ("read again from the stream" in again) is not payload
     logged = [r.record for r in _window(s3_client, logs, "logs", ddb_client, table).records]
     expected = _expected(records)
     if payload:
