@@ -3,6 +3,10 @@ to exit codes. Library code and the Lambda path never import it."""
 
 from __future__ import annotations
 
+import gc
+
+import click
+
 from .app import cli
 
 __all__ = [
@@ -18,12 +22,28 @@ __all__ = [
 
 def main() -> None:
     """``dynamodb-replicator``."""
-    cli.main(prog_name="dynamodb-replicator")
+    _run(cli, "dynamodb-replicator")
 
 
 def _standalone(name: str) -> None:
-    command = cli.commands[name]
-    command.main(prog_name=name)
+    _run(cli.commands[name], name)
+
+
+def _run(command: click.Command, prog_name: str) -> None:
+    """Run ``command`` as the whole process, which ends when it returns or raises.
+
+    The objects made so far (modules, mostly) and those the run leaves (botocore's models alone
+    are ~20,000 dicts) live until the process ends, so the collector is told to stop walking
+    them: before the run, which spares the full collections that building the first client
+    would trigger (~35 ms), and after it, which spares the collections at interpreter exit
+    (0.1-0.2 s a command). Files and connections are still closed by ``with`` blocks, reference
+    counts and ``atexit`` handlers; only garbage in reference cycles is left to the OS.
+    """
+    gc.freeze()
+    try:
+        command.main(prog_name=prog_name)
+    finally:
+        gc.freeze()
 
 
 def diff_tables_main() -> None:

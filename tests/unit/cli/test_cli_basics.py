@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
 import pytest
 from click.testing import CliRunner
 
+import dynamodb_replicator.cli
 from dynamodb_replicator.cli import app
 from dynamodb_replicator.cli.exit_codes import ExitCode, exit_code_for
 from dynamodb_replicator.cli.runner import fail
@@ -70,6 +72,22 @@ def test_stand_alone_names_are_installed(script: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert f"Usage: {script}" in done.stdout
+
+
+def test_a_command_run_as_the_process_leaves_its_heap_to_the_os(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The entry points freeze the heap around the run, so the interpreter's exit does not walk
+    botocore's models; the command still runs and exits as usual."""
+    monkeypatch.setattr(sys, "argv", ["dynamodb-replicator", "--version"])
+    gc.unfreeze()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            dynamodb_replicator.cli.main()
+        assert exited.value.code == 0
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 @pytest.mark.parametrize(
