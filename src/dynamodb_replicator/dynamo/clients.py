@@ -12,15 +12,15 @@ import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast, overload
 
-import boto3
 import botocore.exceptions
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
 
+from .. import __version__
 from ..errors import ConfigError
 from . import lean
 from .address import TableAddress, resolve_region
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sts import STSClient
 
 __all__ = [
     "DEFAULT_GIVE_UP_AFTER",
@@ -118,21 +119,10 @@ class ClientOptions:
         return Backoff(give_up_after=self.give_up_after)
 
 
-class _UniquePaths(list[str]):
-    """A search path list that ignores paths it already holds: boto3 appends its own data
-    folder to the loader of every session it wraps, and the loader below is shared."""
-
-    def append(self, path: str) -> None:
-        if path not in self:
-            super().append(path)
-
-
-def _data_paths() -> _UniquePaths:
+def _data_paths() -> list[str]:
     """``AWS_DATA_PATH`` folders, as botocore's own loader reads them."""
     raw = os.environ.get("AWS_DATA_PATH", "")
-    return _UniquePaths(
-        os.path.expanduser(os.path.expandvars(p)) for p in raw.split(os.pathsep) if p
-    )
+    return [os.path.expanduser(os.path.expandvars(p)) for p in raw.split(os.pathsep) if p]
 
 
 #: One loader per process, shared by every session: botocore's loader caches the service models
@@ -142,15 +132,23 @@ _LOADER = botocore.loaders.Loader(extra_search_paths=_data_paths())
 
 
 def _core_session() -> botocore.session.Session:
-    """A botocore session that reads service models through the process's shared loader."""
+    """A botocore session that reads service models through the process's shared loader.
+
+    Plain botocore, not boto3: nothing here uses boto3's resources or S3 transfer helpers, and
+    importing boto3 (which imports s3transfer) costs every command ~40 ms of start-up.
+    """
     core = botocore.session.Session()
     core.register_component("data_loader", _LOADER)
+    core.user_agent_name = "dynamodb-replicator"
+    core.user_agent_version = __version__
     return core
 
 
-def _assume_role(base: boto3.Session, role_arn: str) -> boto3.Session:
+def _assume_role(
+    base: botocore.session.Session, region: str, role_arn: str
+) -> botocore.session.Session:
     """A session whose credentials come from ``sts:AssumeRole`` and refresh before they expire."""
-    sts = base.client("sts")
+    sts = cast("STSClient", base.create_client("sts", region_name=region))
     session_name = f"dynamodb-replicator-{uuid.uuid4().hex[:12]}"
 
     def refresh() -> dict[str, str]:
@@ -167,35 +165,38 @@ def _assume_role(base: boto3.Session, role_arn: str) -> boto3.Session:
     core._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]
         refresh_using=refresh, method="sts-assume-role"
     )
-    return boto3.Session(botocore_session=core, region_name=base.region_name)
+    return core
 
 
-def make_session(auth: Auth, region: str, *, local_endpoint: bool) -> boto3.Session:
-    """A boto3 session for one side; dummy credentials for a non-AWS endpoint that has none."""
-    try:
-        session = boto3.Session(
-            botocore_session=_core_session(),
-            profile_name=auth.profile,
-            region_name=region,
-            aws_access_key_id=auth.access_key_id,
-            aws_secret_access_key=auth.secret_access_key,
-            aws_session_token=auth.session_token,
-        )
-    except botocore.exceptions.ProfileNotFound as exc:
-        raise ConfigError(
-            f"AWS profile {auth.profile!r} not found",
-            hint="check ~/.aws/config or drop the --*-profile option",
-            cause=exc,
-        ) from exc
+def _keyed_session(auth: Auth) -> botocore.session.Session:
+    """A session with ``auth``'s profile or keys (the default chain when it has neither)."""
+    core = _core_session()
+    if auth.profile is not None:
+        core.set_config_variable("profile", auth.profile)
+        try:
+            core.get_scoped_config()  # reads the profile now, so a missing one fails here
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise ConfigError(
+                f"AWS profile {auth.profile!r} not found",
+                hint="check ~/.aws/config or drop the --*-profile option",
+                cause=exc,
+            ) from exc
+    if auth.access_key_id is not None and auth.secret_access_key is not None:
+        core.set_credentials(auth.access_key_id, auth.secret_access_key, auth.session_token)
+    return core
+
+
+def make_session(auth: Auth, region: str, *, local_endpoint: bool) -> botocore.session.Session:
+    """A botocore session for one side; dummy credentials for a non-AWS endpoint that has none.
+
+    Clients are made with ``region`` passed explicitly (see :func:`make_client`).
+    """
+    session = _keyed_session(auth)
     if auth.role_arn:
-        return _assume_role(session, auth.role_arn)
+        return _assume_role(session, region, auth.role_arn)
     if local_endpoint and session.get_credentials() is None:
-        session = boto3.Session(
-            botocore_session=_core_session(),
-            region_name=region,
-            aws_access_key_id=DUMMY_ACCESS_KEY,
-            aws_secret_access_key=DUMMY_ACCESS_KEY,
-        )
+        session = _core_session()
+        session.set_credentials(DUMMY_ACCESS_KEY, DUMMY_ACCESS_KEY)
     return session
 
 
@@ -256,7 +257,13 @@ def make_client(
         # Our own code builds every DynamoDB request; botocore's validation only costs CPU.
         extra["parameter_validation"] = False
     config = options.config(service, **extra)
-    client = session.client(service, endpoint_url=endpoint_url, config=config)
+    # botocore types every client as BaseClient; the stubs name what each service's client is.
+    client = cast(
+        "Client | StreamsClient | S3Client",
+        session.create_client(
+            service, region_name=region, endpoint_url=endpoint_url, config=config
+        ),
+    )
     if lean_path:
         lean.install(client)
     if service in OWN_RETRIES:
