@@ -2,10 +2,13 @@
 
 Writes ``deploy/build/dynamodb-replicator-lambda.zip`` (the template's ``CodeUri``) holding the
 ``dynamodb_replicator`` package without the command-line and local-server parts, which the
-Lambda path never imports. The zip is reproducible: fixed timestamps, sorted entries.
+Lambda path never imports, and orjson, which the Lambda runtime lacks: its wheel for the
+function's platform (the template's arm64 and Python 3.13 unless ``--arch`` / ``--python`` say
+otherwise), at the version installed here, fetched from the package index. The package's own
+files are stored reproducibly: fixed timestamps, sorted entries.
 
 ``--with-boto3`` also bundles boto3 and botocore at the versions installed here, instead of
-relying on the versions in the Lambda runtime (this step needs the package index).
+relying on the versions in the Lambda runtime.
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ DEFAULT_OUTPUT = ROOT / "deploy" / "build" / "dynamodb-replicator-lambda.zip"
 #: Parts of the package the Lambda function never imports.
 EXCLUDED = ("cli", "local")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+#: The template's function platform (``Architectures``, ``Runtime``).
+DEFAULT_ARCH = "arm64"
+DEFAULT_PYTHON = "3.13"
+#: pip's platform tags for a Lambda architecture (Amazon Linux 2023 runs manylinux2014 wheels).
+_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 
 
 def package_files(root: Path, *, excluded: tuple[str, ...] = EXCLUDED) -> list[tuple[Path, str]]:
@@ -39,31 +47,70 @@ def package_files(root: Path, *, excluded: tuple[str, ...] = EXCLUDED) -> list[t
     return sorted(files, key=lambda entry: entry[1])
 
 
-def _dependency_files(target: Path) -> list[tuple[Path, str]]:
-    pins = [f"boto3=={version('boto3')}", f"botocore=={version('botocore')}"]
+def _pip_install(target: Path, pins: list[str], *platform: str) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target), *pins],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--target",
+            str(target),
+            *platform,
+            *pins,
+        ],
         check=True,
     )
+
+
+def _folder_files(target: Path) -> list[tuple[Path, str]]:
     files = []
     for path in target.rglob("*"):
         relative = path.relative_to(target)
         if path.is_file() and "__pycache__" not in relative.parts and relative.parts[0] != "bin":
             files.append((path, relative.as_posix()))
-    return sorted(files, key=lambda entry: entry[1])
+    return files
 
 
-def build(output: Path, *, with_boto3: bool = False) -> Path:
+def _dependency_files(
+    target: Path, *, arch: str, python: str, with_boto3: bool
+) -> list[tuple[Path, str]]:
+    """orjson's wheel for the function's platform (compiled: the runtime's own pip cannot
+    help), plus boto3 and botocore (pure Python) when asked."""
+    _pip_install(
+        target,
+        [f"orjson=={version('orjson')}"],
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--platform",
+        _PLATFORMS[arch],
+        "--python-version",
+        python,
+    )
+    if with_boto3:
+        _pip_install(target, [f"boto3=={version('boto3')}", f"botocore=={version('botocore')}"])
+    return _folder_files(target)
+
+
+def build(
+    output: Path,
+    *,
+    with_boto3: bool = False,
+    arch: str = DEFAULT_ARCH,
+    python: str = DEFAULT_PYTHON,
+) -> Path:
     """Write the deployment zip to ``output``; returns it."""
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         entries = package_files(PACKAGE)
-        if with_boto3:
-            entries += _dependency_files(Path(scratch))
+        entries += _dependency_files(Path(scratch), arch=arch, python=python, with_boto3=with_boto3)
         with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path, name in entries:
+            for path, name in sorted(entries, key=lambda entry: entry[1]):
                 info = zipfile.ZipInfo(name, date_time=_EPOCH)
-                info.external_attr = 0o644 << 16
+                # Compiled modules keep their execute bit, as pip installed them.
+                info.external_attr = (0o755 if path.stat().st_mode & 0o111 else 0o644) << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, path.read_bytes())
     return output
@@ -73,8 +120,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="zip to write")
     parser.add_argument("--with-boto3", action="store_true", help="bundle boto3 and botocore")
+    parser.add_argument(
+        "--arch",
+        choices=sorted(_PLATFORMS),
+        default=DEFAULT_ARCH,
+        help="the function's architecture (default: the template's, %(default)s)",
+    )
+    parser.add_argument(
+        "--python",
+        default=DEFAULT_PYTHON,
+        help="the function's Python version (default: the template's, %(default)s)",
+    )
     args = parser.parse_args(argv)
-    path = build(args.output, with_boto3=args.with_boto3)
+    path = build(args.output, with_boto3=args.with_boto3, arch=args.arch, python=args.python)
     sys.stdout.write(f"wrote {path} ({path.stat().st_size:,} bytes)\n")
     return 0
 

@@ -3,7 +3,9 @@ free of CLI and terminal UI modules."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import platform
 import subprocess
 import sys
 import zipfile
@@ -23,15 +25,20 @@ loaded = sorted(
     name for name in sys.modules
     if name.split(".")[0] in ("click", "rich") or name.startswith("dynamodb_replicator.cli")
 )
-print(json.dumps({"loaded": loaded, "file": h.__file__}))
+orjson = sys.modules.get("orjson")
+print(json.dumps({"loaded": loaded, "file": h.__file__, "orjson": getattr(orjson, "__file__", None)}))
 """
 
 
-def _import_check(*path: str) -> dict[str, object]:
+def _import_check(*path: str, isolated: bool = False) -> dict[str, object]:
+    """Import both handlers with ``path`` first on ``sys.path``; ``isolated``: and nothing but
+    the standard library after it (``-I -S``: no site-packages, no environment)."""
     code = f"import sys; sys.path[:0] = {list(path)!r}\n" + _IMPORT_CHECK
+    flags = ["-I", "-S"] if isolated else []
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, *flags, "-c", code], capture_output=True, text=True, timeout=60
     )
+    assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
@@ -74,23 +81,59 @@ def test_template_keeps_the_replicator_safe_settings() -> None:
     assert {"IteratorAge", "ApproximateNumberOfMessagesVisible"} <= alarms
 
 
-def test_package_builds_and_its_handler_imports_from_the_zip(tmp_path: Path) -> None:
+#: What the Lambda runtime itself provides besides the standard library: boto3 and its deps.
+_RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+
+
+def _runtime_folder(folder: Path) -> Path:
+    """A folder holding only what the Lambda runtime provides, linked from this environment."""
+    folder.mkdir()
+    for name in _RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue
+        origin = Path(spec.origin)
+        source = origin.parent if origin.name == "__init__.py" else origin
+        (folder / source.name).symlink_to(source)
+    return folder
+
+
+def test_package_holds_all_the_lambda_path_needs_beyond_the_runtime(tmp_path: Path) -> None:
+    """Built for this machine's platform, unpacked as Lambda unpacks it, the package imports
+    both handlers in an interpreter that sees only the standard library, the runtime's boto3
+    and the zip's contents (orjson from the zip)."""
     output = tmp_path / "lambda.zip"
+    arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
     subprocess.run(
-        [sys.executable, str(ROOT / "deploy" / "build_package.py"), "--output", str(output)],
+        [
+            sys.executable,
+            str(ROOT / "deploy" / "build_package.py"),
+            "--output",
+            str(output),
+            "--arch",
+            arch,
+            "--python",
+            python,
+        ],
         check=True,
         capture_output=True,
-        timeout=60,
+        timeout=300,
     )
     names = zipfile.ZipFile(output).namelist()
     assert "dynamodb_replicator/lambda_handler.py" in names
     assert "dynamodb_replicator/replicate/records.py" in names
+    assert "orjson/__init__.py" in names
     assert not any(
         n.startswith(("dynamodb_replicator/cli/", "dynamodb_replicator/local/")) for n in names
     )
-    result = _import_check(str(output))
+    task = tmp_path / "task"
+    zipfile.ZipFile(output).extractall(task)
+    runtime = _runtime_folder(tmp_path / "runtime")
+    result = _import_check(str(task), str(runtime), isolated=True)
     assert result["loaded"] == []
-    assert str(output) in str(result["file"])
+    assert str(task) in str(result["file"])
+    assert str(task) in str(result["orjson"])
 
 
 class _Tagged(yaml.SafeLoader):
