@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,8 +30,12 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 #: The template's function platform (``Architectures``, ``Runtime``).
 DEFAULT_ARCH = "arm64"
 DEFAULT_PYTHON = "3.13"
-#: pip's platform tags for a Lambda architecture (Amazon Linux 2023 runs manylinux2014 wheels).
-_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+#: pip's platform tags for a Lambda architecture: Amazon Linux 2023 (glibc 2.34) runs wheels
+#: built for glibc 2.34 and older, named either way.
+_PLATFORMS = {
+    "arm64": ("manylinux_2_34_aarch64", "manylinux2014_aarch64"),
+    "x86_64": ("manylinux_2_34_x86_64", "manylinux2014_x86_64"),
+}
 
 
 def package_files(root: Path, *, excluded: tuple[str, ...] = EXCLUDED) -> list[tuple[Path, str]]:
@@ -55,6 +59,7 @@ def _pip_install(target: Path, pins: list[str], *platform: str) -> None:
             "pip",
             "install",
             "--quiet",
+            "--no-compile",
             "--target",
             str(target),
             *platform,
@@ -78,20 +83,36 @@ def _dependency_files(
 ) -> list[tuple[Path, str]]:
     """orjson's wheel for the function's platform (compiled: the runtime's own pip cannot
     help), plus boto3 and botocore (pure Python) when asked."""
+    platforms = [flag for tag in _PLATFORMS[arch] for flag in ("--platform", tag)]
     _pip_install(
         target,
-        [f"orjson=={version('orjson')}"],
+        [f"orjson=={_installed('orjson')}"],
         "--only-binary=:all:",
         "--implementation",
         "cp",
-        "--platform",
-        _PLATFORMS[arch],
         "--python-version",
         python,
+        *platforms,
     )
     if with_boto3:
-        _pip_install(target, [f"boto3=={version('boto3')}", f"botocore=={version('botocore')}"])
+        _pip_install(
+            target, [f"boto3=={_installed('boto3')}", f"botocore=={_installed('botocore')}"]
+        )
     return _folder_files(target)
+
+
+class BuildError(Exception):
+    """The package cannot be built as asked; the message says why and what to do."""
+
+
+def _installed(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        raise BuildError(
+            f"{name} is not installed here, and the package bundles the version installed here: "
+            f"pip install {name}"
+        ) from None
 
 
 def build(
@@ -132,7 +153,17 @@ def main(argv: list[str] | None = None) -> int:
         help="the function's Python version (default: the template's, %(default)s)",
     )
     args = parser.parse_args(argv)
-    path = build(args.output, with_boto3=args.with_boto3, arch=args.arch, python=args.python)
+    try:
+        path = build(args.output, with_boto3=args.with_boto3, arch=args.arch, python=args.python)
+    except BuildError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except subprocess.CalledProcessError:
+        sys.stderr.write(
+            f"error: pip could not fetch the wheels for {args.arch}, Python {args.python} (see "
+            "its message above): the build needs the package index pip is configured with\n"
+        )
+        return 1
     sys.stdout.write(f"wrote {path} ({path.stat().st_size:,} bytes)\n")
     return 0
 

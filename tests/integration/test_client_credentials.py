@@ -49,6 +49,30 @@ def test_a_missing_profile_is_a_config_error_naming_it(
     assert "profile" in raised.value.hint
 
 
+def test_a_missing_profile_from_the_environment_is_a_config_error_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _profile_file(tmp_path, monkeypatch)
+    monkeypatch.setenv("AWS_PROFILE", "typo")
+    with pytest.raises(ConfigError, match="'typo' \\(from AWS_PROFILE\\) not found") as raised:
+        make_session(Auth(), REGION, local_endpoint=False)
+    assert raised.value.hint is not None
+    assert "AWS_PROFILE" in raised.value.hint
+
+
+def test_the_profile_in_aws_profile_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _profile_file(tmp_path, monkeypatch)
+    monkeypatch.setenv("AWS_PROFILE", "replica")
+    # As everywhere in the AWS SDKs, keys in the environment would win over AWS_PROFILE.
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    credentials = make_session(Auth(), REGION, local_endpoint=False).get_credentials()
+    assert credentials is not None
+    assert credentials.access_key == "AKIAPROFILEKEY000000"
+
+
 def test_explicit_keys_are_used_as_given() -> None:
     auth = Auth(access_key_id="AKIAEXPLICIT00000000", secret_access_key="s", session_token="t")
     credentials = make_session(auth, REGION, local_endpoint=False).get_credentials()
@@ -96,4 +120,5 @@ def test_requests_name_the_tool_in_their_user_agent(moto_server: Endpoint) -> No
     )
     client.list_tables()
     assert seen
-    assert seen[0].startswith(b"dynamodb-replicator/")
+    assert b" dynamodb-replicator/" in seen[0]
+    assert seen[0].startswith(b"Botocore/")  # botocore's own name stays first

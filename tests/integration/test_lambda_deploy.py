@@ -10,6 +10,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -134,6 +135,32 @@ def test_package_holds_all_the_lambda_path_needs_beyond_the_runtime(tmp_path: Pa
     assert result["loaded"] == []
     assert str(task) in str(result["file"])
     assert str(task) in str(result["orjson"])
+
+
+def _build_module() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "build_package", ROOT / "deploy" / "build_package.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_default_package_carries_orjson_for_the_templates_platform(tmp_path: Path) -> None:
+    """Built as the deploy README says (no options), the zip holds orjson compiled for the
+    template's Runtime and Architectures, and no bytecode of the building machine."""
+    build = _build_module()
+    template = yaml.load(TEMPLATE.read_text(), Loader=_Loader)
+    function = template["Resources"]["ReplicatorFunction"]["Properties"]
+    assert function["Runtime"] == f"python{build.DEFAULT_PYTHON}"
+    assert function["Architectures"] == [build.DEFAULT_ARCH]
+    names = zipfile.ZipFile(build.build(tmp_path / "lambda.zip")).namelist()
+    tag = build.DEFAULT_PYTHON.replace(".", "")
+    machine = {"arm64": "aarch64", "x86_64": "x86_64"}[build.DEFAULT_ARCH]
+    assert f"orjson/orjson.cpython-{tag}-{machine}-linux-gnu.so" in names
+    assert not [n for n in names if n.endswith(".pyc")]
 
 
 class _Tagged(yaml.SafeLoader):

@@ -181,6 +181,13 @@ def test_no_type_stubs_needed_at_run_time() -> None:
     assert bad == [], "type stubs are imported only under TYPE_CHECKING"
 
 
+def test_boto3_is_not_imported_at_run_time() -> None:
+    """boto3 is a dev dependency (the tests drive the servers with it): the package runs on
+    botocore alone, so an install without the dev extras must not need it."""
+    bad = [i.where() for m in modules() for i in imports_of(m) if _top(i.target) == "boto3"]
+    assert bad == [], "import botocore instead: boto3 is not a run-time dependency"
+
+
 Imports = Callable[[str], Iterable[Import]]
 
 

@@ -131,16 +131,17 @@ def _data_paths() -> list[str]:
 _LOADER = botocore.loaders.Loader(extra_search_paths=_data_paths())
 
 
-def _core_session() -> botocore.session.Session:
-    """A botocore session that reads service models through the process's shared loader.
+def _core_session(region: str) -> botocore.session.Session:
+    """A botocore session in ``region`` that reads service models through the process's shared
+    loader; its requests name the tool after botocore's own user agent.
 
     Plain botocore, not boto3: nothing here uses boto3's resources or S3 transfer helpers, and
     importing boto3 (which imports s3transfer) costs every command ~40 ms of start-up.
     """
     core = botocore.session.Session()
     core.register_component("data_loader", _LOADER)
-    core.user_agent_name = "dynamodb-replicator"
-    core.user_agent_version = __version__
+    core.set_config_variable("region", region)
+    core.user_agent_extra = f"dynamodb-replicator/{__version__}"
     return core
 
 
@@ -160,7 +161,7 @@ def _assume_role(
             "expiry_time": creds["Expiration"].isoformat(),
         }
 
-    core = _core_session()
+    core = _core_session(region)
     # botocore has no public setter for refreshable credentials (nor do its type stubs).
     core._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]
         refresh_using=refresh, method="sts-assume-role"
@@ -168,34 +169,37 @@ def _assume_role(
     return core
 
 
-def _keyed_session(auth: Auth) -> botocore.session.Session:
-    """A session with ``auth``'s profile or keys (the default chain when it has neither)."""
-    core = _core_session()
+def _keyed_session(auth: Auth, region: str) -> botocore.session.Session:
+    """A session with ``auth``'s profile or keys (the default chain when it has neither).
+
+    The profile (``auth``'s, else ``AWS_PROFILE``'s) is read now, so a missing one is a
+    :class:`ConfigError` before any request rather than botocore's error at the first client.
+    """
+    core = _core_session(region)
     if auth.profile is not None:
         core.set_config_variable("profile", auth.profile)
-        try:
-            core.get_scoped_config()  # reads the profile now, so a missing one fails here
-        except botocore.exceptions.ProfileNotFound as exc:
-            raise ConfigError(
-                f"AWS profile {auth.profile!r} not found",
-                hint="check ~/.aws/config or drop the --*-profile option",
-                cause=exc,
-            ) from exc
+    try:
+        core.get_scoped_config()
+    except botocore.exceptions.ProfileNotFound as exc:
+        if auth.profile is not None:
+            what, hint = repr(auth.profile), "check ~/.aws/config or drop the --*-profile option"
+        else:
+            what = f"{exc.kwargs.get('profile')!r} (from AWS_PROFILE)"
+            hint = "check ~/.aws/config or unset AWS_PROFILE"
+        raise ConfigError(f"AWS profile {what} not found", hint=hint, cause=exc) from exc
     if auth.access_key_id is not None and auth.secret_access_key is not None:
         core.set_credentials(auth.access_key_id, auth.secret_access_key, auth.session_token)
     return core
 
 
 def make_session(auth: Auth, region: str, *, local_endpoint: bool) -> botocore.session.Session:
-    """A botocore session for one side; dummy credentials for a non-AWS endpoint that has none.
-
-    Clients are made with ``region`` passed explicitly (see :func:`make_client`).
-    """
-    session = _keyed_session(auth)
+    """A botocore session in ``region`` for one side; dummy credentials for a non-AWS endpoint
+    that has none."""
+    session = _keyed_session(auth, region)
     if auth.role_arn:
         return _assume_role(session, region, auth.role_arn)
     if local_endpoint and session.get_credentials() is None:
-        session = _core_session()
+        session = _core_session(region)
         session.set_credentials(DUMMY_ACCESS_KEY, DUMMY_ACCESS_KEY)
     return session
 

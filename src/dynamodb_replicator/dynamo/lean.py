@@ -39,7 +39,7 @@ __all__ = ["ENV_SWITCH", "LEAN_OPERATIONS", "SERVICES", "install", "is_installed
 
 logger = logging.getLogger(__name__)
 
-try:  # optional at run time: the Lambda package ships without it and keeps botocore's path
+try:  # a dependency (the Lambda package bundles it); without it, botocore's path is kept
     import orjson
 except ImportError:  # pragma: no cover - exercised where orjson is absent
     orjson = None  # type: ignore[assignment]
