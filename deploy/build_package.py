@@ -38,17 +38,23 @@ _PLATFORMS = {
 }
 
 
-def package_files(root: Path, *, excluded: tuple[str, ...] = EXCLUDED) -> list[tuple[Path, str]]:
-    """``(file, name in the zip)`` for every file of the package to ship, sorted by name."""
+def _tree_files(folder: Path, prefix: str, skipped: tuple[str, ...]) -> list[tuple[Path, str]]:
+    """``(file, prefix + path in folder)`` for every file under ``folder`` but bytecode and the
+    top-level entries named in ``skipped``, sorted by name."""
     files = []
-    for path in root.rglob("*"):
-        relative = path.relative_to(root)
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
         if not path.is_file() or "__pycache__" in relative.parts or path.suffix == ".pyc":
             continue
-        if relative.parts[0] in excluded:
+        if relative.parts[0] in skipped:
             continue
-        files.append((path, f"{root.name}/{relative.as_posix()}"))
+        files.append((path, prefix + relative.as_posix()))
     return sorted(files, key=lambda entry: entry[1])
+
+
+def package_files(root: Path, *, excluded: tuple[str, ...] = EXCLUDED) -> list[tuple[Path, str]]:
+    """``(file, name in the zip)`` for every file of the package to ship, sorted by name."""
+    return _tree_files(root, f"{root.name}/", excluded)
 
 
 def _pip_install(target: Path, pins: list[str], *platform: str) -> None:
@@ -67,15 +73,6 @@ def _pip_install(target: Path, pins: list[str], *platform: str) -> None:
         ],
         check=True,
     )
-
-
-def _folder_files(target: Path) -> list[tuple[Path, str]]:
-    files = []
-    for path in target.rglob("*"):
-        relative = path.relative_to(target)
-        if path.is_file() and "__pycache__" not in relative.parts and relative.parts[0] != "bin":
-            files.append((path, relative.as_posix()))
-    return files
 
 
 def _dependency_files(
@@ -98,7 +95,7 @@ def _dependency_files(
         _pip_install(
             target, [f"boto3=={_installed('boto3')}", f"botocore=={_installed('botocore')}"]
         )
-    return _folder_files(target)
+    return _tree_files(target, "", ("bin",))
 
 
 class BuildError(Exception):

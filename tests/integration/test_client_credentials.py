@@ -39,25 +39,29 @@ def test_a_named_profile_wins_over_the_environment(
     assert "TableNames" in client.list_tables()
 
 
+@pytest.mark.parametrize(
+    ("auth", "environment", "named", "fix"),
+    [
+        (Auth(profile="nope"), None, "'nope' not found", "profile"),
+        (Auth(), "typo", "'typo' \\(from AWS_PROFILE\\) not found", "AWS_PROFILE"),
+    ],
+    ids=["option", "AWS_PROFILE"],
+)
 def test_a_missing_profile_is_a_config_error_naming_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    auth: Auth,
+    environment: str | None,
+    named: str,
+    fix: str,
 ) -> None:
     _profile_file(tmp_path, monkeypatch)
-    with pytest.raises(ConfigError, match="'nope' not found") as raised:
-        make_session(Auth(profile="nope"), REGION, local_endpoint=False)
+    if environment is not None:
+        monkeypatch.setenv("AWS_PROFILE", environment)
+    with pytest.raises(ConfigError, match=named) as raised:
+        make_session(auth, REGION, local_endpoint=False)
     assert raised.value.hint is not None
-    assert "profile" in raised.value.hint
-
-
-def test_a_missing_profile_from_the_environment_is_a_config_error_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _profile_file(tmp_path, monkeypatch)
-    monkeypatch.setenv("AWS_PROFILE", "typo")
-    with pytest.raises(ConfigError, match="'typo' \\(from AWS_PROFILE\\) not found") as raised:
-        make_session(Auth(), REGION, local_endpoint=False)
-    assert raised.value.hint is not None
-    assert "AWS_PROFILE" in raised.value.hint
+    assert fix in raised.value.hint
 
 
 def test_the_profile_in_aws_profile_is_used(

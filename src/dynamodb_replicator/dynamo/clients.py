@@ -199,7 +199,6 @@ def make_session(auth: Auth, region: str, *, local_endpoint: bool) -> botocore.s
     if auth.role_arn:
         return _assume_role(session, region, auth.role_arn)
     if local_endpoint and session.get_credentials() is None:
-        session = _core_session(region)
         session.set_credentials(DUMMY_ACCESS_KEY, DUMMY_ACCESS_KEY)
     return session
 
